@@ -1,0 +1,195 @@
+/**
+ * What the API shows, kept current by list+watch: the Services we publish for and the objects
+ * we own. The reconciler plans against this store instead of reading before each write, so a
+ * steady state costs no API calls at all, and a change someone else makes (an edit, a
+ * deletion) arrives as an event that triggers a repair.
+ *
+ * Each collection (resource, namespace, selector) runs its own loop: list, then watch from the
+ * list's version; when the watch ends or fails, back off and list again.
+ *
+ * @module
+ */
+
+import type { Clock } from "../health/scheduler.ts";
+import type { Logger } from "../observe/log.ts";
+import type { KubeClient, WatchHandle } from "./client.ts";
+import { type KubeObject, objectKey, type Resource } from "./types.ts";
+
+/** A change in the store: an object added, modified or deleted, or a collection relisted. */
+export interface StoreChange {
+  readonly resource: Resource;
+  readonly namespace: string;
+  /** The object that changed; absent after a relist (anything may have changed). */
+  readonly object?: KubeObject;
+  readonly deleted?: boolean;
+}
+
+/** Options of {@linkcode ObjectStore}. */
+export interface ObjectStoreOptions {
+  readonly client: KubeClient;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Called for every change (not for {@linkcode ObjectStore.record}ed own writes). */
+  readonly onChange: (change: StoreChange) => void;
+  /** First and longest wait before listing again after a failure (default 200 ms, 10 s). */
+  readonly backoff?: { readonly initial: number; readonly max: number };
+}
+
+interface Collection {
+  readonly resource: Resource;
+  readonly namespace: string;
+  readonly selector?: string;
+  readonly objects: Map<string, KubeObject>;
+  synced: boolean;
+  connected: boolean;
+  watch?: WatchHandle;
+  wake?: () => void;
+}
+
+/** A watch-fed cache of a few collections. */
+export class ObjectStore {
+  readonly #options: ObjectStoreOptions;
+  readonly #collections = new Map<string, Collection>();
+  readonly #loops: Promise<void>[] = [];
+  readonly #synced = Promise.withResolvers<void>();
+  #stopped = false;
+
+  constructor(options: ObjectStoreOptions) {
+    this.#options = options;
+  }
+
+  /** Starts keeping a collection. Call before {@linkcode synced}. */
+  track(resource: Resource, namespace: string, labelSelector?: string): void {
+    const id = `${resource}:${namespace}`;
+    if (this.#collections.has(id)) return;
+    const collection: Collection = {
+      resource,
+      namespace,
+      selector: labelSelector,
+      objects: new Map(),
+      synced: false,
+      connected: false,
+    };
+    this.#collections.set(id, collection);
+    this.#loops.push(this.#run(collection));
+  }
+
+  /** Resolves once every tracked collection has been listed. */
+  synced(): Promise<void> {
+    return this.#synced.promise;
+  }
+
+  /** True when every collection is listed and its watch is running. */
+  get connected(): boolean {
+    return [...this.#collections.values()].every((c) => c.synced && c.connected);
+  }
+
+  /** An object of a tracked collection. */
+  get(resource: Resource, namespace: string, name: string): KubeObject | undefined {
+    return this.#collections.get(`${resource}:${namespace}`)?.objects.get(name);
+  }
+
+  /** All objects of a tracked collection. */
+  list(resource: Resource, namespace: string): KubeObject[] {
+    return [...(this.#collections.get(`${resource}:${namespace}`)?.objects.values() ?? [])];
+  }
+
+  /**
+   * Records the result of our own write, so that the next plan sees it before the watch
+   * echoes it (and the echo, being equal, triggers nothing).
+   */
+  record(resource: Resource, object: KubeObject): void {
+    const namespace = object.metadata.namespace ?? "";
+    this.#collections.get(`${resource}:${namespace}`)?.objects.set(object.metadata.name, object);
+  }
+
+  /** Forgets an object we deleted. */
+  forget(resource: Resource, namespace: string, name: string): void {
+    this.#collections.get(`${resource}:${namespace}`)?.objects.delete(name);
+  }
+
+  /** Ends every watch and loop. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const collection of this.#collections.values()) {
+      collection.watch?.stop();
+      collection.wake?.();
+    }
+    await Promise.all(this.#loops);
+  }
+
+  async #run(collection: Collection): Promise<void> {
+    const { initial, max } = this.#options.backoff ?? { initial: 200, max: 10_000 };
+    let delay = initial;
+    const log = this.#options.log.with({
+      resource: collection.resource,
+      namespace: collection.namespace,
+    });
+    while (!this.#stopped) {
+      try {
+        const list = await this.#options.client.list(
+          collection.resource,
+          collection.namespace,
+          collection.selector,
+        );
+        if (this.#stopped) return;
+        collection.objects.clear();
+        for (const item of list.items) collection.objects.set(item.metadata.name, item);
+        const first = !collection.synced;
+        collection.synced = true;
+        if (first) this.#checkSynced();
+        this.#options.onChange({ resource: collection.resource, namespace: collection.namespace });
+        const ended = Promise.withResolvers<unknown>();
+        collection.watch = await this.#options.client.watch(
+          collection.resource,
+          collection.namespace,
+          {
+            labelSelector: collection.selector,
+            resourceVersion: list.resourceVersion,
+            onEvent: (type, object) => {
+              if (type === "DELETED") collection.objects.delete(object.metadata.name);
+              else collection.objects.set(object.metadata.name, object);
+              this.#options.onChange({
+                resource: collection.resource,
+                namespace: collection.namespace,
+                object,
+                deleted: type === "DELETED",
+              });
+            },
+            onDone: (error) => ended.resolve(error),
+          },
+        );
+        collection.connected = true;
+        delay = initial;
+        collection.wake = () => ended.resolve(undefined);
+        const error = await ended.promise;
+        collection.connected = false;
+        collection.watch = undefined;
+        if (error) log.debug("watch ended, listing again", { error });
+      } catch (error) {
+        collection.connected = false;
+        if (this.#stopped) return;
+        log.warn("cannot list or watch, retrying", { error, retryInMs: Math.round(delay) });
+        await this.#sleep(collection, delay);
+        delay = Math.min(max, delay * 2);
+      }
+    }
+  }
+
+  #sleep(collection: Collection, delay: number): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = this.#options.clock.setTimeout(resolve, delay);
+    collection.wake = () => {
+      this.#options.clock.clearTimeout(timer);
+      resolve();
+    };
+    return promise;
+  }
+
+  #checkSynced(): void {
+    if ([...this.#collections.values()].every((c) => c.synced)) this.#synced.resolve();
+  }
+}
+
+/** The key of an object in a store: `namespace/name`. */
+export const storeKey = objectKey;

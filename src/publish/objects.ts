@@ -1,0 +1,191 @@
+/**
+ * Pure builders of the objects HELASEID publishes for a Service (DESIGN §3.3): one
+ * EndpointSlice per address family (a numbered one per further 1000 endpoints) and, unless
+ * switched off, the legacy Endpoints object. Deterministic: the same inputs give the same
+ * objects, whatever order the targets came in.
+ *
+ * @module
+ */
+
+import type { ServiceConfig } from "../config/schema.ts";
+import type {
+  EndpointAddress,
+  EndpointPort,
+  EndpointSliceObject,
+  EndpointsObject,
+  KubeObject,
+  ServiceObject,
+  SliceEndpoint,
+} from "../kube/types.ts";
+import type { ServiceView } from "./views.ts";
+
+/** Who manages our objects (the EndpointSlice convention); also the field manager name. */
+export const MANAGER = "helaseid";
+/** Label naming the manager of an EndpointSlice. */
+export const LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by";
+/** Label tying an EndpointSlice to its Service. */
+export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
+/** Label that keeps the mirroring controller from copying our Endpoints into more slices. */
+export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
+/** Annotation recording when the probe result that caused a write was observed. */
+export const ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time";
+/** The API's limit of endpoints per EndpointSlice. */
+export const MAX_ENDPOINTS_PER_SLICE = 1000;
+
+/** Inputs of {@linkcode desiredObjects} beyond the view. */
+export interface DesiredOptions {
+  /** The Service as the API shows it (its UID owns our objects; its ports name ours). */
+  readonly service: ServiceObject;
+  /** Epoch milliseconds of the probe result behind this change, if any. */
+  readonly triggerTime?: number;
+}
+
+/** The objects a Service should have, given its view. */
+export function desiredObjects(
+  config: ServiceConfig,
+  view: ServiceView,
+  options: DesiredOptions,
+): KubeObject[] {
+  const ports = endpointPorts(config, options.service);
+  const objects: KubeObject[] = [];
+  if (config.publish.endpointSlices) {
+    objects.push(...endpointSlices(config, view, ports, options));
+  }
+  if (config.publish.endpoints) objects.push(endpoints(config, view, ports, options));
+  return objects;
+}
+
+/**
+ * Endpoint ports named as the Service names them (kube-proxy matches by name). A configured
+ * port matches a Service port whose targetPort (or, without one, port) is the same number, or
+ * whose named targetPort equals the configured name.
+ */
+export function endpointPorts(config: ServiceConfig, service: ServiceObject): EndpointPort[] {
+  const servicePorts = service.spec?.ports ?? [];
+  return config.ports.map((port) => {
+    const match = servicePorts.find((candidate) =>
+      (candidate.protocol ?? "TCP") === port.protocol &&
+      (typeof candidate.targetPort === "string"
+        ? candidate.targetPort === port.name
+        : (candidate.targetPort ?? candidate.port) === port.port)
+    );
+    const appProtocol = port.appProtocol ?? match?.appProtocol;
+    return {
+      name: match ? match.name ?? "" : port.name,
+      port: port.port,
+      protocol: port.protocol,
+      ...(appProtocol !== undefined ? { appProtocol } : {}),
+    };
+  }).sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+}
+
+/** The name of the n-th (0-based) EndpointSlice of a family. */
+export function sliceName(service: string, family: "ipv4" | "ipv6", index: number): string {
+  return `${service}-helaseid-${family}${index === 0 ? "" : `-${index}`}`;
+}
+
+function endpointSlices(
+  config: ServiceConfig,
+  view: ServiceView,
+  ports: EndpointPort[],
+  options: DesiredOptions,
+): EndpointSliceObject[] {
+  const families = new Set(config.targets.map((t) => familyOf(t.address)));
+  const slices: EndpointSliceObject[] = [];
+  for (const family of (["ipv4", "ipv6"] as const).filter((f) => families.has(f))) {
+    const endpoints: SliceEndpoint[] = view.endpoints
+      .filter((endpoint) => familyOf(endpoint.address) === family)
+      .map((endpoint) => ({
+        addresses: [endpoint.address],
+        conditions: { ready: endpoint.ready, serving: endpoint.serving, terminating: false },
+        ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
+        ...(endpoint.zone !== undefined ? { zone: endpoint.zone } : {}),
+      }));
+    // One slice per family even when empty, so that the family's slice is updated, never
+    // deleted and re-created, as targets come and go.
+    const chunks = Math.max(1, Math.ceil(endpoints.length / MAX_ENDPOINTS_PER_SLICE));
+    for (let index = 0; index < chunks; index++) {
+      slices.push({
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: metadata(config, sliceName(config.name, family, index), options, {
+          [LABEL_SERVICE_NAME]: config.name,
+          [LABEL_MANAGED_BY]: MANAGER,
+        }),
+        addressType: family === "ipv4" ? "IPv4" : "IPv6",
+        endpoints: endpoints.slice(
+          index * MAX_ENDPOINTS_PER_SLICE,
+          (index + 1) * MAX_ENDPOINTS_PER_SLICE,
+        ),
+        ports,
+      });
+    }
+  }
+  return slices;
+}
+
+function endpoints(
+  config: ServiceConfig,
+  view: ServiceView,
+  ports: EndpointPort[],
+  options: DesiredOptions,
+): EndpointsObject {
+  const address = (endpoint: ServiceView["endpoints"][number]): EndpointAddress => ({
+    ip: endpoint.address,
+    ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
+  });
+  const ready = view.endpoints.filter((endpoint) => endpoint.ready).map(address);
+  const notReady = view.endpoints.filter((endpoint) => !endpoint.ready).map(address);
+  const subset = {
+    ...(ready.length > 0 ? { addresses: ready } : {}),
+    ...(notReady.length > 0 ? { notReadyAddresses: notReady } : {}),
+    ports,
+  };
+  return {
+    apiVersion: "v1",
+    kind: "Endpoints",
+    metadata: metadata(config, config.name, options, {
+      [LABEL_MANAGED_BY]: MANAGER,
+      [LABEL_SKIP_MIRROR]: "true",
+    }),
+    subsets: ready.length + notReady.length > 0 ? [subset] : [],
+  };
+}
+
+function metadata(
+  config: ServiceConfig,
+  name: string,
+  options: DesiredOptions,
+  labels: Record<string, string>,
+): KubeObject["metadata"] {
+  const uid = options.service.metadata.uid;
+  return {
+    name,
+    namespace: config.namespace,
+    labels,
+    ...(options.triggerTime !== undefined
+      ? {
+        annotations: {
+          [ANNOTATION_TRIGGER_TIME]: new Date(options.triggerTime).toISOString(),
+        },
+      }
+      : {}),
+    ...(uid
+      ? {
+        ownerReferences: [{
+          apiVersion: "v1",
+          kind: "Service",
+          name: config.name,
+          uid,
+          // No blockOwnerDeletion: it would need update rights on services/finalizers.
+          controller: true,
+        }],
+      }
+      : {}),
+  };
+}
+
+/** The address family of an IP address. */
+export function familyOf(address: string): "ipv4" | "ipv6" {
+  return address.includes(":") ? "ipv6" : "ipv4";
+}
