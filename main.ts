@@ -1,0 +1,182 @@
+/**
+ * HELASEID's composition root: parse the command line, load the configuration, build the real
+ * dependencies (prober, clock, Kubernetes client, logger), run, and handle signals.
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import { Agent, type AgentListener } from "./src/agent.ts";
+import { checkAll, formatCheckTable } from "./src/check.ts";
+import { EXIT, type Flags, HELP, parseCommandLine } from "./src/cli.ts";
+import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
+import type { Config } from "./src/config/schema.ts";
+import { systemClock } from "./src/health/scheduler.ts";
+import {
+  createKubeClient,
+  inClusterNamespace,
+  type KubeClient,
+  locateCredentials,
+} from "./src/kube/client.ts";
+import { MemoryKube } from "./src/kube/memory.ts";
+import { Logger } from "./src/observe/log.ts";
+import { proberFor } from "./src/probe/mod.ts";
+
+/** The version of this build. */
+export const VERSION: string = denoJson.version;
+
+/** Runs the command line `args` and returns the exit code. */
+export async function main(args: readonly string[]): Promise<number> {
+  const invocation = parseCommandLine(args);
+  if (invocation.command === "error") {
+    console.error(`helaseid: ${invocation.message}\n${invocation.help}`);
+    return EXIT.usage;
+  }
+  if (invocation.help || invocation.command === "help") {
+    console.log(HELP[invocation.command]);
+    return EXIT.ok;
+  }
+  if (invocation.command === "version") {
+    console.log(`helaseid ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`);
+    return EXIT.ok;
+  }
+  const { flags } = invocation;
+  let loaded;
+  try {
+    loaded = await loadConfig({
+      path: flags.config,
+      env: Deno.env.toObject(),
+      defaultNamespace: inClusterNamespace() ?? "default",
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`helaseid: invalid configuration${flags.config ? ` in '${flags.config}'` : ""}`);
+    for (const issue of error.issues) console.error(`  ${issue.path}: ${issue.message}`);
+    return EXIT.usage;
+  }
+  const { config, warnings } = loaded;
+  const log = new Logger({
+    level: flags.logLevel ?? config.logLevel ?? "info",
+    format: flags.logFormat ?? (Deno.stdout.isTerminal() ? "text" : "json"),
+  });
+  for (const warning of warnings) log.warn(warning);
+
+  switch (invocation.command) {
+    case "validate":
+      console.log(JSON.stringify(describeConfig(config), null, 2));
+      return EXIT.ok;
+    case "check": {
+      const rows = await checkAll(config, { prober: proberFor("tcp") });
+      console.log(formatCheckTable(rows));
+      return rows.every((row) => row.result.ok) ? EXIT.ok : EXIT.failure;
+    }
+    case "run":
+      return await run(config, flags, log);
+  }
+}
+
+async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
+  const client = await connect(config, flags, log);
+  if (!client) return EXIT.usage;
+  const listeners: AgentListener[] = [];
+  const agent = new Agent({ config, client, log, listeners });
+  const stopped = Promise.withResolvers<string>();
+  const onSignal = (signal: Deno.Signal) => () => stopped.resolve(signal);
+  const signals = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  log.info("starting", {
+    version: VERSION,
+    cluster: client.name,
+    dryRun: client instanceof MemoryKube,
+    services: config.services.map((s) => `${s.namespace}/${s.name}`),
+    targets: config.services.reduce((n, s) => n + s.targets.length, 0),
+  });
+  agent.start();
+  let code: number = EXIT.ok;
+  try {
+    if (flags.once) {
+      code = await once(agent, config, stopped.promise);
+    } else {
+      const signal = await stopped.promise;
+      log.info("stopping", { signal });
+    }
+  } finally {
+    for (const remove of signals) remove();
+    await agent.stop();
+    log.info("stopped");
+  }
+  return code;
+}
+
+/** `--once`: wait for every verdict (bounded by fall × interval + timeout), publish, exit. */
+async function once(agent: Agent, config: Config, stopped: Promise<string>): Promise<number> {
+  const bound = Math.max(
+    ...config.services.map((s) => s.probe.fall * s.probe.interval * 1.5 + s.probe.timeout),
+  );
+  const deadline = systemClock.now() + bound;
+  let interrupted = false;
+  stopped.then(() => interrupted = true);
+  while (!agent.verdicts && systemClock.now() < deadline && !interrupted) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await agent.flush();
+  return agent.published ? EXIT.ok : EXIT.failure;
+}
+
+/** The Kubernetes client: the real one, or the in-memory one for `--dry-run`. */
+async function connect(config: Config, flags: Flags, log: Logger): Promise<KubeClient | undefined> {
+  let dryRun = flags.dryRun;
+  let client: KubeClient | undefined;
+  if (!dryRun) {
+    const options = { kubeconfig: flags.kubeconfig, context: flags.context };
+    try {
+      if (flags.dryRunFallback && !locateCredentials(options)) throw new Error("no credentials");
+      client = createKubeClient(options);
+      if (flags.dryRunFallback) {
+        const first = config.services[0];
+        if (first) await client.list("services", first.namespace);
+      }
+    } catch (error) {
+      if (!flags.dryRunFallback) {
+        log.error("cannot connect to Kubernetes", { error });
+        return undefined;
+      }
+      log.warn("no reachable cluster: running as --dry-run", { error });
+      dryRun = true;
+    }
+  }
+  if (!dryRun) return client;
+  const memory = new MemoryKube({
+    onWrite: (write) =>
+      log.info(`dry-run: would ${write.verb} ${write.resource} ${write.namespace}/${write.name}`, {
+        object: write.object,
+      }),
+  });
+  // Without a cluster, assume each Service exists as configured: selector-less, same ports.
+  for (const service of config.services) {
+    memory.seed({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: {
+        name: service.name,
+        namespace: service.namespace,
+        uid: `dry-run-${service.name}`,
+      },
+      spec: {
+        ports: service.ports.map((port) => ({
+          ...(port.name ? { name: port.name } : {}),
+          port: port.port,
+          protocol: port.protocol,
+        })),
+      },
+    });
+  }
+  return memory;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,204 @@
+/**
+ * The command line (DESIGN §3.1): subcommands, flags, help texts and exit codes. Parsing only:
+ * `main.ts` does what the parsed command asks.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { LOG_FORMATS, type LogFormat, type LogLevel } from "./config/schema.ts";
+import { parseLogLevel } from "./observe/log.ts";
+
+/** Exit codes. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** The subcommands. */
+export const COMMANDS = ["run", "check", "validate", "version", "help"] as const;
+/** A subcommand. */
+export type Command = typeof COMMANDS[number];
+
+/** Flags common to the subcommands (each uses what applies to it). */
+export interface Flags {
+  readonly config?: string;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+  readonly dryRun: boolean;
+  /** Fall back to dry-run when no cluster is configured or reachable (`deno task dev`). */
+  readonly dryRunFallback: boolean;
+  readonly once: boolean;
+  readonly logLevel?: LogLevel;
+  readonly logFormat?: LogFormat;
+  readonly listen: string;
+}
+
+/** A parsed command line. */
+export type Invocation =
+  | { readonly command: Command; readonly flags: Flags; readonly help: boolean }
+  | { readonly command: "error"; readonly message: string; readonly help: string };
+
+/** The default `--listen` address. */
+export const DEFAULT_LISTEN = ":8080";
+
+const COMMON = `Configuration:
+  --config FILE        config.env (seed format: IPS, PORT, MAX_RETRY, INTERVAL, ...) or a
+                       .yaml/.yml/.json file with a list of services. Without it the seed
+                       variables are read from the environment. Environment overrides file.
+  --log-level LEVEL    debug, info, warn or error (default: LOG_LEVEL, else info)
+  --log-format FORMAT  json or text (default: json unless stdout is a terminal)
+  -h, --help           show this help`;
+
+const CLUSTER = `Cluster:
+  --kubeconfig FILE    kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the pod's
+                       service account when running in a cluster)
+  --context NAME       kubeconfig context to use (default: the current one)`;
+
+/** Help text of each subcommand. */
+export const HELP: Record<Command, string> = {
+  help: `helaseid - keeps a selector-less Kubernetes Service's EndpointSlices (and legacy
+Endpoints) pointing only at the instances behind it that answer health checks.
+
+Usage: helaseid [COMMAND] [FLAGS]
+
+Commands:
+  run        (default) probe the targets and keep the Service's endpoints in step
+  check      probe every target once, print a table, exit 1 if any is down
+  validate   load and validate the configuration, print it normalized, exit 2 on error
+  version    print the version
+  help       show this help; "helaseid COMMAND --help" shows a command's flags
+
+Examples:
+  helaseid --config /etc/helaseid/config.env              # as the original HELASEID
+  IPS="10.188.2.3 10.188.2.4" PORT=9092 SERVICE_NAME=brokers NAMESPACE=data helaseid
+  helaseid validate --config config.yaml
+  helaseid run --config config.env --dry-run --log-format text
+
+Exit codes: 0 ok, 1 unhealthy target or runtime failure, 2 bad usage or configuration.`,
+  run: `Usage: helaseid run [FLAGS]
+
+Probes every target on its own timer and publishes the verdicts in the Service's
+EndpointSlices and Endpoints. Runs until SIGTERM or SIGINT (then finishes the writes in
+flight and exits 0).
+
+${COMMON}
+${CLUSTER}
+Run:
+  --dry-run            write nothing to Kubernetes (no cluster needed): probing, alerts,
+                       metrics and /status work as usual; the objects are logged instead
+  --dry-run-fallback   run as --dry-run when no cluster is configured or reachable
+  --once               publish once every target has a verdict, then exit (1 if a write failed)
+  --listen ADDR        address of /metrics, /healthz, /readyz, /status (default ${DEFAULT_LISTEN};
+                       "off" disables the server)`,
+  check: `Usage: helaseid check [FLAGS]
+
+Probes every target once, prints a table (service, address, port, result, latency, error)
+and exits 1 if any target is down. Writes nothing to Kubernetes.
+
+${COMMON}`,
+  validate: `Usage: helaseid validate [FLAGS]
+
+Loads and validates the configuration, prints the normalized result (secrets redacted) and
+exits 0, or prints every error with its field path and exits 2.
+
+${COMMON}`,
+  version: `Usage: helaseid version
+
+Prints the version.`,
+};
+
+/** Parses `args` (without the program name). */
+export function parseCommandLine(args: readonly string[]): Invocation {
+  let command: Command = "run";
+  let rest = [...args];
+  const first = rest[0];
+  const explicit = first !== undefined && !first.startsWith("-");
+  if (explicit) {
+    if (!(COMMANDS as readonly string[]).includes(first)) {
+      return usageError(`Unknown command '${first}': use one of ${COMMANDS.join(", ")}`, "help");
+    }
+    command = first as Command;
+    rest = rest.slice(1);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string", short: "c" },
+        kubeconfig: { type: "string" },
+        context: { type: "string" },
+        "dry-run": { type: "boolean", default: false },
+        "dry-run-fallback": { type: "boolean", default: false },
+        once: { type: "boolean", default: false },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        listen: { type: "string", default: DEFAULT_LISTEN },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return usageError(message.replace(/\. To specify.*$/s, ""), command);
+  }
+  const values = parsed.values;
+  if (values.version) command = "version";
+  // `helaseid --help` is about the program; `helaseid run --help` about running.
+  if (values.help && !explicit) command = "help";
+  let logLevel: LogLevel | undefined;
+  if (values["log-level"] !== undefined) {
+    logLevel = parseLogLevel(values["log-level"]);
+    if (!logLevel) {
+      return usageError(
+        `Cannot use --log-level '${values["log-level"]}': use debug, info, warn or error`,
+        command,
+      );
+    }
+  }
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    return usageError(`Cannot use --log-format '${logFormat}': use json or text`, command);
+  }
+  if (values["dry-run"] && values["dry-run-fallback"]) {
+    return usageError("Use --dry-run or --dry-run-fallback, not both", command);
+  }
+  if (values.listen !== "off" && !parseListen(values.listen)) {
+    return usageError(
+      `Cannot use --listen '${values.listen}': use HOST:PORT, :PORT or off`,
+      command,
+    );
+  }
+  return {
+    command,
+    help: values.help,
+    flags: {
+      config: values.config,
+      kubeconfig: values.kubeconfig,
+      context: values.context,
+      dryRun: values["dry-run"],
+      dryRunFallback: values["dry-run-fallback"],
+      once: values.once,
+      logLevel,
+      logFormat: logFormat as LogFormat | undefined,
+      listen: values.listen,
+    },
+  };
+}
+
+/** Splits a `--listen` value (`:8080`, `127.0.0.1:8080`, `[::1]:8080`) into host and port. */
+export function parseListen(value: string): { hostname: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+function usageError(message: string, command: Command): Invocation {
+  return {
+    command: "error",
+    message,
+    help: `Run 'helaseid ${command === "help" ? "" : `${command} `}--help' for usage`,
+  };
+}

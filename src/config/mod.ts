@@ -1,0 +1,199 @@
+/**
+ * Loads HELASEID's configuration: the seed's `config.env` and environment variables, or a
+ * structured YAML/JSON file, into one validated {@linkcode Config}. Every problem is reported
+ * at once in a {@linkcode ConfigError}.
+ *
+ * @module
+ */
+
+import { formatDuration } from "./duration.ts";
+import { type Environment, parseSeedConfig, readEnvOverrides } from "./env.ts";
+import { parseStructuredConfig } from "./file.ts";
+import {
+  checkWebhookUrl,
+  type Config,
+  ConfigError,
+  IssueList,
+  type ParsedConfig,
+  quote,
+  type Secret,
+  type TeamsSource,
+} from "./schema.ts";
+
+export {
+  type AlertSettings,
+  ALL_DOWN_MODES,
+  type AllDownMode,
+  type Config,
+  ConfigError,
+  type ConfigFormat,
+  type ConfigIssue,
+  defaultTimeout,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  type Millis,
+  PROBE_DEFAULTS,
+  PROBE_TYPES,
+  type ProbeSettings,
+  type ProbeType,
+  type Protocol,
+  PROTOCOLS,
+  PUBLISH_DEFAULTS,
+  type PublishSettings,
+  Secret,
+  SEED_DEFAULTS,
+  type ServiceConfig,
+  type ServicePort,
+  type Target,
+  type TeamsSettings,
+  UNHEALTHY_MODES,
+  type UnhealthyMode,
+} from "./schema.ts";
+export { formatDuration, parseDuration } from "./duration.ts";
+export type { Environment } from "./env.ts";
+
+/** Where the configuration comes from. */
+export interface LoadOptions {
+  /** Configuration file (`.env` → seed format, `.yaml/.yml/.json` → structured, else sniffed); without it, the environment alone (seed format). */
+  readonly path?: string;
+  /** The process environment: seed variables, and overrides of the file. */
+  readonly env: Environment;
+  /** Namespace of a Service that names none (default "default"). */
+  readonly defaultNamespace?: string;
+  /** Reads a file (default `Deno.readTextFile`). */
+  readonly readTextFile?: (path: string) => Promise<string>;
+}
+
+/** A loaded configuration and the warnings to log about it. */
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Problems that do not stop the agent: unknown `config.env` keys, ignored variables. */
+  readonly warnings: readonly string[];
+}
+
+/** Loads and validates the configuration; throws a {@linkcode ConfigError} listing every problem. */
+export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
+  const read = options.readTextFile ?? ((path: string) => Deno.readTextFile(path));
+  const defaultNamespace = options.defaultNamespace ?? "default";
+  const { path, env } = options;
+  let parsed: ParsedConfig;
+  if (path === undefined) {
+    parsed = parseSeedConfig({ env, defaultNamespace });
+  } else {
+    const text = await _readConfigFile(path, read);
+    parsed = _formatOf(path, text) === "env"
+      ? parseSeedConfig({ env, text, source: path, defaultNamespace })
+      : _withEnvOverrides(parseStructuredConfig(text, { source: path, defaultNamespace }), env);
+  }
+  const issues = new IssueList();
+  issues.addAll(parsed.issues);
+  // Read and check the webhook even when other fields failed, so that every issue shows at once.
+  const url = parsed.teams === undefined
+    ? undefined
+    : await _resolveWebhook(parsed.teams, { read, issues });
+  issues.throwIfAny();
+  const config: Config = {
+    format: parsed.format,
+    services: parsed.services,
+    alerts: url === undefined ? {} : { teams: { url } },
+    ...(parsed.logLevel === undefined ? {} : { logLevel: parsed.logLevel }),
+  };
+  return { config, warnings: parsed.warnings };
+}
+
+async function _readConfigFile(
+  path: string,
+  read: (path: string) => Promise<string>,
+): Promise<string> {
+  try {
+    return await read(path);
+  } catch (error) {
+    throw new ConfigError([{
+      path,
+      message: `cannot read the configuration file: ${_reason(error)}`,
+    }], { cause: error });
+  }
+}
+
+function _reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return error instanceof Error ? error.message : String(error);
+}
+
+const STRUCTURED_EXTENSIONS = [".yaml", ".yml", ".json"];
+const ASSIGNMENT_LINE = /^(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/;
+
+/** The format of a file: by extension, else by its first meaningful line. */
+function _formatOf(path: string, text: string): "env" | "structured" {
+  const lower = path.toLowerCase();
+  if (lower.endsWith(".env")) return "env";
+  if (STRUCTURED_EXTENSIONS.some((ext) => lower.endsWith(ext))) return "structured";
+  const first = text.split("\n").map((line) => line.trim()).find((line) =>
+    line !== "" && !line.startsWith("#")
+  );
+  return first !== undefined && ASSIGNMENT_LINE.test(first) ? "env" : "structured";
+}
+
+/** A structured file with `LOG_LEVEL` and the Teams variables of the environment applied. */
+function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig {
+  const overrides = readEnvOverrides(env);
+  const warnings = [...parsed.warnings];
+  if (overrides.ignored.length > 0) {
+    warnings.push(
+      `environment variables ${overrides.ignored.join(", ")} are ignored: ` +
+        "the structured configuration file describes the services",
+    );
+  }
+  return {
+    ...parsed,
+    logLevel: overrides.logLevel ?? parsed.logLevel,
+    teams: overrides.teams ?? parsed.teams,
+    issues: [...parsed.issues, ...overrides.issues],
+    warnings,
+  };
+}
+
+/** The webhook URL of a source, read from its file if need be; never quoted in a message. */
+async function _resolveWebhook(
+  source: TeamsSource,
+  options: { read: (path: string) => Promise<string>; issues: IssueList },
+): Promise<Secret | undefined> {
+  const { issues } = options;
+  if (source.kind === "url") return issues.take(source.path, checkWebhookUrl(source.url));
+  let text: string;
+  try {
+    text = (await options.read(source.file)).trim();
+  } catch (error) {
+    return issues.add(source.path, `cannot read ${quote(source.file)}: ${_reason(error)}`);
+  }
+  if (text === "") return issues.add(source.path, `the file ${quote(source.file)} is empty`);
+  const checked = checkWebhookUrl(text);
+  return checked.ok
+    ? checked.value
+    : issues.add(source.path, `the URL in ${quote(source.file)} ${checked.message}`);
+}
+
+/** A plain, JSON-able view of a configuration for `helaseid validate`: durations as text, secrets redacted. */
+export function describeConfig(config: Config): unknown {
+  return {
+    format: config.format,
+    ...(config.logLevel === undefined ? {} : { logLevel: config.logLevel }),
+    alerts: config.alerts.teams === undefined ? {} : { teams: { url: "<redacted>" } },
+    services: config.services.map((service) => ({
+      name: service.name,
+      namespace: service.namespace,
+      ports: service.ports.map((port) => ({ ...port })),
+      targets: service.targets.map((target) => ({ ...target })),
+      probe: {
+        ...service.probe,
+        interval: formatDuration(service.probe.interval),
+        timeout: formatDuration(service.probe.timeout),
+      },
+      publish: { ...service.publish },
+    })),
+  };
+}
