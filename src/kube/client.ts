@@ -1,26 +1,20 @@
 /**
  * The Kubernetes API as HELASEID uses it: a handful of verbs behind the {@linkcode KubeClient}
- * interface, implemented here with `@kubernetes/client-node` (kubeconfig or in-cluster
- * credentials, server-side apply, list and watch). Tests and `--dry-run` use the in-memory
- * implementation in `memory.ts` instead.
+ * interface (server-side apply, create, delete, list, watch). Credentials come from
+ * `@kubernetes/client-node`'s KubeConfig (kubeconfig or in-cluster); requests go through
+ * Deno's fetch. Tests and `--dry-run` use the in-memory implementation in `memory.ts`.
  *
  * @module
  */
 
-import {
-  ApiException,
-  KubeConfig,
-  type KubernetesObject,
-  KubernetesObjectApi,
-  PatchStrategy,
-  Watch,
-} from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import {
   collectionPath,
   type KubeObject,
   type ObjectRef,
-  RESOURCES,
   type Resource,
+  resourceOf,
+  RESOURCES,
 } from "./types.ts";
 
 /** A change seen on a watch. */
@@ -149,54 +143,67 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
       status: 0,
     });
   }
-  return new ClientNodeKube(config, options.fieldManager ?? "helaseid");
+  return new FetchKube(config, options.fieldManager ?? "helaseid");
 }
 
-class ClientNodeKube implements KubeClient {
+/**
+ * The transport: Deno's own fetch with a TLS client built from the kubeconfig. client-node
+ * resolves the credentials (kubeconfig, contexts, service account, token files, exec and
+ * auth-provider plugins); its undici-based HTTP stack is not used, because under Deno it
+ * crashed the process (SIGSEGV) when the API server closed pooled connections, and its
+ * watches did not notice a server that went away.
+ */
+class FetchKube implements KubeClient {
   readonly name: string;
   readonly #config: KubeConfig;
-  readonly #objects: KubernetesObjectApi;
+  readonly #server: string;
   readonly #fieldManager: string;
+  #http?: { key: string; client: Deno.HttpClient };
 
   constructor(config: KubeConfig, fieldManager: string) {
+    const cluster = config.getCurrentCluster()!;
+    if (cluster.skipTLSVerify) {
+      throw new KubeError(
+        `Cannot skip TLS verification for cluster '${cluster.name}': give its CA ` +
+          "(certificate-authority or certificate-authority-data) in the kubeconfig",
+        { status: 0 },
+      );
+    }
     this.#config = config;
-    this.#objects = KubernetesObjectApi.makeApiClient(config);
+    this.#server = cluster.server.replace(/\/+$/, "");
     this.#fieldManager = fieldManager;
-    this.name = config.getCurrentContext() || config.getCurrentCluster()?.name || "in-cluster";
+    this.name = config.getCurrentContext() || cluster.name || "in-cluster";
   }
 
   apply(object: KubeObject): Promise<KubeObject> {
-    return call(`apply ${describe(object)}`, () =>
-      this.#objects.patch<KubernetesObject>(
-        object as unknown as KubernetesObject,
-        undefined,
-        undefined,
-        this.#fieldManager,
-        true,
-        PatchStrategy.ServerSideApply,
-      ) as Promise<unknown> as Promise<KubeObject>);
+    const { namespace = "", name } = object.metadata;
+    const resource = resourceOf(object);
+    const query = `?fieldManager=${encodeURIComponent(this.#fieldManager)}&force=true`;
+    return this.#json(`apply ${describe(object)}`, {
+      method: "PATCH",
+      path: `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}${query}`,
+      contentType: "application/apply-patch+yaml",
+      body: JSON.stringify(object),
+    });
   }
 
   create(object: KubeObject): Promise<KubeObject> {
-    return call(
-      `create ${describe(object)}`,
-      () =>
-        this.#objects.create(
-          object as unknown as KubernetesObject,
-          undefined,
-          undefined,
-          this.#fieldManager,
-        ) as Promise<unknown> as Promise<KubeObject>,
-    );
+    const query = `?fieldManager=${encodeURIComponent(this.#fieldManager)}`;
+    return this.#json(`create ${describe(object)}`, {
+      method: "POST",
+      path: collectionPath(resourceOf(object), object.metadata.namespace ?? "") + query,
+      contentType: "application/json",
+      body: JSON.stringify(object),
+    });
   }
 
   async delete(ref: ObjectRef): Promise<void> {
-    const { apiVersion, kind } = RESOURCES[ref.resource];
+    const { kind } = RESOURCES[ref.resource];
     try {
-      await call(
-        `delete ${kind} ${ref.namespace}/${ref.name}`,
-        () => this.#objects.delete({ apiVersion, kind, metadata: ref }),
-      );
+      await this.#json(`delete ${kind} ${ref.namespace}/${ref.name}`, {
+        method: "DELETE",
+        path: `${collectionPath(ref.resource, ref.namespace)}/${encodeURIComponent(ref.name)}`,
+      });
     } catch (error) {
       if (error instanceof KubeError && error.status === 404) return;
       throw error;
@@ -205,99 +212,153 @@ class ClientNodeKube implements KubeClient {
 
   async list(resource: Resource, namespace: string, labelSelector?: string) {
     const { apiVersion, kind } = RESOURCES[resource];
-    const list = await call(
+    const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : "";
+    const list = await this.#json<
+      { items?: KubeObject[]; metadata?: { resourceVersion?: string } }
+    >(
       `list ${kind} in ${namespace}`,
-      () =>
-        this.#objects.list(
-          apiVersion,
-          kind,
-          namespace,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          labelSelector,
-        ),
+      { method: "GET", path: collectionPath(resource, namespace) + query },
     );
-    // The generic list leaves kind/apiVersion off the items: put them back.
-    const items = (list.items as unknown as KubeObject[]).map((item) => ({
-      ...item,
-      apiVersion,
-      kind,
-    }));
+    // List items carry no kind/apiVersion: put them back.
+    const items = (list.items ?? []).map((item) => ({ ...item, apiVersion, kind }));
     return { items, resourceVersion: list.metadata?.resourceVersion ?? "" };
   }
 
   async watch(resource: Resource, namespace: string, options: WatchOptions): Promise<WatchHandle> {
     const { apiVersion, kind } = RESOURCES[resource];
+    const params = new URLSearchParams({
+      watch: "true",
+      resourceVersion: options.resourceVersion,
+      allowWatchBookmarks: "true",
+      // The server ends each watch after a while; the store then lists and watches again.
+      timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
+    });
+    if (options.labelSelector) params.set("labelSelector", options.labelSelector);
+    const abort = new AbortController();
+    const response = await this.#request(`watch ${kind} in ${namespace}`, {
+      method: "GET",
+      path: `${collectionPath(resource, namespace)}?${params}`,
+      signal: abort.signal,
+    });
     let stopped = false;
-    const controller = await call(
-      `watch ${kind} in ${namespace}`,
-      () =>
-        new Watch(this.#config).watch(
-          collectionPath(resource, namespace),
-          {
-            resourceVersion: options.resourceVersion,
-            allowWatchBookmarks: true,
-            ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-          },
-          (phase, object) => {
-            if (stopped) return;
-            if (phase === "ERROR") {
-              stopped = true;
-              const status = (object as { code?: number; reason?: string; message?: string }) ??
-                {};
-              options.onDone(
-                new KubeError(`Watch of ${kind} in ${namespace} ended: ${status.message ?? ""}`, {
-                  status: status.code ?? 500,
-                  reason: status.reason,
-                }),
-              );
-              return;
-            }
-            if (phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED") {
-              options.onEvent(phase, { ...(object as KubeObject), apiVersion, kind });
-            }
-          },
-          (error) => {
-            if (stopped) return;
-            stopped = true;
-            options.onDone(error ?? undefined);
-          },
-        ),
-    );
+    const finish = (error?: unknown) => {
+      if (stopped) return;
+      stopped = true;
+      options.onDone(error);
+    };
+    (async () => {
+      let buffer = "";
+      for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+        buffer += chunk;
+        let newline;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, newline).trim();
+          buffer = buffer.slice(newline + 1);
+          if (!line || stopped) continue;
+          const event = JSON.parse(line) as { type: string; object: KubeObject };
+          if (event.type === "ERROR") {
+            const status = event.object as unknown as {
+              code?: number;
+              reason?: string;
+              message?: string;
+            };
+            abort.abort();
+            return finish(
+              new KubeError(`Watch of ${kind} in ${namespace} ended: ${status.message ?? ""}`, {
+                status: status.code ?? 500,
+                reason: status.reason,
+              }),
+            );
+          }
+          if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
+            options.onEvent(event.type, { ...event.object, apiVersion, kind });
+          }
+        }
+      }
+      finish();
+    })().catch((error) => finish(stopped ? undefined : toKubeError(`watch ${kind}`, error)));
     return {
       stop() {
         stopped = true;
-        controller.abort();
+        abort.abort();
       },
     };
   }
-}
 
-async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toKubeError(what, error);
+  async #json<T = KubeObject>(what: string, request: ApiRequest): Promise<T> {
+    const response = await this.#request(what, request);
+    return await response.json() as T;
+  }
+
+  /** Sends a request with fresh credentials; a non-2xx answer becomes a KubeError. */
+  async #request(what: string, request: ApiRequest): Promise<Response> {
+    let response: Response;
+    try {
+      const options: {
+        headers?: Record<string, string>;
+        ca?: unknown;
+        cert?: unknown;
+        key?: unknown;
+      } = {};
+      await this.#config.applyToHTTPSOptions(options as never);
+      const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+      if (request.contentType) headers["content-type"] = request.contentType;
+      response = await fetch(this.#server + request.path, {
+        method: request.method,
+        headers,
+        body: request.body,
+        signal: request.signal ?? AbortSignal.timeout(30_000),
+        client: this.#client(options),
+      });
+    } catch (error) {
+      throw toKubeError(what, error);
+    }
+    if (response.ok) return response;
+    const text = await response.text().catch(() => "");
+    let status: { reason?: string; message?: string } = {};
+    try {
+      status = JSON.parse(text);
+    } catch {
+      // Not a Status object: keep the HTTP status alone.
+    }
+    throw new KubeError(`Cannot ${what}: ${status.message ?? `HTTP ${response.status}`}`, {
+      status: response.status,
+      reason: status.reason,
+    });
+  }
+
+  /** One TLS client per distinct CA/certificate/key (they change only on rotation). */
+  #client(options: { ca?: unknown; cert?: unknown; key?: unknown }): Deno.HttpClient {
+    const text = (value: unknown) =>
+      value === undefined || value === null ? undefined : String(value);
+    const ca = text(options.ca);
+    const cert = text(options.cert);
+    const key = text(options.key);
+    const id = `${ca}\u0000${cert}\u0000${key}`;
+    if (this.#http?.key !== id) {
+      this.#http?.client.close();
+      this.#http = {
+        key: id,
+        client: Deno.createHttpClient({
+          ...(ca ? { caCerts: [ca] } : {}),
+          ...(cert && key ? { cert, key } : {}),
+        }),
+      };
+    }
+    return this.#http.client;
   }
 }
 
-/** Turns client-node's exceptions into a {@linkcode KubeError} with status and reason. */
+interface ApiRequest {
+  readonly method: "GET" | "POST" | "PATCH" | "DELETE";
+  readonly path: string;
+  readonly contentType?: string;
+  readonly body?: string;
+  readonly signal?: AbortSignal;
+}
+
 function toKubeError(what: string, error: unknown): KubeError {
   if (error instanceof KubeError) return error;
-  if (error instanceof ApiException) {
-    let body: { reason?: string; message?: string } = {};
-    try {
-      body = typeof error.body === "string" ? JSON.parse(error.body) : error.body ?? {};
-    } catch {
-      // Not JSON: keep the status alone.
-    }
-    return new KubeError(
-      `Cannot ${what}: ${body.message ?? `HTTP ${error.code}`}`,
-      { status: error.code, reason: body.reason, cause: error },
-    );
-  }
   const message = error instanceof Error ? error.message : String(error);
   return new KubeError(`Cannot ${what}: ${message}`, { status: 0, cause: error });
 }

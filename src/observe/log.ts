@@ -125,7 +125,8 @@ function clean(value: unknown, depth = 0): unknown {
       ? clean(value.cause, depth + 1)
       : undefined;
     const message = redactUrls(value.message);
-    return cause === undefined ? message : `${message}: ${typeof cause === "string" ? cause : ""}`;
+    // Wrapping errors often repeat their cause's text already: say it once.
+    return typeof cause !== "string" || message.includes(cause) ? message : `${message}: ${cause}`;
   }
   if (Array.isArray(value)) return value.map((item) => clean(item, depth + 1));
   if (value && typeof value === "object" && depth < 5) {
