@@ -8,7 +8,7 @@
  */
 
 import type { Millis } from "../config/schema.ts";
-import type { ProbeRequest, ProbeResult, Prober } from "../probe/mod.ts";
+import type { Prober, ProbeRequest, ProbeResult } from "../probe/mod.ts";
 
 /** Time and timers, injected so that tests run on a fake clock. */
 export interface Clock {
@@ -185,10 +185,14 @@ export class Scheduler {
     try {
       this.#options.onResult(outcome);
     } catch (error) {
-      if (this.#options.onError) this.#options.onError(error);
-      else queueMicrotask(() => {
-        throw error;
-      });
+      const onError = this.#options.onError ?? rethrowLater;
+      onError(error);
     }
   }
+}
+
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }

@@ -11,8 +11,8 @@ import {
   type EndpointSliceObject,
   type EndpointsObject,
   type KubeObject,
-  type ObjectRef,
   objectKey,
+  type ObjectRef,
   resourceOf,
 } from "../kube/types.ts";
 import { ANNOTATION_TRIGGER_TIME } from "./objects.ts";
@@ -63,7 +63,9 @@ export function planChanges(
 }
 
 function identity(object: KubeObject): string {
-  return `${resourceOf(object)}:${objectKey(object.metadata.namespace ?? "", object.metadata.name)}`;
+  return `${resourceOf(object)}:${
+    objectKey(object.metadata.namespace ?? "", object.metadata.name)
+  }`;
 }
 
 /**
@@ -124,6 +126,8 @@ function portsKey(
   ports: readonly { name?: string; port?: number; protocol?: string; appProtocol?: string }[],
 ) {
   return ports
-    .map((port) => [port.name ?? "", port.port ?? 0, port.protocol ?? "TCP", port.appProtocol ?? null])
+    .map((
+      port,
+    ) => [port.name ?? "", port.port ?? 0, port.protocol ?? "TCP", port.appProtocol ?? null])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1]));
 }

@@ -27,7 +27,7 @@ import {
   MANAGER,
 } from "./objects.ts";
 import { planChanges } from "./plan.ts";
-import { serviceView, type ServiceView } from "./views.ts";
+import { type ServiceView, serviceView } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
 
 /** The label selector of every object we own. */
@@ -252,8 +252,14 @@ export class Reconciler {
         reason: result.reason,
         durationMs: Math.round(result.duration * 10) / 10,
       };
-      if (result.ok) log.info("published", { ...fields, ready: view.endpoints.filter((e) => e.ready).length, endpoints: view.endpoints.length, panic: view.panic });
-      else log.warn("write failed", { ...fields, error: result.error });
+      if (result.ok) {
+        log.info("published", {
+          ...fields,
+          ready: view.endpoints.filter((e) => e.ready).length,
+          endpoints: view.endpoints.length,
+          panic: view.panic,
+        });
+      } else log.warn("write failed", { ...fields, error: result.error });
     }
     const failed = results.some((result) => !result.ok);
     if (failed) {
@@ -380,7 +386,12 @@ function shownReadiness(observed: readonly KubeObject[]): Map<string, boolean> {
   if (slices.length > 0) return shown;
   for (const object of observed) {
     if (object.kind !== "Endpoints") continue;
-    for (const subset of (object.subsets ?? []) as { addresses?: { ip: string }[]; notReadyAddresses?: { ip: string }[] }[]) {
+    for (
+      const subset of (object.subsets ?? []) as {
+        addresses?: { ip: string }[];
+        notReadyAddresses?: { ip: string }[];
+      }[]
+    ) {
       for (const address of subset.addresses ?? []) shown.set(address.ip, true);
       for (const address of subset.notReadyAddresses ?? []) shown.set(address.ip, false);
     }
