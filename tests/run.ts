@@ -1,7 +1,7 @@
 /**
- * The integration test runner. `tests/run.sh` starts it inside a fresh network namespace
- * (with its own PID namespace, so every process of the run dies with it); here it brings `lo`
- * up, starts one real API server for the whole run, runs `deno test` against it, and prints
+ * The test runner (`deno task test`). `tests/netns.sh` starts it inside a fresh network
+ * namespace (and PID namespace, so every process of the run dies with it) with `lo` up; here
+ * it starts one real API server for the whole run, runs `deno test` against it, and prints
  * the plain `N passed, N failed` line from the JUnit report.
  *
  * Usage: deno run -A tests/run.ts [deno test arguments...]
@@ -15,26 +15,19 @@ import { summarizeJunit } from "./support/junit.ts";
 const root = new URL("../", import.meta.url).pathname;
 const junitPath = `${root}.test-results/junit.xml`;
 
-async function sh(command: string): Promise<void> {
-  const out = await new Deno.Command("sh", { args: ["-c", command], stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`'${command}' failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-}
-
 async function main(): Promise<number> {
   const interfaces = Deno.networkInterfaces().filter((i) => i.name !== "lo");
   if (interfaces.length > 0) {
-    console.error("tests/run.ts must run inside a private network namespace: use tests/run.sh");
+    console.error("tests/run.ts must run inside a private network namespace: use tests/netns.sh");
     return 2;
   }
-  await sh("ip link set lo up");
-  Deno.env.set("HELASEID_TESTNET", "1");
 
   const started = performance.now();
   const cluster = await startCluster({ verbose: Deno.env.get("HELASEID_TEST_VERBOSE") === "1" });
   console.error(
-    `test cluster ready in ${((performance.now() - started) / 1000).toFixed(1)}s at ${cluster.server}`,
+    `test cluster ready in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    }s at ${cluster.server}`,
   );
   Deno.env.set("HELASEID_TEST_CLUSTER", await publishCluster(cluster));
 

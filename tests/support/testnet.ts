@@ -150,7 +150,7 @@ export class TestNetwork implements AsyncDisposable {
       throw new TestNetworkError(
         `Cannot open the test network as 'HELASEID_TESTNET' must be '1': current value is ${
           flag === undefined ? "unset" : `'${flag}'`
-        } (run the integration tests with tests/run.sh)`,
+        } (run the integration tests with deno task test)`,
       );
     }
     const links = JSON.parse(await run("ip", ["-j", "link", "show"])) as IpLink[];
@@ -159,7 +159,7 @@ export class TestNetwork implements AsyncDisposable {
       throw new TestNetworkError(
         `Cannot open the test network as this network namespace has interfaces other than 'lo': ${
           others.map((name) => `'${name}'`).join(", ")
-        } (run the integration tests with tests/run.sh)`,
+        } (run the integration tests with deno task test)`,
       );
     }
     const lo = links.find((link) => link.ifname === "lo");

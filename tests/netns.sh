@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# `deno task test`: every test, unit and integration, against a real kube-apiserver + etcd in a
-# private network namespace. Arguments go to `deno test` (for example a file or --filter).
+# Runs a Deno script of the test bed inside a private network namespace:
+#   tests/netns.sh tests/run.ts [deno test arguments...]   (deno task test)
+#   tests/netns.sh tests/demo.ts                           (deno task demo)
 #
 # Outside the namespace (network available): cache npm packages, build the test binaries once.
-# Inside (`unshare`): no packet can leave the machine; tests/run.ts starts the API server.
+# Inside (`unshare`): only lo exists, so no packet can leave the machine; a PID namespace too,
+# so etcd, the API server and every agent die with the run even when it is killed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DENO_NO_UPDATE_CHECK=1
+
+script=${1:?usage: tests/netns.sh SCRIPT.ts [ARGS...]}
+shift
 
 deno install --frozen --quiet
 HELASEID_KUBE_ASSETS=$(tests/kube/build.sh)
@@ -19,9 +24,7 @@ for tool in ip nft openssl unshare; do
   }
 done
 
-# A PID namespace too, so that etcd, the API server and any agent a test starts die with the
-# run even when it is killed; root uses the namespaces directly, anyone else through a user
-# namespace in which they are root.
 ns=(unshare --net --pid --fork --kill-child --mount-proc)
 [[ $(id -u) == 0 ]] || ns=(unshare --map-root-user "${ns[@]:1}")
-exec "${ns[@]}" deno run --allow-all tests/run.ts "$@"
+exec "${ns[@]}" env HELASEID_TESTNET=1 sh -c 'ip link set lo up && exec "$@"' sh \
+  deno run --allow-all "$script" "$@"
