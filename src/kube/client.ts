@@ -1,13 +1,18 @@
 /**
  * The Kubernetes API as HELASEID uses it: a handful of verbs behind the {@linkcode KubeClient}
  * interface (server-side apply, create, delete, list, watch). Credentials come from
- * `@kubernetes/client-node`'s KubeConfig (kubeconfig or in-cluster); requests go through
- * Deno's fetch. Tests and `--dry-run` use the in-memory implementation in `memory.ts`.
+ * `credentials.ts` (kubeconfig or in-cluster, read with client-node's parsers and
+ * authenticators); requests go through Deno's fetch. Tests and `--dry-run` use the in-memory implementation in `memory.ts`.
  *
  * @module
  */
 
-import { KubeConfig } from "@kubernetes/client-node";
+import {
+  type Credentials,
+  inClusterCredentials,
+  kubeconfigCredentials,
+  type RequestAuth,
+} from "./credentials.ts";
 import {
   collectionPath,
   type KubeObject,
@@ -121,58 +126,38 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
       { status: 0 },
     );
   }
-  const config = new KubeConfig();
+  let resolved: Credentials;
   try {
-    if (credentials.kind === "file") config.loadFromFile(credentials.path);
-    else config.loadFromCluster();
-    if (options.context) config.setCurrentContext(options.context);
+    resolved = credentials.kind === "file"
+      ? kubeconfigCredentials(credentials.path, options.context)
+      : inClusterCredentials(options.env ?? Deno.env.toObject());
   } catch (error) {
     const where = credentials.kind === "file" ? `'${credentials.path}'` : "the service account";
-    throw new KubeError(`Cannot load Kubernetes credentials from ${where}`, {
-      status: 0,
-      cause: error,
-    });
+    const message = error instanceof Error ? error.message : String(error);
+    throw new KubeError(
+      message.startsWith("Cannot") ? message : `Cannot load Kubernetes credentials from ${where}`,
+      { status: 0, cause: error },
+    );
   }
-  if (options.context && !config.getContextObject(options.context)) {
-    throw new KubeError(`Cannot use context '${options.context}' as the kubeconfig has none`, {
-      status: 0,
-    });
-  }
-  if (!config.getCurrentCluster()) {
-    throw new KubeError("Cannot use the kubeconfig as its current context names no cluster", {
-      status: 0,
-    });
-  }
-  return new FetchKube(config, options.fieldManager ?? "helaseid");
+  return new FetchKube(resolved, options.fieldManager ?? "helaseid");
 }
 
 /**
- * The transport: Deno's own fetch with a TLS client built from the kubeconfig. client-node
- * resolves the credentials (kubeconfig, contexts, service account, token files, exec and
- * auth-provider plugins); its undici-based HTTP stack is not used, because under Deno it
- * crashed the process (SIGSEGV) when the API server closed pooled connections, and its
- * watches did not notice a server that went away.
+ * The transport: Deno's own fetch with a TLS client built from the credentials.
+ * client-node's undici-based HTTP stack is not used: under Deno it crashed the process
+ * (SIGSEGV) when the API server closed pooled connections, and its watches did not notice a
+ * server that went away.
  */
 class FetchKube implements KubeClient {
   readonly name: string;
-  readonly #config: KubeConfig;
-  readonly #server: string;
+  readonly #credentials: Credentials;
   readonly #fieldManager: string;
   #http?: { key: string; client: Deno.HttpClient };
 
-  constructor(config: KubeConfig, fieldManager: string) {
-    const cluster = config.getCurrentCluster()!;
-    if (cluster.skipTLSVerify) {
-      throw new KubeError(
-        `Cannot skip TLS verification for cluster '${cluster.name}': give its CA ` +
-          "(certificate-authority or certificate-authority-data) in the kubeconfig",
-        { status: 0 },
-      );
-    }
-    this.#config = config;
-    this.#server = cluster.server.replace(/\/+$/, "");
+  constructor(credentials: Credentials, fieldManager: string) {
+    this.#credentials = credentials;
     this.#fieldManager = fieldManager;
-    this.name = config.getCurrentContext() || cluster.name || "in-cluster";
+    this.name = credentials.name;
   }
 
   apply(object: KubeObject): Promise<KubeObject> {
@@ -294,21 +279,15 @@ class FetchKube implements KubeClient {
   async #request(what: string, request: ApiRequest): Promise<Response> {
     let response: Response;
     try {
-      const options: {
-        headers?: Record<string, string>;
-        ca?: unknown;
-        cert?: unknown;
-        key?: unknown;
-      } = {};
-      await this.#config.applyToHTTPSOptions(options as never);
-      const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+      const auth = await this.#credentials.auth();
+      const headers: Record<string, string> = { accept: "application/json", ...auth.headers };
       if (request.contentType) headers["content-type"] = request.contentType;
-      response = await fetch(this.#server + request.path, {
+      response = await fetch(this.#credentials.server + request.path, {
         method: request.method,
         headers,
         body: request.body,
         signal: request.signal ?? AbortSignal.timeout(30_000),
-        client: this.#client(options),
+        client: this.#client(auth),
       });
     } catch (error) {
       throw toKubeError(what, error);
@@ -328,12 +307,8 @@ class FetchKube implements KubeClient {
   }
 
   /** One TLS client per distinct CA/certificate/key (they change only on rotation). */
-  #client(options: { ca?: unknown; cert?: unknown; key?: unknown }): Deno.HttpClient {
-    const text = (value: unknown) =>
-      value === undefined || value === null ? undefined : String(value);
-    const ca = text(options.ca);
-    const cert = text(options.cert);
-    const key = text(options.key);
+  #client(auth: RequestAuth): Deno.HttpClient {
+    const { ca, cert, key } = auth;
     const id = `${ca}\u0000${cert}\u0000${key}`;
     if (this.#http?.key !== id) {
       this.#http?.client.close();
