@@ -10,7 +10,7 @@
 import type { Clock } from "../health/scheduler.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { ObjectStore } from "../kube/store.ts";
-import { RESOURCES, resourceOf } from "../kube/types.ts";
+import { resourceOf, RESOURCES } from "../kube/types.ts";
 import type { Action } from "./plan.ts";
 
 /** The outcome of one write. */

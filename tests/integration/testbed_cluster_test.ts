@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import {
   ApiException,
-  type KubernetesObject,
   CoreV1Api,
   KubeConfig,
+  type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
   Watch,

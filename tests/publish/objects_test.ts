@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { PUBLISH_DEFAULTS } from "../../src/config/schema.ts";
-import type {
-  EndpointSliceObject,
-  EndpointsObject,
-  ServiceObject,
-} from "../../src/kube/types.ts";
+import type { EndpointSliceObject, EndpointsObject, ServiceObject } from "../../src/kube/types.ts";
 import {
   ANNOTATION_TRIGGER_TIME,
   desiredObjects,
@@ -75,7 +71,9 @@ Deno.test("objects: legacy Endpoints can be switched off", () => {
 
 Deno.test("objects: more than 1000 endpoints spill into numbered slices", () => {
   const addresses = Array.from({ length: 1500 }, (_, i) => `192.0.${2 + (i >> 8)}.${i & 255}`);
-  const slices = build(addresses).filter((o) => o.kind === "EndpointSlice") as EndpointSliceObject[];
+  const slices = build(addresses).filter((o) =>
+    o.kind === "EndpointSlice"
+  ) as EndpointSliceObject[];
   assert.deepEqual(slices.map((s) => [s.metadata.name, s.endpoints?.length]), [
     ["brokers-helaseid-ipv4", 1000],
     ["brokers-helaseid-ipv4-1", 500],

@@ -31,7 +31,10 @@ function asObserved(objects: KubeObject[]): KubeObject[] {
       resourceVersion: String(100 + i),
       uid: `obj-${i}`,
       labels: { ...object.metadata.labels, "team": "someone-else" },
-      annotations: { ...object.metadata.annotations, "endpoints.kubernetes.io/last-change-trigger-time": "2020-01-01T00:00:00Z" },
+      annotations: {
+        ...object.metadata.annotations,
+        "endpoints.kubernetes.io/last-change-trigger-time": "2020-01-01T00:00:00Z",
+      },
       managedFields: [{ manager: "helaseid" }],
     };
     if (object.kind === "EndpointSlice") {
@@ -58,7 +61,9 @@ Deno.test("plan: a changed readiness applies exactly the objects that changed", 
   const after = desired(["192.0.2.1", "192.0.2.2", "2001:db8::1"], ["192.0.2.2"]);
   const actions = planChanges(after, asObserved(before));
   assert.deepEqual(
-    actions.map((a) => a.type === "apply" ? [a.type, a.object.kind, a.object.metadata.name, a.reason] : a),
+    actions.map((a) =>
+      a.type === "apply" ? [a.type, a.object.kind, a.object.metadata.name, a.reason] : a
+    ),
     [
       ["apply", "EndpointSlice", "brokers-helaseid-ipv4", "changed"],
       ["apply", "Endpoints", "brokers", "changed"],
@@ -71,10 +76,17 @@ Deno.test("plan: missing objects are applied, unwanted owned ones deleted", () =
   const after = desired(["192.0.2.1"]);
   const observed = asObserved(before).filter((o) => o.kind !== "Endpoints");
   const actions = planChanges(after, observed);
-  assert.deepEqual(actions.map((a) => a.type === "apply" ? `apply ${a.object.kind} ${a.reason}` : `delete ${a.ref.resource} ${a.ref.name}`), [
-    "apply Endpoints missing",
-    "delete endpointslices brokers-helaseid-ipv6",
-  ]);
+  assert.deepEqual(
+    actions.map((a) =>
+      a.type === "apply"
+        ? `apply ${a.object.kind} ${a.reason}`
+        : `delete ${a.ref.resource} ${a.ref.name}`
+    ),
+    [
+      "apply Endpoints missing",
+      "delete endpointslices brokers-helaseid-ipv6",
+    ],
+  );
 });
 
 Deno.test("plan: someone else's edit of our slice is seen as a change (repair)", () => {

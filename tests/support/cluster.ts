@@ -111,17 +111,22 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
     const pki = await createPki(dir);
     const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
     const server = `https://127.0.0.1:${apiPort}`;
-    processes.etcd = spawn(`${assets}/etcd`, [
-      "--name=default",
-      `--data-dir=${dir}/etcd`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-      "--unsafe-no-fsync",
-      "--log-level=warn",
-    ], `${dir}/etcd.log`, options.verbose);
+    processes.etcd = spawn(
+      `${assets}/etcd`,
+      [
+        "--name=default",
+        `--data-dir=${dir}/etcd`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+      ],
+      `${dir}/etcd.log`,
+      options.verbose,
+    );
     const apiArgs = apiServerArgs(pki, dir, apiPort!, etcdClient!);
     const startApi = async () => {
       processes.apiserver = spawn(

@@ -9,7 +9,7 @@
 import type { ServiceConfig, Target } from "../../src/config/schema.ts";
 import { PUBLISH_DEFAULTS } from "../../src/config/schema.ts";
 import type { Clock } from "../../src/health/scheduler.ts";
-import type { ProbeRequest, ProbeResult, Prober } from "../../src/probe/mod.ts";
+import type { Prober, ProbeRequest, ProbeResult } from "../../src/probe/mod.ts";
 
 interface Timer {
   readonly id: number;
