@@ -8,6 +8,7 @@
 
 import { checkDuration, checkTimeoutFits } from "./duration.ts";
 import {
+  type AlertOptions,
   ALL_DOWN_MODES,
   checkAddress,
   checkBoolean,
@@ -31,10 +32,11 @@ import {
   passed,
   PROTOCOLS,
   PUBLISH_DEFAULTS,
+  type SecretSource,
   SEED_DEFAULTS,
   type ServiceConfig,
   type Target,
-  type TeamsSource,
+  TEAMS_CARD_SHAPES,
   UNHEALTHY_MODES,
 } from "./schema.ts";
 
@@ -62,7 +64,19 @@ export const GLOBAL_VARIABLES = [
   "LOG_LEVEL",
   "TEAMS_WEBHOOK_URL",
   "TEAMS_WEBHOOK_URL_FILE",
+  "TEAMS_CARD_SHAPE",
+  "WEBHOOK_URL",
+  "WEBHOOK_URL_FILE",
+  "ALERT_COALESCE",
+  "ALERT_WRITE_FAILURE_AFTER",
+  "ALERT_DEGRADED",
 ] as const;
+
+/** The two variables of each webhook: the URL itself, or a file holding it (a mounted Secret). */
+const WEBHOOK_VARIABLES = {
+  teams: { url: "TEAMS_WEBHOOK_URL", file: "TEAMS_WEBHOOK_URL_FILE" },
+  webhook: { url: "WEBHOOK_URL", file: "WEBHOOK_URL_FILE" },
+} as const;
 
 /** Every variable the seed format knows. */
 export const SEED_VARIABLES: readonly string[] = [...SEED_SERVICE_VARIABLES, ...GLOBAL_VARIABLES];
@@ -347,17 +361,25 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
 
   const service = _seedService({ vars, issues }, { defaultNamespace: options.defaultNamespace });
   const logLevel = _logLevel({ vars, issues });
-  // The environment's Teams variables replace the file's as a pair, so that the environment can
-  // switch from a URL to a URL file without an ambiguity error.
-  const teamsLayer = GLOBAL_VARIABLES.some((key) => key !== "LOG_LEVEL" && envVars.has(key))
-    ? envVars
-    : fileVars;
-  const teams = _teams({ vars: teamsLayer, issues });
+  // The environment's webhook variables replace the file's as a pair, so that the environment
+  // can switch from a URL to a URL file without an ambiguity error.
+  const layerOf = (names: { url: string; file: string }) =>
+    envVars.has(names.url) || envVars.has(names.file) ? envVars : fileVars;
+  const teams = _secretSource(
+    { vars: layerOf(WEBHOOK_VARIABLES.teams), issues },
+    WEBHOOK_VARIABLES.teams,
+  );
+  const webhook = _secretSource(
+    { vars: layerOf(WEBHOOK_VARIABLES.webhook), issues },
+    WEBHOOK_VARIABLES.webhook,
+  );
   return {
     format: "env",
     services: service === undefined || issues.issues.length > 0 ? [] : [service],
     logLevel,
     teams,
+    webhook,
+    alerts: _alertOptions({ vars, issues }),
     issues: issues.issues,
     warnings,
   };
@@ -368,20 +390,26 @@ export interface EnvOverrides {
   /** From `LOG_LEVEL`. */
   readonly logLevel?: LogLevel;
   /** From `TEAMS_WEBHOOK_URL` or `TEAMS_WEBHOOK_URL_FILE`. */
-  readonly teams?: TeamsSource;
+  readonly teams?: SecretSource;
+  /** From `WEBHOOK_URL` or `WEBHOOK_URL_FILE`. */
+  readonly webhook?: SecretSource;
+  /** From `TEAMS_CARD_SHAPE`, `ALERT_COALESCE`, `ALERT_WRITE_FAILURE_AFTER`, `ALERT_DEGRADED`. */
+  readonly alerts: AlertOptions;
   /** Seed service variables that are set and therefore ignored. */
   readonly ignored: readonly string[];
   readonly issues: readonly ConfigIssue[];
 }
 
-/** Reads the variables that override a structured file: `LOG_LEVEL` and the Teams webhook. */
+/** Reads the variables that override a structured file: `LOG_LEVEL`, webhooks and alerting. */
 export function readEnvOverrides(env: Environment): EnvOverrides {
   const issues = new IssueList();
   const vars = _knownEnv(env, GLOBAL_VARIABLES);
   const ignored = SEED_SERVICE_VARIABLES.filter((key) => (env[key] ?? "").trim() !== "");
   return {
     logLevel: _logLevel({ vars, issues }),
-    teams: _teams({ vars, issues }),
+    teams: _secretSource({ vars, issues }, WEBHOOK_VARIABLES.teams),
+    webhook: _secretSource({ vars, issues }, WEBHOOK_VARIABLES.webhook),
+    alerts: _alertOptions({ vars, issues }),
     ignored,
     issues: issues.issues,
   };
@@ -416,19 +444,43 @@ function _logLevel(input: _Input): LogLevel | undefined {
     : issues.take("LOG_LEVEL", checkLogLevel(text, { upperCase: true }));
 }
 
-function _teams(input: _Input): TeamsSource | undefined {
+/** A webhook URL given as `names.url` or `names.file`; both set is ambiguous. */
+function _secretSource(
+  input: _Input,
+  names: { readonly url: string; readonly file: string },
+): SecretSource | undefined {
   const { issues } = input;
-  const url = _scalar(input, "TEAMS_WEBHOOK_URL");
-  const file = _scalar(input, "TEAMS_WEBHOOK_URL_FILE");
+  const url = _scalar(input, names.url);
+  const file = _scalar(input, names.file);
   if (url !== undefined && file !== undefined) {
-    return issues.add(
-      "TEAMS_WEBHOOK_URL_FILE",
-      "ambiguous: TEAMS_WEBHOOK_URL is set too: set only one of them",
-    );
+    return issues.add(names.file, `ambiguous: ${names.url} is set too: set only one of them`);
   }
-  if (url !== undefined) return { kind: "url", url, path: "TEAMS_WEBHOOK_URL" };
-  if (file !== undefined) return { kind: "file", file, path: "TEAMS_WEBHOOK_URL_FILE" };
+  if (url !== undefined) return { kind: "url", url, path: names.url };
+  if (file !== undefined) return { kind: "file", file, path: names.file };
   return undefined;
+}
+
+/** The alert delivery variables that are set. */
+function _alertOptions(input: _Input): AlertOptions {
+  const { issues } = input;
+  const read = <T>(key: string, check: (text: string) => Checked<T>) => {
+    const text = _scalar(input, key);
+    const value = text === undefined ? undefined : issues.take(key, check(text));
+    return value === undefined ? undefined : { value, path: key };
+  };
+  const shape = read(
+    "TEAMS_CARD_SHAPE",
+    (t) => checkChoice(t, TEAMS_CARD_SHAPES, { what: "shape" }),
+  );
+  const coalesce = read("ALERT_COALESCE", (t) => checkDuration(t, { allowZero: true }));
+  const threshold = read("ALERT_WRITE_FAILURE_AFTER", (t) => checkDuration(t, { allowZero: true }));
+  const degraded = read("ALERT_DEGRADED", checkBoolean);
+  return {
+    ...(shape === undefined ? {} : { shape }),
+    ...(coalesce === undefined ? {} : { coalesce }),
+    ...(threshold === undefined ? {} : { writeFailureThreshold: threshold }),
+    ...(degraded === undefined ? {} : { degraded }),
+  };
 }
 
 /** The one Service of the seed format, or `undefined` when something is missing or invalid. */

@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { checkDuration, checkTimeoutFits } from "./duration.ts";
 import {
+  type AlertOptions,
   ALL_DOWN_MODES,
   checkAddress,
   checkAppProtocol,
@@ -37,18 +38,21 @@ import {
   PUBLISH_DEFAULTS,
   type PublishSettings,
   quote,
+  type SecretSource,
   type ServiceConfig,
   type ServicePort,
   type Target,
-  type TeamsSource,
+  TEAMS_CARD_SHAPES,
+  type TeamsCardShape,
   UNHEALTHY_MODES,
 } from "./schema.ts";
 
 /** Keys of each block of the structured file. */
 export const STRUCTURED_KEYS = {
   root: ["logLevel", "alerts", "defaults", "services"],
-  alerts: ["teams"],
-  teams: ["url", "urlFile"],
+  alerts: ["teams", "webhook", "coalesce", "writeFailureThreshold", "degraded"],
+  teams: ["url", "urlFile", "shape"],
+  webhook: ["url", "urlFile"],
   defaults: ["probe", "publish"],
   service: ["name", "namespace", "ports", "targets", "probe", "publish"],
   port: ["name", "port", "protocol", "appProtocol"],
@@ -95,14 +99,14 @@ export function parseStructuredConfig(
   const logLevel = _present(top.logLevel)
     ? issues.take("logLevel", checkLogLevel(top.logLevel))
     : undefined;
-  const teams = _alerts(top.alerts, ctx);
+  const alerts = _alerts(top.alerts, ctx);
   const defaults = _defaults(top.defaults, ctx);
   const services = _services(top.services, { ctx, defaults });
   return {
     format: "structured",
     services: issues.issues.length > 0 ? [] : services,
     logLevel,
-    teams,
+    ...alerts,
     issues: issues.issues,
     warnings,
   };
@@ -199,37 +203,105 @@ function _list(value: unknown, path: string, ctx: _Context): readonly unknown[] 
     : ctx.issues.add(path, `must be a list, not ${kindOf(value)}`);
 }
 
-/** The Teams webhook source of `alerts`. Messages here never quote a value. */
-function _alerts(value: unknown, ctx: _Context): TeamsSource | undefined {
-  if (!_present(value)) return undefined;
+interface _Alerts {
+  readonly teams?: SecretSource;
+  readonly webhook?: SecretSource;
+  readonly alerts?: AlertOptions;
+}
+
+/** The `alerts` block: webhook sources and delivery settings. Messages never quote a URL. */
+function _alerts(value: unknown, ctx: _Context): _Alerts {
+  if (!_present(value)) return {};
   const alerts = _mapping(value, "alerts", { ctx, keys: STRUCTURED_KEYS.alerts });
-  if (alerts === undefined || !_present(alerts.teams)) return undefined;
-  const teams = _mapping(alerts.teams, "alerts.teams", { ctx, keys: STRUCTURED_KEYS.teams });
-  if (teams === undefined) return undefined;
-  const hasUrl = _present(teams.url);
-  const hasFile = _present(teams.urlFile);
+  if (alerts === undefined) return {};
+  const { issues } = ctx;
+  const field = <T>(
+    block: Record<string, unknown>,
+    at: {
+      readonly path: string;
+      readonly key: string;
+      readonly check: (value: unknown) => Checked<T>;
+    },
+  ): Located<T> | undefined => {
+    if (!_present(block[at.key])) return undefined;
+    const path = _join(at.path, at.key);
+    const checked = issues.take(path, at.check(block[at.key]));
+    return checked === undefined ? undefined : { value: checked, path };
+  };
+  let teams: SecretSource | undefined;
+  let shape: Located<TeamsCardShape> | undefined;
+  if (_present(alerts.teams)) {
+    const block = _mapping(alerts.teams, "alerts.teams", { ctx, keys: STRUCTURED_KEYS.teams });
+    if (block !== undefined) {
+      teams = _webhookSource(block, "alerts.teams", ctx);
+      shape = field(block, {
+        path: "alerts.teams",
+        key: "shape",
+        check: (v) => checkChoice(v, TEAMS_CARD_SHAPES, { what: "shape" }),
+      });
+    }
+  }
+  let webhook: SecretSource | undefined;
+  if (_present(alerts.webhook)) {
+    const block = _mapping(alerts.webhook, "alerts.webhook", {
+      ctx,
+      keys: STRUCTURED_KEYS.webhook,
+    });
+    if (block !== undefined) webhook = _webhookSource(block, "alerts.webhook", ctx);
+  }
+  const duration = (v: unknown) => checkDuration(v, { allowZero: true });
+  const coalesce = field(alerts, { path: "alerts", key: "coalesce", check: duration });
+  const threshold = field(alerts, {
+    path: "alerts",
+    key: "writeFailureThreshold",
+    check: duration,
+  });
+  const degraded = field(alerts, { path: "alerts", key: "degraded", check: checkBoolean });
+  return {
+    ...(teams === undefined ? {} : { teams }),
+    ...(webhook === undefined ? {} : { webhook }),
+    alerts: {
+      ...(shape === undefined ? {} : { shape }),
+      ...(coalesce === undefined ? {} : { coalesce }),
+      ...(threshold === undefined ? {} : { writeFailureThreshold: threshold }),
+      ...(degraded === undefined ? {} : { degraded }),
+    },
+  };
+}
+
+/**
+ * The URL source of a channel block: `url` or `urlFile` (relative to the configuration file).
+ * A block with neither is `missing`: fine only when the environment gives the URL.
+ */
+function _webhookSource(
+  block: Record<string, unknown>,
+  path: string,
+  ctx: _Context,
+): SecretSource | undefined {
+  const hasUrl = _present(block.url);
+  const hasFile = _present(block.urlFile);
   if (hasUrl && hasFile) {
-    return ctx.issues.add("alerts.teams", "ambiguous: both url and urlFile are set: set only one");
+    return ctx.issues.add(path, "ambiguous: both url and urlFile are set: set only one");
   }
   if (hasUrl) {
-    if (typeof teams.url !== "string") {
-      return ctx.issues.add("alerts.teams.url", `must be an https URL, not ${kindOf(teams.url)}`);
+    if (typeof block.url !== "string") {
+      return ctx.issues.add(`${path}.url`, `must be an https URL, not ${kindOf(block.url)}`);
     }
-    return { kind: "url", url: teams.url, path: "alerts.teams.url" };
+    return { kind: "url", url: block.url, path: `${path}.url` };
   }
   if (hasFile) {
-    if (typeof teams.urlFile !== "string" || teams.urlFile.trim() === "") {
+    if (typeof block.urlFile !== "string" || block.urlFile.trim() === "") {
       return ctx.issues.add(
-        "alerts.teams.urlFile",
-        `must be a file path, not ${kindOf(teams.urlFile)}`,
+        `${path}.urlFile`,
+        `must be a file path, not ${kindOf(block.urlFile)}`,
       );
     }
-    const file = teams.urlFile.trim();
+    const file = block.urlFile.trim();
     // Relative to the configuration file, not to wherever the agent happens to be started.
     const resolved = isAbsolute(file) ? file : join(dirname(ctx.source), file);
-    return { kind: "file", file: resolved, path: "alerts.teams.urlFile" };
+    return { kind: "file", file: resolved, path: `${path}.urlFile` };
   }
-  return ctx.issues.add("alerts.teams", "url or urlFile is required");
+  return { kind: "missing", path };
 }
 
 /** Probe settings given in one block, each with the path it came from. */

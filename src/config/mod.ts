@@ -10,6 +10,9 @@ import { formatDuration } from "./duration.ts";
 import { type Environment, parseSeedConfig, readEnvOverrides } from "./env.ts";
 import { parseStructuredConfig } from "./file.ts";
 import {
+  ALERT_DEFAULTS,
+  type AlertOptions,
+  type AlertSettings,
   checkWebhookUrl,
   type Config,
   ConfigError,
@@ -17,10 +20,11 @@ import {
   type ParsedConfig,
   quote,
   type Secret,
-  type TeamsSource,
+  type SecretSource,
 } from "./schema.ts";
 
 export {
+  ALERT_DEFAULTS,
   type AlertSettings,
   ALL_DOWN_MODES,
   type AllDownMode,
@@ -47,9 +51,12 @@ export {
   type ServiceConfig,
   type ServicePort,
   type Target,
+  TEAMS_CARD_SHAPES,
+  type TeamsCardShape,
   type TeamsSettings,
   UNHEALTHY_MODES,
   type UnhealthyMode,
+  type WebhookSettings,
 } from "./schema.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
 export type { Environment } from "./env.ts";
@@ -89,18 +96,31 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   }
   const issues = new IssueList();
   issues.addAll(parsed.issues);
-  // Read and check the webhook even when other fields failed, so that every issue shows at once.
-  const url = parsed.teams === undefined
-    ? undefined
-    : await _resolveWebhook(parsed.teams, { read, issues });
+  // Read and check the webhooks even when other fields failed, so that every issue shows at once.
+  const teams = parsed.teams === undefined ? undefined : await _resolveWebhook(parsed.teams, {
+    read,
+    issues,
+    variables: "TEAMS_WEBHOOK_URL or TEAMS_WEBHOOK_URL_FILE",
+  });
+  const webhook = parsed.webhook === undefined ? undefined : await _resolveWebhook(parsed.webhook, {
+    read,
+    issues,
+    variables: "WEBHOOK_URL or WEBHOOK_URL_FILE",
+  });
   issues.throwIfAny();
+  const warnings = [...parsed.warnings];
+  const shape = parsed.alerts?.shape;
+  if (shape !== undefined && teams === undefined) {
+    warnings.push(`${shape.path} is set but no Teams webhook is configured: ignored`);
+  }
+  const alerts = _alertSettings(parsed.alerts ?? {}, { teams, webhook });
   const config: Config = {
     format: parsed.format,
     services: parsed.services,
-    alerts: url === undefined ? {} : { teams: { url } },
+    alerts,
     ...(parsed.logLevel === undefined ? {} : { logLevel: parsed.logLevel }),
   };
-  return { config, warnings: parsed.warnings };
+  return { config, warnings };
 }
 
 async function _readConfigFile(
@@ -138,7 +158,7 @@ function _formatOf(path: string, text: string): "env" | "structured" {
   return first !== undefined && ASSIGNMENT_LINE.test(first) ? "env" : "structured";
 }
 
-/** A structured file with `LOG_LEVEL` and the Teams variables of the environment applied. */
+/** A structured file with `LOG_LEVEL`, the webhook and the alert variables of the environment applied. */
 function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig {
   const overrides = readEnvOverrides(env);
   const warnings = [...parsed.warnings];
@@ -152,6 +172,8 @@ function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig
     ...parsed,
     logLevel: overrides.logLevel ?? parsed.logLevel,
     teams: overrides.teams ?? parsed.teams,
+    webhook: overrides.webhook ?? parsed.webhook,
+    alerts: { ...parsed.alerts, ...overrides.alerts },
     issues: [...parsed.issues, ...overrides.issues],
     warnings,
   };
@@ -159,10 +181,21 @@ function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig
 
 /** The webhook URL of a source, read from its file if need be; never quoted in a message. */
 async function _resolveWebhook(
-  source: TeamsSource,
-  options: { read: (path: string) => Promise<string>; issues: IssueList },
+  source: SecretSource,
+  options: {
+    read: (path: string) => Promise<string>;
+    issues: IssueList;
+    /** The environment variables that could give the URL instead, for the message. */
+    variables: string;
+  },
 ): Promise<Secret | undefined> {
   const { issues } = options;
+  if (source.kind === "missing") {
+    return issues.add(
+      source.path,
+      `url or urlFile is required (or the environment variable ${options.variables})`,
+    );
+  }
   if (source.kind === "url") return issues.take(source.path, checkWebhookUrl(source.url));
   let text: string;
   try {
@@ -182,7 +215,7 @@ export function describeConfig(config: Config): unknown {
   return {
     format: config.format,
     ...(config.logLevel === undefined ? {} : { logLevel: config.logLevel }),
-    alerts: config.alerts.teams === undefined ? {} : { teams: { url: "<redacted>" } },
+    alerts: _describeAlerts(config.alerts),
     services: config.services.map((service) => ({
       name: service.name,
       namespace: service.namespace,
@@ -195,5 +228,39 @@ export function describeConfig(config: Config): unknown {
       },
       publish: { ...service.publish },
     })),
+  };
+}
+
+/** The alert settings of a configuration: only what was given, defaults stay implicit. */
+function _alertSettings(
+  given: AlertOptions,
+  urls: { readonly teams?: Secret; readonly webhook?: Secret },
+): AlertSettings {
+  const { shape, coalesce, writeFailureThreshold, degraded } = given;
+  return {
+    ...(urls.teams === undefined ? {} : {
+      teams: shape === undefined ? { url: urls.teams } : { url: urls.teams, shape: shape.value },
+    }),
+    ...(urls.webhook === undefined ? {} : { webhook: { url: urls.webhook } }),
+    ...(coalesce === undefined ? {} : { coalesce: coalesce.value }),
+    ...(writeFailureThreshold === undefined
+      ? {}
+      : { writeFailureThreshold: writeFailureThreshold.value }),
+    ...(degraded === undefined ? {} : { degraded: degraded.value }),
+  };
+}
+
+/** The alert settings with their defaults applied, URLs redacted. */
+function _describeAlerts(alerts: AlertSettings): unknown {
+  return {
+    ...(alerts.teams === undefined ? {} : {
+      teams: { url: "<redacted>", shape: alerts.teams.shape ?? ALERT_DEFAULTS.shape },
+    }),
+    ...(alerts.webhook === undefined ? {} : { webhook: { url: "<redacted>" } }),
+    coalesce: formatDuration(alerts.coalesce ?? ALERT_DEFAULTS.coalesce),
+    writeFailureThreshold: formatDuration(
+      alerts.writeFailureThreshold ?? ALERT_DEFAULTS.writeFailureThreshold,
+    ),
+    degraded: alerts.degraded ?? ALERT_DEFAULTS.degraded,
   };
 }

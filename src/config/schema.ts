@@ -127,15 +127,54 @@ export interface ServiceConfig {
   readonly publish: PublishSettings;
 }
 
+/**
+ * What a Teams webhook receives: `workflows` wraps the Adaptive Card in a message with one
+ * attachment (what the Workflows "post to a channel when a webhook request is received"
+ * template expects); `card` posts the bare Adaptive Card (flows that parse the card themselves).
+ */
+export const TEAMS_CARD_SHAPES = ["workflows", "card"] as const;
+/** What a Teams webhook receives; see {@linkcode TEAMS_CARD_SHAPES}. */
+export type TeamsCardShape = typeof TEAMS_CARD_SHAPES[number];
+
 /** Microsoft Teams (Workflows webhook) alerts. */
 export interface TeamsSettings {
   readonly url: Secret;
+  /** Payload shape (default {@linkcode ALERT_DEFAULTS}.shape, `workflows`). */
+  readonly shape?: TeamsCardShape;
 }
 
-/** Alert channels and delivery settings. */
+/** Alerts as JSON to any webhook (Slack-style or Alertmanager-style receivers, relays). */
+export interface WebhookSettings {
+  readonly url: Secret;
+}
+
+/**
+ * Alert channels and delivery settings. Fields left out take {@linkcode ALERT_DEFAULTS}: a
+ * loaded configuration carries only what was configured.
+ */
 export interface AlertSettings {
   readonly teams?: TeamsSettings;
+  readonly webhook?: WebhookSettings;
+  /** Transitions of a Service within this window make one alert (default 2s; 0 = none). */
+  readonly coalesce?: Millis;
+  /** Alert when writes to the Kubernetes API have failed for this long (default 1m). */
+  readonly writeFailureThreshold?: Millis;
+  /** Alert when some but not all targets of a Service are down (default true). */
+  readonly degraded?: boolean;
 }
+
+/** Defaults of {@linkcode AlertSettings} and {@linkcode TeamsSettings}. */
+export const ALERT_DEFAULTS = {
+  coalesce: 2000,
+  writeFailureThreshold: 60_000,
+  degraded: true,
+  shape: "workflows",
+} as const satisfies {
+  coalesce: Millis;
+  writeFailureThreshold: Millis;
+  degraded: boolean;
+  shape: TeamsCardShape;
+};
 
 /** Where a configuration came from: shown by `validate` and in errors. */
 export type ConfigFormat = "env" | "structured";
@@ -255,10 +294,25 @@ export class IssueList {
   }
 }
 
-/** Where the Teams webhook URL comes from, before any file is read. */
-export type TeamsSource =
+/**
+ * Where a webhook URL comes from, before any file is read. `missing` is a file's channel block
+ * that names neither `url` nor `urlFile`: an error unless the environment gives the URL.
+ */
+export type SecretSource =
   | { readonly kind: "url"; readonly url: string; readonly path: string }
-  | { readonly kind: "file"; readonly file: string; readonly path: string };
+  | { readonly kind: "file"; readonly file: string; readonly path: string }
+  | { readonly kind: "missing"; readonly path: string };
+
+/** Where the Teams webhook URL comes from (a {@linkcode SecretSource}). */
+export type TeamsSource = SecretSource;
+
+/** Alert delivery settings as one input format gave them, each with the field path it came from. */
+export interface AlertOptions {
+  readonly shape?: Located<TeamsCardShape>;
+  readonly coalesce?: Located<Millis>;
+  readonly writeFailureThreshold?: Located<Millis>;
+  readonly degraded?: Located<boolean>;
+}
 
 /** A configuration as one input format parsed it, before secrets are read and checked. */
 export interface ParsedConfig {
@@ -266,7 +320,10 @@ export interface ParsedConfig {
   /** Complete only when `issues` is empty. */
   readonly services: readonly ServiceConfig[];
   readonly logLevel?: LogLevel;
-  readonly teams?: TeamsSource;
+  readonly teams?: SecretSource;
+  /** The generic JSON webhook. */
+  readonly webhook?: SecretSource;
+  readonly alerts?: AlertOptions;
   readonly issues: readonly ConfigIssue[];
   readonly warnings: readonly string[];
 }
@@ -615,7 +672,7 @@ export function checkDuplicateTargets(
   }
 }
 
-/** The Teams webhook URL: https, or http to a loopback host (tests). Never echoes the URL. */
+/** A webhook URL (Teams or JSON): https, or http to a loopback host (tests). Never echoes the URL. */
 export function checkWebhookUrl(value: unknown): Checked<Secret> {
   const message = "must be an https URL";
   if (typeof value !== "string") return failed(`${message}, not ${kindOf(value)}`);

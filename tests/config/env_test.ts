@@ -439,3 +439,100 @@ Deno.test("parseSeedConfig() reports instead of throwing", () => {
     message: "'0' is out of range: allowed 1-65535",
   }]);
 });
+
+Deno.test("the alert variables: webhook, card shape, coalescing, write failures, degraded", async () => {
+  const { config, warnings } = await loadConfig({
+    env: {
+      ...SEED_ENV,
+      TEAMS_WEBHOOK_URL: WEBHOOK,
+      TEAMS_CARD_SHAPE: "CARD",
+      WEBHOOK_URL: "https://hooks.example.com/services/T0/B0/s3cr3t",
+      ALERT_COALESCE: "500ms",
+      ALERT_WRITE_FAILURE_AFTER: "90",
+      ALERT_DEGRADED: "off",
+    },
+  });
+  assert.deepEqual(warnings, []);
+  assert.equal(
+    config.alerts.webhook?.url.reveal(),
+    "https://hooks.example.com/services/T0/B0/s3cr3t",
+  );
+  assert.equal(
+    JSON.stringify(config.alerts),
+    '{"teams":{"url":"<redacted>","shape":"card"},"webhook":{"url":"<redacted>"},' +
+      '"coalesce":500,"writeFailureThreshold":90000,"degraded":false}',
+  );
+});
+
+Deno.test("WEBHOOK_URL and WEBHOOK_URL_FILE behave like the Teams pair", async () => {
+  const fromFile = await load({ "/run/secrets/hook": `${WEBHOOK}\n` }, {
+    env: { ...SEED_ENV, WEBHOOK_URL_FILE: "/run/secrets/hook" },
+  });
+  assert.equal(fromFile.config.alerts.webhook?.url.reveal(), WEBHOOK);
+  assert.equal(fromFile.config.alerts.teams, undefined);
+  const both = await issuesOf(loadConfig({
+    env: { ...SEED_ENV, WEBHOOK_URL: WEBHOOK, WEBHOOK_URL_FILE: "/x" },
+  }));
+  assert.deepEqual(both, [{
+    path: "WEBHOOK_URL_FILE",
+    message: "ambiguous: WEBHOOK_URL is set too: set only one of them",
+  }]);
+  const insecure = await issuesOf(loadConfig({
+    env: { ...SEED_ENV, WEBHOOK_URL: WEBHOOK.replace("https:", "http:") },
+  }));
+  assert.deepEqual(insecure.map((i) => `${i.path}: ${i.message}`), [
+    "WEBHOOK_URL: must be an https URL (http is allowed only for loopback hosts, for tests)",
+  ]);
+});
+
+Deno.test("each webhook pair of the environment replaces only its own pair of the file", async () => {
+  const { config } = await load({
+    "config.env": `${SEED_CONFIG_ENV}TEAMS_WEBHOOK_URL=${WEBHOOK}
+WEBHOOK_URL_FILE=/missing
+ALERT_COALESCE=5s
+`,
+  }, {
+    path: "config.env",
+    env: { WEBHOOK_URL: "https://hooks.example.com/x", ALERT_COALESCE: "1s" },
+  });
+  assert.equal(config.alerts.teams?.url.reveal(), WEBHOOK);
+  assert.equal(config.alerts.webhook?.url.reveal(), "https://hooks.example.com/x");
+  assert.equal(config.alerts.coalesce, 1000);
+});
+
+Deno.test("invalid alert variables are reported with their names", async () => {
+  const issues = await issuesOf(loadConfig({
+    env: {
+      ...SEED_ENV,
+      TEAMS_WEBHOOK_URL: WEBHOOK,
+      TEAMS_CARD_SHAPE: "connector",
+      ALERT_COALESCE: "soon",
+      ALERT_WRITE_FAILURE_AFTER: "-5",
+      ALERT_DEGRADED: "sometimes",
+    },
+  }));
+  assert.deepEqual(issues.map((i) => `${i.path}: ${i.message}`), [
+    "TEAMS_CARD_SHAPE: 'connector' is not a valid shape: allowed workflows, card",
+    "ALERT_COALESCE: 'soon' must be a duration such as 0, 500ms, 2s or 0.01",
+    "ALERT_WRITE_FAILURE_AFTER: '-5' must be a duration such as 0, 500ms, 2s or 0.01",
+    "ALERT_DEGRADED: 'sometimes' is not a boolean: allowed true, false, yes, no, on, off, 1, 0",
+  ]);
+});
+
+Deno.test("a misspelt alert variable in config.env gets a suggestion", async () => {
+  const { warnings } = await load({
+    "config.env": `${SEED_CONFIG_ENV}ALERT_COALESE=1s\nWEBHOK_URL=x\n`,
+  }, { path: "config.env" });
+  assert.deepEqual(warnings, [
+    "unknown variable 'ALERT_COALESE' in config.env: did you mean 'ALERT_COALESCE'?",
+    "unknown variable 'WEBHOK_URL' in config.env: did you mean 'WEBHOOK_URL'?",
+  ]);
+});
+
+Deno.test("TEAMS_CARD_SHAPE without a Teams webhook is a warning", async () => {
+  const { config, warnings } = await loadConfig({ env: { ...SEED_ENV, TEAMS_CARD_SHAPE: "card" } });
+  assert.deepEqual(config.alerts, {});
+  assert.deepEqual(warnings, [
+    "TEAMS_CARD_SHAPE is set but no Teams webhook is configured: ignored",
+  ]);
+});

@@ -319,10 +319,27 @@ Deno.test("alerts: url or urlFile, never both, never echoed", async () => {
       "alerts.teams.url: must be an https URL, not a list",
     ],
     [`alerts: { teams: {} }`, "alerts.teams: url or urlFile is required"],
-    [`alerts: "${WEBHOOK}"`, "alerts: must be a mapping (keys teams), not a string"],
+    [
+      `alerts: "${WEBHOOK}"`,
+      "alerts: must be a mapping (keys teams, webhook, coalesce, writeFailureThreshold, " +
+      "degraded), not a string",
+    ],
     [
       `alerts: { teams: { url: "${WEBHOOK}" }, slack: "${WEBHOOK}" }`,
-      "alerts.slack: unknown key: allowed teams",
+      "alerts.slack: unknown key: allowed teams, webhook, coalesce, writeFailureThreshold, degraded",
+    ],
+    [
+      `alerts: { webhook: { url: "${WEBHOOK}", urlFile: /x } }`,
+      "alerts.webhook: ambiguous: both url and urlFile are set: set only one",
+    ],
+    [
+      `alerts: { webhook: { url: "${WEBHOOK.replace("https", "http")}" } }`,
+      "alerts.webhook.url: must be an https URL (http is allowed only for loopback hosts",
+    ],
+    [
+      `alerts: { webhook: {} }`,
+      "alerts.webhook: url or urlFile is required (or the environment variable WEBHOOK_URL " +
+      "or WEBHOOK_URL_FILE)",
     ],
     [`alerts: { teams: { url: "${WEBHOOK}  }`, "syntax error"],
   ];
@@ -332,4 +349,80 @@ Deno.test("alerts: url or urlFile, never both, never echoed", async () => {
     assert.ok(text.includes(expected), `${text}\n--- does not contain ---\n${expected}`);
     assert.ok(!text.includes("s3cr3t"), text);
   }
+});
+
+Deno.test("alerts: webhook, Teams card shape and delivery settings", async () => {
+  const yaml = `alerts:
+  teams: { urlFile: secrets/teams-url, shape: Card }
+  webhook: { url: "https://hooks.example.com/services/T0/B0/s3cr3t" }
+  coalesce: 500ms
+  writeFailureThreshold: 2m
+  degraded: no
+services: [{ name: a, ports: [80], targets: [10.0.0.1] }]
+`;
+  const { config, warnings } = await load({
+    "/etc/helaseid/config.yaml": yaml,
+    "/etc/helaseid/secrets/teams-url": WEBHOOK,
+  }, { path: "/etc/helaseid/config.yaml" });
+  assert.deepEqual(warnings, []);
+  assert.equal(config.alerts.teams?.url.reveal(), WEBHOOK);
+  assert.equal(
+    config.alerts.webhook?.url.reveal(),
+    "https://hooks.example.com/services/T0/B0/s3cr3t",
+  );
+  assert.equal(
+    JSON.stringify(config.alerts),
+    '{"teams":{"url":"<redacted>","shape":"card"},"webhook":{"url":"<redacted>"},' +
+      '"coalesce":500,"writeFailureThreshold":120000,"degraded":false}',
+  );
+});
+
+Deno.test("alerts: zero disables coalescing and alerts on the first failed write", async () => {
+  const { config } = await load({
+    "c.yaml": `alerts: { coalesce: 0, writeFailureThreshold: "0s", degraded: true }
+services: [{ name: a, ports: [80], targets: [10.0.0.1] }]
+`,
+  }, { path: "c.yaml" });
+  assert.deepEqual(config.alerts, { coalesce: 0, writeFailureThreshold: 0, degraded: true });
+});
+
+Deno.test("alerts: every invalid delivery setting is reported, typos with a suggestion", async () => {
+  const issues = await issuesOf(load({
+    "c.yaml": `alerts:
+  teams: { url: "${WEBHOOK}", shape: adaptive, colour: red }
+  webhook: { urlFile: 3 }
+  coalesse: 1s
+  coalesce: soon
+  writeFailureThreshold: -1m
+  degraded: maybe
+services: [{ name: a, ports: [80], targets: [10.0.0.1] }]
+`,
+  }, { path: "c.yaml" }));
+  assert.deepEqual(issues.map((i) => `${i.path}: ${i.message}`), [
+    "alerts.coalesse: unknown key: did you mean 'coalesce'?",
+    "alerts.teams.colour: unknown key: allowed url, urlFile, shape",
+    "alerts.teams.shape: 'adaptive' is not a valid shape: allowed workflows, card",
+    "alerts.webhook.urlFile: must be a file path, not a number",
+    "alerts.coalesce: 'soon' must be a duration such as 0, 500ms, 2s or 0.01",
+    "alerts.writeFailureThreshold: '-1m' must be a duration such as 0, 500ms, 2s or 0.01",
+    "alerts.degraded: 'maybe' is not a boolean: allowed true, false, yes, no, on, off, 1, 0",
+  ]);
+  for (const issue of issues) assert.ok(!issue.message.includes("s3cr3t"), issue.message);
+});
+
+Deno.test("alerts: a Teams block may leave the URL to the environment (a Secret)", async () => {
+  const yaml = `alerts: { teams: { shape: card } }
+services: [{ name: a, ports: [80], targets: [10.0.0.1] }]
+`;
+  const { config } = await load({ "c.yaml": yaml }, {
+    path: "c.yaml",
+    env: { TEAMS_WEBHOOK_URL: WEBHOOK },
+  });
+  assert.equal(config.alerts.teams?.url.reveal(), WEBHOOK);
+  assert.equal(config.alerts.teams?.shape, "card");
+  assert.deepEqual(await issuesOf(load({ "c.yaml": yaml }, { path: "c.yaml" })), [{
+    path: "alerts.teams",
+    message: "url or urlFile is required (or the environment variable TEAMS_WEBHOOK_URL or " +
+      "TEAMS_WEBHOOK_URL_FILE)",
+  }]);
 });

@@ -118,7 +118,12 @@ Deno.test("describeConfig() gives a JSON-able view with durations as text and th
   assert.deepEqual(view, {
     format: "env",
     logLevel: "info",
-    alerts: { teams: { url: "<redacted>" } },
+    alerts: {
+      teams: { url: "<redacted>", shape: "workflows" },
+      coalesce: "2s",
+      writeFailureThreshold: "1m",
+      degraded: true,
+    },
     services: [{
       name: "datastream-redpanda-api-dev",
       namespace: "datastream",
@@ -170,4 +175,46 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("describeConfig() shows every alert setting, both URLs redacted", async () => {
+  const { config } = await load({ "c.yaml": STRUCTURED }, {
+    path: "c.yaml",
+    env: {
+      TEAMS_WEBHOOK_URL: WEBHOOK,
+      TEAMS_CARD_SHAPE: "card",
+      WEBHOOK_URL: `${WEBHOOK}&other=s3cr3t`,
+      ALERT_COALESCE: "0",
+      ALERT_WRITE_FAILURE_AFTER: "90s",
+      ALERT_DEGRADED: "false",
+    },
+  });
+  const view = describeConfig(config) as { alerts: unknown };
+  assert.ok(!JSON.stringify(view).includes("s3cr3t"));
+  assert.deepEqual(view.alerts, {
+    teams: { url: "<redacted>", shape: "card" },
+    webhook: { url: "<redacted>" },
+    coalesce: "0s",
+    writeFailureThreshold: "1m30s",
+    degraded: false,
+  });
+});
+
+Deno.test("the alert variables override a structured file key by key", async () => {
+  const { config } = await load({
+    "/s/hook": "https://hooks.example.com/from-file",
+    "c.yaml": `alerts:
+  webhook: { urlFile: /s/hook }
+  coalesce: 5s
+  degraded: false
+${STRUCTURED}`,
+  }, { path: "c.yaml", env: { ALERT_COALESCE: "1s", ALERT_WRITE_FAILURE_AFTER: "2m" } });
+  assert.equal(config.alerts.webhook?.url.reveal(), "https://hooks.example.com/from-file");
+  assert.equal(config.alerts.coalesce, 1000);
+  assert.equal(config.alerts.writeFailureThreshold, 120_000);
+  assert.equal(config.alerts.degraded, false);
+  const replaced = await load({
+    "c.yaml": `alerts: { webhook: { urlFile: /not/mounted } }\n${STRUCTURED}`,
+  }, { path: "c.yaml", env: { WEBHOOK_URL: "https://hooks.example.com/env" } });
+  assert.equal(replaced.config.alerts.webhook?.url.reveal(), "https://hooks.example.com/env");
 });

@@ -1,0 +1,155 @@
+/**
+ * The alert model every channel renders: what happened to one Service (targets down or back,
+ * no healthy target left, writes to the Kubernetes API failing), independent of Teams or JSON.
+ *
+ * @module
+ */
+
+import type { Millis } from "../config/schema.ts";
+
+/** How bad an alert is; decides the colour of a card and the `status` of a JSON alert. */
+export type Severity = "critical" | "warning" | "resolved";
+
+/** Every {@linkcode AlertEvent}, for documentation and validation. */
+export const ALERT_EVENTS = [
+  "targets-down",
+  "targets-recovered",
+  "targets-changed",
+  "all-down",
+  "all-down-recovered",
+  "writes-failing",
+  "writes-recovered",
+] as const;
+
+/**
+ * What an alert reports:
+ * - `targets-down`: targets went down (some may have come back within the window) while the
+ *   Service still has healthy ones, or more went down while it has none;
+ * - `targets-recovered`: targets came back;
+ * - `targets-changed`: some went down and others came back in the same window;
+ * - `all-down`: no healthy target left (the panic guard publishes all of them, unless
+ *   `allDown: empty`);
+ * - `all-down-recovered`: healthy targets again after `all-down`;
+ * - `writes-failing` / `writes-recovered`: the agent cannot write the Service's objects to the
+ *   Kubernetes API for longer than the threshold / can again.
+ */
+export type AlertEvent = typeof ALERT_EVENTS[number];
+
+/** What became of a target since the last alert about its Service. */
+export type TargetChange = "down" | "recovered" | "flapped";
+
+/** One target named by an alert. */
+export interface AlertTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly zone?: string;
+  readonly hostname?: string;
+  /** `flapped`: went down and came back within one coalescing window. */
+  readonly state: TargetChange;
+  /** The deciding probe's error (down and flapped targets). */
+  readonly error?: string;
+  /** When the target went down (epoch ms). */
+  readonly since?: number;
+  /** How long it was down (recovered and flapped targets). */
+  readonly downFor?: Millis;
+}
+
+/** One alert about one Service. */
+export interface Alert {
+  readonly event: AlertEvent;
+  readonly severity: Severity;
+  /** One line, for a card's title or a chat message. */
+  readonly title: string;
+  /** Cluster or kubeconfig context the agent publishes to. */
+  readonly cluster: string;
+  readonly service: { readonly namespace: string; readonly name: string };
+  /** The targets concerned, down ones first. */
+  readonly targets: readonly AlertTarget[];
+  readonly healthy: number;
+  readonly unhealthy: number;
+  readonly total: number;
+  /** True while the panic guard publishes every target as ready. */
+  readonly panic: boolean;
+  /** When the condition began (epoch ms). */
+  readonly since: number;
+  /** When the alert was raised (epoch ms). */
+  readonly at: number;
+  /** What failed, for `writes-failing` (the latest failed write). */
+  readonly error?: string;
+  /** How long the condition lasted, for `writes-recovered`. */
+  readonly lasted?: Millis;
+}
+
+/** `firing` or `resolved`, as Alertmanager-style receivers expect. */
+export function alertStatus(alert: Alert): "firing" | "resolved" {
+  return alert.severity === "resolved" ? "resolved" : "firing";
+}
+
+/**
+ * What makes two alerts the same subject: a later alert with the same key supersedes an earlier
+ * one (targets and writes of a Service are separate subjects).
+ */
+export function alertKey(alert: Alert): string {
+  const family = alert.event.startsWith("writes-") ? "writes" : "targets";
+  return `${alert.service.namespace}/${alert.service.name}|${family}`;
+}
+
+/** What an alert says, without times: two alerts with equal fingerprints are repeats. */
+export function alertFingerprint(alert: Alert): string {
+  const targets = alert.targets.map((t) => `${t.address}:${t.port}=${t.state}`).sort();
+  return JSON.stringify([alert.event, alert.healthy, alert.total, alert.panic, targets]);
+}
+
+/** `address:port`, with brackets for IPv6. */
+export function targetName(target: { readonly address: string; readonly port: number }): string {
+  return target.address.includes(":")
+    ? `[${target.address}]:${target.port}`
+    : `${target.address}:${target.port}`;
+}
+
+/** A span for people: `850ms`, `4.2s`, `1m 5s`, `2h 3m`, `3d 4h`. */
+export function formatSpan(ms: Millis): string {
+  if (!Number.isFinite(ms) || ms < 0) return "0s";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 10_000) return `${Math.floor(ms / 100) / 10}s`;
+  const seconds = Math.round(ms / 1000);
+  const units: [number, string][] = [[86_400, "d"], [3600, "h"], [60, "m"], [1, "s"]];
+  // The two largest non-zero units are precise enough for an alert.
+  const parts: string[] = [];
+  let rest = seconds;
+  for (const [size, unit] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
+    if (parts.length === 2) break;
+  }
+  return parts.filter((part) => !/^0[a-z]$/.test(part)).join(" ");
+}
+
+/** What a card or a chat line says about one target. */
+export function describeTarget(target: AlertTarget): string {
+  switch (target.state) {
+    case "down":
+      return target.error === undefined ? "down" : `down: ${target.error}`;
+    case "recovered":
+      return target.downFor === undefined
+        ? "recovered"
+        : `recovered after ${formatSpan(target.downFor)} down`;
+    case "flapped":
+      return `down for ${formatSpan(target.downFor ?? 0)}, then recovered` +
+        (target.error === undefined ? "" : ` (${target.error})`);
+  }
+}
+
+/** "2 of 3 targets healthy", with the panic guard when it is on. */
+export function describeState(alert: Alert): string {
+  const unchecked = alert.total - alert.healthy - alert.unhealthy;
+  const counts = `${alert.healthy} of ${alert.total} targets healthy` +
+    (unchecked > 0 ? ` (${unchecked} not checked yet)` : "");
+  if (alert.event.startsWith("writes-")) return counts;
+  if (alert.panic) return `${counts}: panic guard on, every target is published as ready`;
+  if (alert.healthy === 0 && alert.unhealthy > 0) {
+    return `${counts}: no endpoint is ready (allDown: empty)`;
+  }
+  return counts;
+}

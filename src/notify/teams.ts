@@ -1,0 +1,197 @@
+/**
+ * Microsoft Teams payloads: an Adaptive Card per alert, for a Workflows webhook (Office 365
+ * connectors are retired). The card has a coloured title (attention, warning, good), a FactSet
+ * with cluster, service, state, since and error, and a FactSet with one line per target.
+ *
+ * Teams refuses messages over 28 KB: long target lists are cut and end with "and N more", long
+ * errors are shortened, until the serialized payload fits.
+ *
+ * @module
+ */
+
+import type { TeamsCardShape } from "../config/schema.ts";
+import {
+  type Alert,
+  type AlertTarget,
+  describeState,
+  describeTarget,
+  formatSpan,
+  type Severity,
+  targetName,
+} from "./alert.ts";
+
+/** The largest serialized payload sent to Teams, in bytes (Teams allows 28 KB). */
+export const MAX_TEAMS_BYTES = 28_000;
+
+/** The Adaptive Card schema version used: the newest that Teams renders everywhere. */
+export const ADAPTIVE_CARD_VERSION = "1.4";
+
+/** An Adaptive Card (the subset HELASEID writes). */
+export interface AdaptiveCard {
+  readonly type: "AdaptiveCard";
+  readonly $schema: string;
+  readonly version: string;
+  readonly msteams: { readonly width: "Full" };
+  readonly fallbackText: string;
+  readonly body: readonly Record<string, unknown>[];
+}
+
+/** The message a Workflows webhook expects: the card as the only attachment. */
+export interface TeamsMessage {
+  readonly type: "message";
+  readonly attachments: readonly [{
+    readonly contentType: "application/vnd.microsoft.card.adaptive";
+    readonly content: AdaptiveCard;
+  }];
+}
+
+/** One Adaptive Card fact. */
+export interface Fact {
+  readonly title: string;
+  readonly value: string;
+}
+
+/** Options of {@linkcode teamsCard}. */
+export interface CardOptions {
+  /** Targets listed at most before "and N more" (default 50). */
+  readonly maxTargets?: number;
+  /** Characters of an error shown at most (default 300). */
+  readonly maxError?: number;
+}
+
+const STYLES: Record<Severity, { container: string; color: string }> = {
+  critical: { container: "attention", color: "Attention" },
+  warning: { container: "warning", color: "Warning" },
+  resolved: { container: "good", color: "Good" },
+};
+
+/** The Adaptive Card of an alert. */
+export function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
+  const maxTargets = options.maxTargets ?? 50;
+  const maxError = options.maxError ?? 300;
+  const style = STYLES[alert.severity];
+  const body: Record<string, unknown>[] = [
+    {
+      type: "Container",
+      style: style.container,
+      bleed: true,
+      items: [{
+        type: "TextBlock",
+        text: _shorten(alert.title, 400),
+        weight: "Bolder",
+        size: "Medium",
+        color: style.color,
+        wrap: true,
+      }],
+    },
+    { type: "FactSet", facts: summaryFacts(alert, { maxError }) },
+  ];
+  if (alert.targets.length > 0) {
+    body.push({
+      type: "FactSet",
+      spacing: "Medium",
+      separator: true,
+      facts: targetFacts(alert.targets, { maxTargets, maxError }),
+    });
+  }
+  return {
+    type: "AdaptiveCard",
+    $schema: "http://adaptivecards.io/schemas/adaptive-card.json",
+    version: ADAPTIVE_CARD_VERSION,
+    msteams: { width: "Full" },
+    fallbackText: _shorten(alert.title, 400),
+    body,
+  };
+}
+
+/** Cluster, service, targets, state, since and error of an alert. */
+export function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
+  const facts: Fact[] = [
+    { title: "Cluster", value: alert.cluster },
+    { title: "Service", value: `${alert.service.namespace}/${alert.service.name}` },
+  ];
+  if (alert.targets.length > 0) {
+    const names = alert.targets.slice(0, 5).map(targetName);
+    const more = alert.targets.length - names.length;
+    facts.push({
+      title: alert.targets.length === 1 ? "Target" : "Targets",
+      value: more > 0 ? `${names.join(", ")} and ${more} more` : names.join(", "),
+    });
+  }
+  facts.push({ title: "State", value: describeState(alert) });
+  const error = alert.error ?? _commonError(alert.targets);
+  if (error !== undefined) facts.push({ title: "Error", value: _shorten(error, options.maxError) });
+  const since = new Date(alert.since).toISOString();
+  facts.push({
+    title: "Since",
+    value: alert.lasted !== undefined
+      ? `${since} (${formatSpan(alert.lasted)})`
+      : alert.severity === "resolved"
+      ? since
+      : `${since} (${formatSpan(alert.at - alert.since)} ago)`,
+  });
+  return facts;
+}
+
+/** One fact per target, cut at `maxTargets` with a last "and N more". */
+export function targetFacts(
+  targets: readonly AlertTarget[],
+  options: { maxTargets: number; maxError: number },
+): Fact[] {
+  const shown = targets.slice(0, Math.max(0, options.maxTargets));
+  const facts: Fact[] = shown.map((target) => {
+    const where = [target.zone, target.hostname].filter((part) => part !== undefined);
+    return {
+      title: where.length > 0 ? `${targetName(target)} (${where.join(", ")})` : targetName(target),
+      value: _shorten(describeTarget(target), options.maxError + 40),
+    };
+  });
+  const more = targets.length - shown.length;
+  if (more > 0) facts.push({ title: "…", value: `and ${more} more` });
+  return facts;
+}
+
+/**
+ * The serialized payload of an alert in the given shape, at most `maxBytes` (default
+ * {@linkcode MAX_TEAMS_BYTES}) of UTF-8: fewer targets and shorter errors until it fits.
+ */
+export function teamsPayload(
+  alert: Alert,
+  options: { readonly shape: TeamsCardShape; readonly maxBytes?: number },
+): string {
+  const maxBytes = options.maxBytes ?? MAX_TEAMS_BYTES;
+  const encoder = new TextEncoder();
+  let maxTargets = 50;
+  let maxError = 300;
+  // Halve the listed targets (then the error length) until the payload fits; a card with no
+  // target listed and 40-character errors is a few hundred bytes.
+  for (;;) {
+    const card = teamsCard(alert, { maxTargets, maxError });
+    const text = JSON.stringify(options.shape === "card" ? card : teamsMessage(card));
+    if (encoder.encode(text).length <= maxBytes || (maxTargets === 0 && maxError <= 40)) {
+      return text;
+    }
+    if (maxTargets > 0) maxTargets = Math.floor(maxTargets / 2);
+    else maxError = Math.max(40, Math.floor(maxError / 2));
+  }
+}
+
+/** The Workflows message carrying a card. */
+export function teamsMessage(card: AdaptiveCard): TeamsMessage {
+  return {
+    type: "message",
+    attachments: [{ contentType: "application/vnd.microsoft.card.adaptive", content: card }],
+  };
+}
+
+/** The error every target shares, if they all have the same one. */
+function _commonError(targets: readonly AlertTarget[]): string | undefined {
+  const errors = new Set(targets.filter((t) => t.state !== "recovered").map((t) => t.error));
+  if (errors.size !== 1) return undefined;
+  const [error] = errors;
+  return error;
+}
+
+function _shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

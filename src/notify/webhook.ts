@@ -1,0 +1,133 @@
+/**
+ * The generic JSON webhook payload, version 1: the same alerts as Teams, as a stable JSON
+ * document for Slack-style receivers (it has a `text` field), Alertmanager-style relays
+ * (`status` is `firing` or `resolved`) or anything that reads JSON.
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "kind": "helaseid.alert",
+ *   "event": "targets-down",
+ *   "severity": "warning",
+ *   "status": "firing",
+ *   "title": "2 targets of datastream/brokers are down: 1 of 3 healthy",
+ *   "text": "2 targets of datastream/brokers are down: 1 of 3 healthy\n• 10.188.2.3:9092 down: ...",
+ *   "cluster": "prod-eu",
+ *   "service": { "namespace": "datastream", "name": "brokers" },
+ *   "targets": [{ "address": "10.188.2.3", "port": 9092, "zone": "zone-a", "state": "down",
+ *                 "error": "connection refused", "since": "2026-11-26T10:00:00.000Z" }],
+ *   "targetsOmitted": 0,
+ *   "healthy": 1, "unhealthy": 2, "total": 3,
+ *   "panic": false,
+ *   "since": "2026-11-26T10:00:00.000Z",
+ *   "at": "2026-11-26T10:00:02.000Z"
+ * }
+ * ```
+ *
+ * Fields are only ever added within version 1; optional fields are left out, never null.
+ *
+ * @module
+ */
+
+import type { Millis } from "../config/schema.ts";
+import {
+  type Alert,
+  type AlertEvent,
+  alertStatus,
+  describeTarget,
+  type Severity,
+  type TargetChange,
+  targetName,
+} from "./alert.ts";
+
+/** One target of a {@linkcode WebhookPayload}. */
+export interface WebhookTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly zone?: string;
+  readonly hostname?: string;
+  /** `down`, `recovered`, or `flapped` (down and back within the coalescing window). */
+  readonly state: TargetChange;
+  /** The deciding probe's error (down and flapped targets). */
+  readonly error?: string;
+  /** When the target went down, ISO 8601. */
+  readonly since?: string;
+  /** How long it was down, in seconds (recovered and flapped targets). */
+  readonly downSeconds?: number;
+}
+
+/** The JSON document (version 1) posted to a generic webhook. */
+export interface WebhookPayload {
+  readonly version: 1;
+  readonly kind: "helaseid.alert";
+  readonly event: AlertEvent;
+  readonly severity: Severity;
+  readonly status: "firing" | "resolved";
+  readonly title: string;
+  /** The title and one line per target (at most 20), for chat receivers. */
+  readonly text: string;
+  readonly cluster: string;
+  readonly service: { readonly namespace: string; readonly name: string };
+  readonly targets: readonly WebhookTarget[];
+  /** Targets left out of `targets` to keep the document small. */
+  readonly targetsOmitted: number;
+  readonly healthy: number;
+  readonly unhealthy: number;
+  readonly total: number;
+  /** True while the panic guard publishes every target as ready. */
+  readonly panic: boolean;
+  /** When the condition began, ISO 8601. */
+  readonly since: string;
+  /** When the alert was raised, ISO 8601. */
+  readonly at: string;
+  /** What failed (`writes-failing`). */
+  readonly error?: string;
+  /** How long the condition lasted, in seconds (`writes-recovered`). */
+  readonly lastedSeconds?: number;
+}
+
+/** Targets listed at most in a JSON alert. */
+export const MAX_WEBHOOK_TARGETS = 200;
+
+/** The JSON alert of an alert. */
+export function webhookPayload(alert: Alert): WebhookPayload {
+  const listed = alert.targets.slice(0, MAX_WEBHOOK_TARGETS);
+  const lines = alert.targets.slice(0, 20).map((t) => `• ${targetName(t)} ${describeTarget(t)}`);
+  if (alert.targets.length > 20) lines.push(`• and ${alert.targets.length - 20} more`);
+  if (alert.error !== undefined) lines.push(alert.error);
+  return {
+    version: 1,
+    kind: "helaseid.alert",
+    event: alert.event,
+    severity: alert.severity,
+    status: alertStatus(alert),
+    title: alert.title,
+    text: [alert.title, ...lines].join("\n"),
+    cluster: alert.cluster,
+    service: { namespace: alert.service.namespace, name: alert.service.name },
+    targets: listed.map((target) => ({
+      address: target.address,
+      port: target.port,
+      ...(target.zone === undefined ? {} : { zone: target.zone }),
+      ...(target.hostname === undefined ? {} : { hostname: target.hostname }),
+      state: target.state,
+      ...(target.error === undefined ? {} : { error: target.error }),
+      ...(target.since === undefined ? {} : { since: new Date(target.since).toISOString() }),
+      ...(target.downFor === undefined ? {} : { downSeconds: _seconds(target.downFor) }),
+    })),
+    targetsOmitted: alert.targets.length - listed.length,
+    healthy: alert.healthy,
+    unhealthy: alert.unhealthy,
+    total: alert.total,
+    panic: alert.panic,
+    since: new Date(alert.since).toISOString(),
+    at: new Date(alert.at).toISOString(),
+    ...(alert.error === undefined ? {} : { error: alert.error }),
+    ...(alert.lasted === undefined ? {} : { lastedSeconds: _seconds(alert.lasted) }),
+  };
+}
+
+/** Seconds with millisecond precision. */
+function _seconds(ms: Millis): number {
+  return Math.round(ms) / 1000;
+}

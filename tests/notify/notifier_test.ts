@@ -1,0 +1,304 @@
+import assert from "node:assert/strict";
+import { Agent } from "../../src/agent.ts";
+import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
+import { MemoryKube } from "../../src/kube/memory.ts";
+import { type ChannelName, createNotifier, type DeliveryResult } from "../../src/notify/mod.ts";
+import type { WebhookPayload } from "../../src/notify/webhook.ts";
+import type { PublishState } from "../../src/publish/reconciler.ts";
+import type { WriteResult } from "../../src/publish/writer.ts";
+import { FakeClock, ScriptedProber, serviceConfig } from "../support/fakes.ts";
+import {
+  assertNoSecretLogged,
+  captureLog,
+  cardOf,
+  factsOf,
+  headerOf,
+  HealthSim,
+  ScriptedFetch,
+  WORKFLOW_PATH,
+} from "./_support.ts";
+
+const A = "192.0.2.1";
+const B = "192.0.2.2";
+const C = "192.0.2.3";
+const TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
+const HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
+
+function setup(alerts: Partial<AlertSettings> = {}) {
+  const clock = new FakeClock();
+  const fake = new ScriptedFetch(clock);
+  const { log, lines } = captureLog();
+  const service = serviceConfig([A, B, C]);
+  const config: Config = {
+    format: "structured",
+    services: [service],
+    alerts: { teams: { url: new Secret(TEAMS_URL) }, ...alerts },
+  };
+  const results: [ChannelName, DeliveryResult][] = [];
+  const notifier = createNotifier(config, {
+    log,
+    cluster: "prod-eu",
+    fetch: fake.fetch,
+    clock,
+    random: () => 0.5,
+    onResult: (channel, result) => results.push([channel, result]),
+  });
+  assert.ok(notifier);
+  const sim = new HealthSim(service, clock);
+  const apply = (...events: ReturnType<HealthSim["set"]>[]) => {
+    for (const event of events) if (event) notifier.transition(event);
+  };
+  const cards = () =>
+    fake.requests.filter((r) => r.path.startsWith("/workflows")).map((r) => cardOf(r.json));
+  const close = async () => {
+    const closing = notifier.close(1000);
+    await clock.advance(1000);
+    await closing;
+    assert.equal(clock.pending, 0, "no timer left");
+    assertNoSecretLogged(lines, TEAMS_URL);
+    assertNoSecretLogged(lines, HOOK_URL);
+  };
+  return { clock, fake, notifier, sim, apply, cards, results, lines, close };
+}
+
+function failingState(since: number, failures: number, at: number): PublishState {
+  const write: WriteResult = {
+    service: "datastream/brokers",
+    verb: "apply",
+    reason: "changed",
+    resource: "endpointslices",
+    kind: "EndpointSlice",
+    name: "brokers-helaseid-ipv4",
+    ok: false,
+    error: "endpointslices is forbidden",
+    status: 403,
+    at,
+    duration: 3,
+  };
+  return {
+    service: "datastream/brokers",
+    writes: new Map([["EndpointSlice/brokers-helaseid-ipv4", write]]),
+    failures,
+    failingSince: since,
+  };
+}
+
+Deno.test("createNotifier() is undefined when no channel is configured", () => {
+  const config: Config = { format: "env", services: [serviceConfig([A])], alerts: {} };
+  assert.equal(createNotifier(config, { log: captureLog().log, cluster: "x" }), undefined);
+});
+
+Deno.test("notifier: two targets dying together make one card, their return one more", async () => {
+  const { clock, sim, apply, cards, results, close } = setup();
+  apply(...sim.allHealthy());
+  await clock.advance(10_000);
+  apply(sim.set(A, "unhealthy", "connection refused"));
+  await clock.advance(400);
+  apply(sim.set(B, "unhealthy", "connection refused"));
+  await clock.advance(1599);
+  assert.equal(cards().length, 0, "the window (2s by default) is still open");
+  await clock.advance(1);
+  assert.equal(cards().length, 1);
+  const down = cards()[0]!;
+  assert.deepEqual(headerOf(down), {
+    title: "2 targets of datastream/brokers are down: 1 of 3 healthy",
+    style: "warning",
+    color: "Warning",
+  });
+  assert.equal(factsOf(down).Targets, `${A}:9092, ${B}:9092`);
+  assert.equal(factsOf(down).Error, "connection refused");
+
+  await clock.advance(60_000);
+  apply(sim.set(A, "healthy"), sim.set(B, "healthy"));
+  await clock.advance(2000);
+  assert.equal(cards().length, 2);
+  const up = cards()[1]!;
+  assert.equal(headerOf(up).style, "good");
+  assert.equal(factsOf(up)[`${A}:9092`], "recovered after 1m 2s down");
+  assert.equal(factsOf(up)[`${B}:9092`], "recovered after 1m 2s down");
+  assert.deepEqual(results, [["teams", "sent"], ["teams", "sent"]]);
+  await close();
+});
+
+Deno.test("notifier: targets found down at startup are an alert, healthy ones are not", async () => {
+  const { clock, sim, apply, cards, close } = setup({ coalesce: 500 });
+  apply(sim.set(A, "healthy"), sim.set(B, "healthy"));
+  await clock.advance(1000);
+  assert.equal(cards().length, 0);
+  apply(sim.set(C, "unhealthy", "i/o timeout"));
+  await clock.advance(500);
+  assert.deepEqual(cards().map((card) => headerOf(card).title), [
+    "1 target of datastream/brokers is down: 2 of 3 healthy",
+  ]);
+  await close();
+});
+
+Deno.test("notifier: no healthy target left is a critical card about the panic guard", async () => {
+  const { clock, sim, apply, cards, close } = setup({ coalesce: 0 });
+  apply(...sim.allHealthy());
+  apply(sim.set(A, "unhealthy"), sim.set(B, "unhealthy"), sim.set(C, "unhealthy"));
+  await clock.advance(0);
+  const [card] = cards();
+  assert.ok(card);
+  assert.deepEqual(headerOf(card), {
+    title: "All 3 targets of datastream/brokers are down",
+    style: "attention",
+    color: "Attention",
+  });
+  assert.match(factsOf(card).State!, /panic guard on/);
+  await close();
+});
+
+Deno.test("notifier: both channels get each alert; the JSON one follows schema v1", async () => {
+  const { clock, fake, sim, apply, results, close } = setup({
+    coalesce: 100,
+    webhook: { url: new Secret(HOOK_URL) },
+  });
+  apply(...sim.allHealthy(), sim.set(A, "unhealthy", "refused"));
+  await clock.advance(100);
+  assert.deepEqual(fake.requests.map((r) => r.path), [
+    WORKFLOW_PATH,
+    "/services/T000/B000/s3cr3tt0ken",
+  ]);
+  const json = fake.requests[1]!.json as WebhookPayload;
+  assert.equal(json.version, 1);
+  assert.equal(json.kind, "helaseid.alert");
+  assert.equal(json.event, "targets-down");
+  assert.equal(json.cluster, "prod-eu");
+  assert.deepEqual(json.service, { namespace: "datastream", name: "brokers" });
+  assert.deepEqual(json.targets.map((t) => [t.address, t.state, t.error]), [[
+    A,
+    "down",
+    "refused",
+  ]]);
+  assert.deepEqual([json.healthy, json.total], [2, 3]);
+  assert.deepEqual(results.sort(), [["teams", "sent"], ["webhook", "sent"]]);
+  await close();
+});
+
+Deno.test("notifier: writes failing past the threshold alert once, and once more on recovery", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 60_000 });
+  const since = clock.now();
+  notifier.publishState(failingState(since, 1, since));
+  for (let i = 2; i <= 6; i++) {
+    await clock.advance(10_000);
+    notifier.publishState(failingState(since, i, clock.now()));
+  }
+  await clock.advance(9_999);
+  assert.equal(cards().length, 0, "not yet 60s");
+  await clock.advance(1);
+  assert.equal(cards().length, 1);
+  const failing = cards()[0]!;
+  assert.deepEqual(headerOf(failing), {
+    title: "Cannot write the endpoints of datastream/brokers to the Kubernetes API for 1m: " +
+      "they may be stale",
+    style: "attention",
+    color: "Attention",
+  });
+  assert.equal(
+    factsOf(failing).Error,
+    "apply EndpointSlice/brokers-helaseid-ipv4 (HTTP 403): endpointslices is forbidden",
+  );
+  await clock.advance(30_000);
+  notifier.publishState(failingState(since, 9, clock.now()));
+  notifier.publishState({ service: "datastream/brokers", writes: new Map(), failures: 0 });
+  await clock.advance(0);
+  assert.equal(cards().length, 2);
+  assert.deepEqual(headerOf(cards()[1]!), {
+    title: "Writes of datastream/brokers to the Kubernetes API succeed again after 1m 30s",
+    style: "good",
+    color: "Good",
+  });
+  await close();
+});
+
+Deno.test("notifier: writes that recover before the threshold raise nothing", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 30_000 });
+  notifier.publishState(failingState(clock.now(), 1, clock.now()));
+  await clock.advance(29_000);
+  notifier.publishState({ service: "datastream/brokers", writes: new Map(), failures: 0 });
+  await clock.advance(120_000);
+  assert.equal(cards().length, 0);
+  await close();
+});
+
+Deno.test("notifier: close() sends the alerts of open windows at once", async () => {
+  const { clock, sim, apply, cards, notifier } = setup({ coalesce: 60_000 });
+  apply(...sim.allHealthy(), sim.set(A, "unhealthy"));
+  const closing = notifier.close(1000);
+  await clock.advance(0);
+  assert.equal(cards().length, 1);
+  await closing;
+  assert.equal(clock.pending, 0);
+  apply(sim.set(B, "unhealthy"));
+  notifier.publishState(failingState(clock.now(), 1, clock.now()));
+  await clock.advance(120_000);
+  assert.equal(cards().length, 1, "nothing after close");
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("notifier: stats() counts per channel", async () => {
+  const { clock, fake, sim, apply, notifier, close } = setup({ coalesce: 0 });
+  fake.answer({ status: 429, retryAfter: "1" });
+  apply(...sim.allHealthy(), sim.set(A, "unhealthy"));
+  await clock.advance(5000);
+  assert.deepEqual(notifier.stats(), {
+    teams: { sent: 1, failed: 0, retried: 1, dropped: 0, deduplicated: 0, pending: 0 },
+  });
+  await close();
+});
+
+Deno.test("notifier: with the real agent, a startup outage is one card naming both targets", async () => {
+  const clock = new FakeClock();
+  const fake = new ScriptedFetch(clock);
+  const { log, lines } = captureLog();
+  const service = serviceConfig([A, B, C]);
+  const config: Config = {
+    format: "structured",
+    services: [service],
+    alerts: { teams: { url: new Secret(TEAMS_URL) }, coalesce: 500 },
+  };
+  const notifier = createNotifier(config, { log, cluster: "prod-eu", fetch: fake.fetch, clock });
+  assert.ok(notifier);
+  const kube = new MemoryKube();
+  kube.seed({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: service.name, namespace: service.namespace, uid: "svc-uid" },
+    spec: { ports: [{ port: 9092 }] },
+  });
+  const prober = new ScriptedProber(clock, {
+    [B]: { ok: false, error: "connection refused" },
+    [C]: { ok: false, error: "connection refused" },
+  });
+  const agent = new Agent({
+    config,
+    client: kube,
+    log: captureLog().log,
+    clock,
+    prober: prober.probe,
+    random: () => 0.5,
+    listeners: [notifier],
+  });
+  agent.start();
+  await clock.advance(2000);
+  const cards = fake.requests.map((request) => cardOf(request.json));
+  assert.deepEqual(cards.map((card) => headerOf(card).title), [
+    "2 targets of datastream/brokers are down: 1 of 3 healthy",
+  ]);
+  assert.equal(factsOf(cards[0]!).Targets, `${B}:9092, ${C}:9092`);
+  prober.set(A, { ok: false, error: "connection refused" });
+  await clock.advance(2000);
+  assert.equal(fake.requests.length, 2);
+  assert.equal(
+    headerOf(cardOf(fake.requests[1]!.json)).title,
+    "All 3 targets of datastream/brokers are down",
+  );
+  const stopping = agent.stop();
+  await clock.advance(1000);
+  await stopping;
+  const closing = notifier.close(1000);
+  await clock.advance(1000);
+  await closing;
+  assertNoSecretLogged(lines, TEAMS_URL);
+});
