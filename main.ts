@@ -8,7 +8,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { Agent, type AgentListener } from "./src/agent.ts";
 import { checkAll, formatCheckTable } from "./src/check.ts";
-import { EXIT, type Flags, HELP, parseCommandLine } from "./src/cli.ts";
+import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
 import type { Config } from "./src/config/schema.ts";
 import { systemClock } from "./src/health/scheduler.ts";
@@ -18,8 +18,17 @@ import {
   type KubeClient,
   locateCredentials,
 } from "./src/kube/client.ts";
+import { EventRecorder, reportingInstance } from "./src/kube/events.ts";
 import { MemoryKube } from "./src/kube/memory.ts";
+import { createNotifier } from "./src/notify/mod.ts";
 import { Logger } from "./src/observe/log.ts";
+import { Metrics } from "./src/observe/metrics.ts";
+import {
+  agentReadiness,
+  type ObserveServer,
+  startServer,
+  statusDocument,
+} from "./src/observe/server.ts";
 import { proberFor } from "./src/probe/mod.ts";
 
 /** The version of this build. */
@@ -78,8 +87,43 @@ export async function main(args: readonly string[]): Promise<number> {
 async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   const client = await connect(config, flags, log);
   if (!client) return EXIT.usage;
-  const listeners: AgentListener[] = [];
-  const agent = new Agent({ config, client, log, listeners });
+  const dryRun = client instanceof MemoryKube;
+  const metrics = new Metrics({
+    version: VERSION,
+    services: config.services,
+    status: () => agent.status(),
+  });
+  const events = new EventRecorder({
+    client,
+    log: log.with({ component: "events" }),
+    instance: reportingInstance(Deno.env.toObject()),
+    uid: (namespace, name) => agent.serviceUid(namespace, name),
+    onWrite: (outcome) => metrics.kubeWrite(outcome),
+  });
+  const notifier = createNotifier(config, {
+    log: log.with({ component: "notify" }),
+    cluster: client.name,
+    onResult: (channel, result) => metrics.notification(channel, result),
+  });
+  const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
+  // The annotation breaks the inference cycle through the closures above.
+  const agent: Agent = new Agent({ config, client, log, listeners });
+  let server: ObserveServer | undefined;
+  const listen = flags.listen === "off" ? undefined : parseListen(flags.listen);
+  if (listen) {
+    try {
+      server = startServer({
+        listen,
+        metrics,
+        status: () => statusDocument(agent.status(), { version: VERSION }),
+        ready: () => agentReadiness(agent, { dryRun }),
+        log: log.with({ component: "http" }),
+      });
+    } catch (error) {
+      log.error("cannot serve metrics and health endpoints", { error, listen: flags.listen });
+      return EXIT.failure;
+    }
+  }
   const stopped = Promise.withResolvers<string>();
   const onSignal = (signal: Deno.Signal) => () => stopped.resolve(signal);
   const signals = (["SIGTERM", "SIGINT"] as const).map((signal) => {
@@ -90,7 +134,8 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   log.info("starting", {
     version: VERSION,
     cluster: client.name,
-    dryRun: client instanceof MemoryKube,
+    dryRun,
+    listen: server ? `${server.addr.hostname}:${server.addr.port}` : "off",
     services: config.services.map((s) => `${s.namespace}/${s.name}`),
     targets: config.services.reduce((n, s) => n + s.targets.length, 0),
   });
@@ -106,6 +151,8 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   } finally {
     for (const remove of signals) remove();
     await agent.stop();
+    await Promise.all([events.stop(), notifier?.close(5000)]);
+    await server?.shutdown();
     log.info("stopped");
   }
   return code;

@@ -210,6 +210,11 @@ export class Agent {
     return this.#reconciler.published;
   }
 
+  /** The uid of a Service as the API shows it (Events must carry it to show up on it). */
+  serviceUid(namespace: string, name: string): string | undefined {
+    return this.#store.get("services", namespace, name)?.metadata.uid;
+  }
+
   /** Every Service and target as the agent sees them now. */
   status(): ServiceStatus[] {
     const publish = new Map(this.#reconciler.states().map((state) => [state.service, state]));

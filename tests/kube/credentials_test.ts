@@ -11,8 +11,14 @@ async function kubeconfig(dir: string, users: unknown[], extra: Record<string, u
       apiVersion: "v1",
       kind: "Config",
       clusters: [
-        { name: "prod", cluster: { server: "https://192.0.2.1:6443/", "certificate-authority": "ca.crt" } },
-        { name: "lab", cluster: { server: "https://192.0.2.2:6443", "insecure-skip-tls-verify": true } },
+        {
+          name: "prod",
+          cluster: { server: "https://192.0.2.1:6443/", "certificate-authority": "ca.crt" },
+        },
+        {
+          name: "lab",
+          cluster: { server: "https://192.0.2.2:6443", "insecure-skip-tls-verify": true },
+        },
       ],
       users,
       contexts: [
@@ -101,7 +107,8 @@ Deno.test("credentials: clear errors for a missing context, skip-TLS clusters an
       () => kubeconfigCredentials(path, "staging"),
       (error: Error) =>
         error instanceof CredentialsError &&
-        error.message === `Cannot use context 'staging' as kubeconfig '${path}' has none: it has 'prod', 'lab'`,
+        error.message ===
+          `Cannot use context 'staging' as kubeconfig '${path}' has none: it has 'prod', 'lab'`,
     );
     assert.throws(() => kubeconfigCredentials(path, "lab"), /Cannot skip TLS verification/);
     await assert.rejects(() => kubeconfigCredentials(path).auth(), /auth-provider 'gcp'/);

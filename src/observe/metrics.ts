@@ -1,0 +1,528 @@
+/**
+ * Prometheus metrics in the text exposition format 0.0.4, from a registry small enough to
+ * cost nothing next to the probes (prom-client would cost memory we budget for targets).
+ *
+ * Counters and histograms are fed by the agent's events ({@linkcode Metrics} is an
+ * `AgentListener`); gauges that describe the present (target up, endpoints, panic guard) are
+ * computed at scrape time from the agent's status, so the series of a target that is no
+ * longer configured disappear by themselves. Label values are bounded: probe errors map to
+ * a fixed set of results, probe histograms are per Service, never per target.
+ *
+ * `helaseid_target_up` is 1 for a healthy target, 0 for an unhealthy one, and absent while a
+ * target has no verdict yet (so `helaseid_target_up == 0` only ever fires on a real verdict).
+ *
+ * @module
+ */
+
+import process from "node:process";
+import type { AgentListener, ServiceStatus, TargetCheck, TargetTransition } from "../agent.ts";
+import type { ServiceConfig } from "../config/schema.ts";
+import type { BlockedReason, PublishState } from "../publish/reconciler.ts";
+import type { WriteResult } from "../publish/writer.ts";
+
+/** The `Content-Type` of the text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** The values of the `result` label of `helaseid_probes_total`. */
+export const PROBE_RESULTS = ["ok", "refused", "timeout", "unreachable", "error"] as const;
+/** A bounded probe result. */
+export type ProbeResultLabel = typeof PROBE_RESULTS[number];
+
+/** The values of the `result` label of `helaseid_kube_writes_total`. */
+export const WRITE_RESULTS = [
+  "ok",
+  "conflict",
+  "invalid",
+  "forbidden",
+  "not_found",
+  "throttled",
+  "server_error",
+  "unreachable",
+  "error",
+] as const;
+/** A bounded write result. */
+export type WriteResultLabel = typeof WRITE_RESULTS[number];
+
+/** Maps a probe outcome to one of {@linkcode PROBE_RESULTS}; any other error text is `error`. */
+export function probeResultLabel(
+  result: { readonly ok: boolean; readonly error?: string },
+): ProbeResultLabel {
+  if (result.ok) return "ok";
+  switch (result.error) {
+    case "refused":
+    case "timeout":
+    case "unreachable":
+      return result.error;
+    default:
+      return "error";
+  }
+}
+
+/** Maps a write outcome (HTTP status, 0 when the server was not reached) to a bounded result. */
+export function writeResultLabel(
+  outcome: { readonly ok: boolean; readonly status?: number },
+): WriteResultLabel {
+  if (outcome.ok) return "ok";
+  const status = outcome.status;
+  if (status === undefined) return "error";
+  if (status === 0) return "unreachable";
+  if (status === 409) return "conflict";
+  if (status === 422 || status === 400) return "invalid";
+  if (status === 401 || status === 403) return "forbidden";
+  if (status === 404) return "not_found";
+  if (status === 429) return "throttled";
+  if (status >= 500) return "server_error";
+  return "error";
+}
+
+const STANDARD_SERIES = [1, 2.5, 5];
+
+/**
+ * Histogram buckets for probe durations, in seconds: 1 ms, 2.5 ms, 5 ms, 10 ms, ... below the
+ * largest timeout, then the largest timeout itself (so "answered in time" is one bucket).
+ */
+export function probeBuckets(maxTimeoutMs: number): number[] {
+  const max = Math.max(maxTimeoutMs, 1) / 1000;
+  const buckets: number[] = [];
+  for (let decade = 0.001; decade < max; decade *= 10) {
+    for (const step of STANDARD_SERIES) {
+      const bound = round(step * decade);
+      if (bound < max) buckets.push(bound);
+    }
+  }
+  buckets.push(round(max));
+  return buckets;
+}
+
+/** Buckets of API and publish latencies, seconds. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Buckets of scheduling lag, seconds (the budget is 50 ms at p99). */
+const LAG_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Why a Service is not published: every reason, so each gets a 0/1 series. */
+const BLOCKED_REASONS: readonly BlockedReason[] = [
+  "service-missing",
+  "service-has-selector",
+  "waiting-first-checks",
+];
+
+/** What the process metrics read; injectable so tests see fixed numbers. */
+export interface ProcessStats {
+  /** Resident set size, bytes. */
+  rss(): number;
+  /** User plus system CPU time, seconds. */
+  cpuSeconds(): number;
+  /** When the process started, seconds since the epoch. */
+  readonly startTime: number;
+}
+
+/** The real process's numbers (`Deno.memoryUsage`, `process.cpuUsage`). */
+export function processStats(): ProcessStats {
+  return {
+    rss: () => Deno.memoryUsage().rss,
+    cpuSeconds: () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    },
+    startTime: performance.timeOrigin / 1000,
+  };
+}
+
+/** A finished API write, as {@linkcode Metrics.kubeWrite} counts it. */
+export interface KubeWriteOutcome {
+  /** Plural resource name (`endpointslices`, `endpoints`, `events`). */
+  readonly resource: string;
+  readonly ok: boolean;
+  /** HTTP status of a failure, 0 when the server was not reached. */
+  readonly status?: number;
+  /** How long the call took, ms. */
+  readonly duration: number;
+}
+
+/** Options of {@linkcode Metrics}. */
+export interface MetricsOptions {
+  /** Exposed as `helaseid_build_info{version}`. */
+  readonly version: string;
+  /** The configured Services: their largest probe timeout bounds the probe buckets. */
+  readonly services: readonly ServiceConfig[];
+  /** The agent's status now, read at each scrape for the gauges (default: no services). */
+  readonly status?: () => readonly ServiceStatus[];
+  /** Defaults to {@linkcode processStats}. */
+  readonly process?: ProcessStats;
+}
+
+/** Per-Service probe series, found by the ServiceConfig's identity on the hot path. */
+interface ServiceSeries {
+  readonly labels: string;
+  readonly duration: HistogramSeries;
+  readonly results: Record<ProbeResultLabel, number>;
+  readonly transitions: { healthy: number; unhealthy: number };
+  panics: number;
+  panic: boolean;
+}
+
+/** The agent's metrics; {@linkcode render} writes them in the text format. */
+export class Metrics implements AgentListener {
+  readonly #options: MetricsOptions;
+  readonly #process: ProcessStats;
+  readonly #probeBuckets: readonly number[];
+  readonly #services = new Map<string, ServiceSeries>();
+  readonly #byConfig = new WeakMap<ServiceConfig, ServiceSeries>();
+  readonly #lag: HistogramSeries = histogramSeries("", LAG_BUCKETS);
+  readonly #publishLatency: HistogramSeries = histogramSeries("", LATENCY_BUCKETS);
+  readonly #writeDurations = new Map<string, HistogramSeries>();
+  readonly #writes = new Map<string, number>();
+  readonly #notifications = new Map<string, number>();
+
+  constructor(options: MetricsOptions) {
+    this.#options = options;
+    this.#process = options.process ?? processStats();
+    const timeouts = options.services.map((service) => service.probe.timeout);
+    this.#probeBuckets = probeBuckets(timeouts.length > 0 ? Math.max(...timeouts) : 1000);
+    // Every configured Service's series exist from the start, so rate() sees the first event.
+    for (const service of options.services) this.#service(service.namespace, service.name);
+  }
+
+  /** Counts a finished check: result, duration, scheduling lag. */
+  check(event: TargetCheck): void {
+    const series = this.#seriesOf(event.service);
+    series.results[probeResultLabel(event.result)]++;
+    observe(series.duration, event.result.latency / 1000);
+    observe(this.#lag, Math.max(0, event.started - event.planned) / 1000);
+  }
+
+  /** Counts a change of verdict. */
+  transition(event: TargetTransition): void {
+    this.#seriesOf(event.service).transitions[event.to]++;
+  }
+
+  /** Counts an API write of the publisher and its publish latency. */
+  write(result: WriteResult): void {
+    this.kubeWrite(result);
+    if (result.ok && result.latency !== undefined) {
+      observe(this.#publishLatency, Math.max(0, result.latency) / 1000);
+    }
+  }
+
+  /** Counts how often each Service's panic guard engaged (a short panic between scrapes too). */
+  publishState(state: PublishState): void {
+    const slash = state.service.indexOf("/");
+    const series = this.#service(state.service.slice(0, slash), state.service.slice(slash + 1));
+    const panic = state.view?.panic ?? series.panic;
+    if (panic && !series.panic) series.panics++;
+    series.panic = panic;
+  }
+
+  /** Counts any API write (the publisher's, the event recorder's). */
+  kubeWrite(outcome: KubeWriteOutcome): void {
+    const resource = labelPairs({ resource: outcome.resource });
+    const key = `${resource},${labelPairs({ result: writeResultLabel(outcome) })}`;
+    this.#writes.set(key, (this.#writes.get(key) ?? 0) + 1);
+    let durations = this.#writeDurations.get(resource);
+    if (!durations) {
+      durations = histogramSeries(resource, LATENCY_BUCKETS);
+      this.#writeDurations.set(resource, durations);
+    }
+    observe(durations, Math.max(0, outcome.duration) / 1000);
+  }
+
+  /**
+   * Counts an alert delivery attempt. Both values must come from small fixed sets
+   * (`channel`: "teams"; `result`: "sent", "failed", "dropped", ...): they become labels.
+   */
+  notification(channel: string, result: string): void {
+    const key = labelPairs({ channel, result });
+    this.#notifications.set(key, (this.#notifications.get(key) ?? 0) + 1);
+  }
+
+  /** Every metric, in the text exposition format 0.0.4. */
+  render(): string {
+    const out = new TextWriter();
+    this.#renderStatus(out);
+    this.#renderProbes(out);
+    this.#renderWrites(out);
+
+    out.family("helaseid_notifications_total", {
+      type: "counter",
+      help: "Alert delivery attempts by result.",
+    });
+    for (const [labels, value] of this.#notifications) {
+      out.sample(labels, value);
+    }
+
+    out.family("helaseid_build_info", {
+      type: "gauge",
+      help: "Version of HELASEID and of the Deno runtime.",
+    });
+    out.sample(labelPairs({ version: this.#options.version, deno: Deno.version.deno }), 1);
+
+    out.family("process_resident_memory_bytes", {
+      type: "gauge",
+      help: "Resident memory size in bytes.",
+    });
+    out.sample("", this.#process.rss());
+    out.family("process_cpu_seconds_total", {
+      type: "counter",
+      help: "Total user and system CPU time spent.",
+    });
+    out.sample("", this.#process.cpuSeconds());
+    out.family("process_start_time_seconds", {
+      type: "gauge",
+      help: "Start time of the process since the epoch, in seconds.",
+    });
+    out.sample("", this.#process.startTime);
+    return out.text();
+  }
+
+  /** Gauges of the present, from the agent's status: configured targets only. */
+  #renderStatus(out: TextWriter): void {
+    const services = this.#options.status?.() ?? [];
+    const labelled = services.map((service) => ({
+      service,
+      labels: labelPairs({ namespace: service.namespace, service: service.name }),
+    }));
+
+    out.family("helaseid_target_up", {
+      type: "gauge",
+      help: "1 if the target is healthy, 0 if unhealthy; absent until its first verdict.",
+    });
+    for (const { service, labels } of labelled) {
+      for (const target of service.targets) {
+        if (target.status === "unknown") continue;
+        const where = labelPairs({ address: target.address, port: String(target.port) });
+        out.sample(`${labels},${where}`, target.status === "healthy" ? 1 : 0);
+      }
+    }
+
+    out.family("helaseid_service_targets", {
+      type: "gauge",
+      help: "Configured targets by health verdict.",
+    });
+    for (const { service, labels } of labelled) {
+      const counts = { healthy: 0, unhealthy: 0, unknown: 0 };
+      for (const target of service.targets) counts[target.status]++;
+      for (const [health, count] of Object.entries(counts)) {
+        out.sample(`${labels},${labelPairs({ health })}`, count);
+      }
+    }
+
+    out.family("helaseid_service_endpoints", {
+      type: "gauge",
+      help: "Endpoints the Service shows as last published, by readiness.",
+    });
+    for (const { service, labels } of labelled) {
+      const view = service.publish?.view;
+      if (!view) continue;
+      const ready = view.endpoints.filter((endpoint) => endpoint.ready).length;
+      out.sample(`${labels},state="ready"`, ready);
+      out.sample(`${labels},state="not_ready"`, view.endpoints.length - ready);
+    }
+
+    out.family("helaseid_service_panic", {
+      type: "gauge",
+      help: "1 while the panic guard publishes every target because none is healthy.",
+    });
+    for (const { service, labels } of labelled) {
+      out.sample(labels, service.publish?.view?.panic ? 1 : 0);
+    }
+
+    out.family("helaseid_service_blocked", {
+      type: "gauge",
+      help: "1 while the Service cannot be published, by reason.",
+    });
+    for (const { service, labels } of labelled) {
+      const current = service.publish?.blocked;
+      const reasons = current && !BLOCKED_REASONS.includes(current)
+        ? [...BLOCKED_REASONS, current]
+        : BLOCKED_REASONS;
+      for (const reason of reasons) {
+        out.sample(`${labels},${labelPairs({ reason })}`, reason === current ? 1 : 0);
+      }
+    }
+
+    out.family("helaseid_service_publish_failures", {
+      type: "gauge",
+      help:
+        "Consecutive failed publishing attempts of the Service (0 when the last one succeeded).",
+    });
+    for (const { service, labels } of labelled) {
+      out.sample(labels, service.publish?.failures ?? 0);
+    }
+  }
+
+  #renderProbes(out: TextWriter): void {
+    out.family("helaseid_probes_total", { type: "counter", help: "Finished checks by result." });
+    for (const series of this.#services.values()) {
+      for (const result of PROBE_RESULTS) {
+        out.sample(`${series.labels},result="${result}"`, series.results[result]);
+      }
+    }
+    out.family("helaseid_probe_duration_seconds", {
+      type: "histogram",
+      help: "Time from the start of a check to its answer or timeout.",
+    });
+    for (const series of this.#services.values()) {
+      out.histogram(series.duration);
+    }
+    out.family("helaseid_target_transitions_total", {
+      type: "counter",
+      help: "Changes of a target's verdict, by the verdict reached.",
+    });
+    for (const series of this.#services.values()) {
+      for (const to of ["healthy", "unhealthy"] as const) {
+        out.sample(`${series.labels},to="${to}"`, series.transitions[to]);
+      }
+    }
+    out.family("helaseid_service_panic_engaged_total", {
+      type: "counter",
+      help: "Times the panic guard engaged for the Service.",
+    });
+    for (const series of this.#services.values()) {
+      out.sample(series.labels, series.panics);
+    }
+    out.family("helaseid_scheduling_lag_seconds", {
+      type: "histogram",
+      help: "Delay between when a check was due and when it started.",
+    });
+    out.histogram(this.#lag);
+  }
+
+  #renderWrites(out: TextWriter): void {
+    out.family("helaseid_kube_writes_total", {
+      type: "counter",
+      help: "Kubernetes API writes by result.",
+    });
+    for (const [labels, value] of this.#writes) {
+      out.sample(labels, value);
+    }
+    out.family("helaseid_kube_write_duration_seconds", {
+      type: "histogram",
+      help: "Duration of Kubernetes API writes.",
+    });
+    for (const series of this.#writeDurations.values()) {
+      out.histogram(series);
+    }
+    out.family("helaseid_publish_latency_seconds", {
+      type: "histogram",
+      help: "From the probe result that changed a verdict to the API acknowledging the write.",
+    });
+    out.histogram(this.#publishLatency);
+  }
+
+  #seriesOf(service: ServiceConfig): ServiceSeries {
+    let series = this.#byConfig.get(service);
+    if (!series) {
+      series = this.#service(service.namespace, service.name);
+      this.#byConfig.set(service, series);
+    }
+    return series;
+  }
+
+  #service(namespace: string, name: string): ServiceSeries {
+    const key = `${namespace}/${name}`;
+    let series = this.#services.get(key);
+    if (!series) {
+      const labels = labelPairs({ namespace, service: name });
+      series = {
+        labels,
+        duration: histogramSeries(labels, this.#probeBuckets),
+        results: { ok: 0, refused: 0, timeout: 0, unreachable: 0, error: 0 },
+        transitions: { healthy: 0, unhealthy: 0 },
+        panics: 0,
+        panic: false,
+      };
+      this.#services.set(key, series);
+    }
+    return series;
+  }
+}
+
+/** One histogram series: per-bucket (non-cumulative) counts, made cumulative when rendered. */
+interface HistogramSeries {
+  /** Rendered labels (`a="b",c="d"`), without `le`. */
+  readonly labels: string;
+  readonly buckets: readonly number[];
+  readonly counts: number[];
+  sum: number;
+  count: number;
+}
+
+function histogramSeries(labels: string, buckets: readonly number[]): HistogramSeries {
+  return { labels, buckets, counts: new Array(buckets.length).fill(0), sum: 0, count: 0 };
+}
+
+function observe(series: HistogramSeries, value: number): void {
+  series.sum += value;
+  series.count++;
+  const { buckets } = series;
+  for (let i = 0; i < buckets.length; i++) {
+    if (value <= buckets[i]!) {
+      series.counts[i]!++;
+      return;
+    }
+  }
+}
+
+/** Builds the text format: a family's header, then its samples. */
+class TextWriter {
+  readonly #lines: string[] = [];
+  #name = "";
+
+  /** Starts a family; the samples that follow belong to it. */
+  family(name: string, meta: { type: "counter" | "gauge" | "histogram"; help: string }): void {
+    this.#name = name;
+    this.#lines.push(`# HELP ${name} ${escapeHelp(meta.help)}`, `# TYPE ${name} ${meta.type}`);
+  }
+
+  sample(labels: string, value: number): void {
+    this.#line(this.#name, labels, value);
+  }
+
+  histogram(series: HistogramSeries): void {
+    const prefix = series.labels ? `${series.labels},` : "";
+    // Stored per bucket; the format wants each bucket to count everything at or below it.
+    let cumulative = 0;
+    series.buckets.forEach((bound, i) => {
+      cumulative += series.counts[i]!;
+      this.#line(`${this.#name}_bucket`, `${prefix}le="${formatValue(bound)}"`, cumulative);
+    });
+    this.#line(`${this.#name}_bucket`, `${prefix}le="+Inf"`, series.count);
+    this.#line(`${this.#name}_sum`, series.labels, series.sum);
+    this.#line(`${this.#name}_count`, series.labels, series.count);
+  }
+
+  text(): string {
+    return this.#lines.join("\n") + "\n";
+  }
+
+  #line(name: string, labels: string, value: number): void {
+    this.#lines.push(`${name}${labels ? `{${labels}}` : ""} ${formatValue(value)}`);
+  }
+}
+
+/** Renders labels as `name="value",...` with values escaped as the text format requires. */
+function labelPairs(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels).map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(
+    ",",
+  );
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+/** Rounds away binary noise (0.0025 × 10 is not 0.025 in floating point). */
+function round(value: number): number {
+  return Number(value.toPrecision(6));
+}

@@ -1,0 +1,309 @@
+/**
+ * The HTTP endpoints on `--listen` (DESIGN §3.5): `/metrics` (Prometheus text), `/healthz`
+ * (the process answers), `/readyz` (the agent can be trusted: configuration loaded, every
+ * target checked once, the API reachable unless `--dry-run`; 503 and the reasons otherwise)
+ * and `/status` (JSON of every Service, target and last write).
+ *
+ * The handler is a plain function of a request, so tests call it without a socket.
+ *
+ * @module
+ */
+
+import type { ServiceStatus } from "../agent.ts";
+import type { Logger } from "./log.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
+
+/** Whether the agent is ready, and why not. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** What is missing, one short sentence each (empty when ready). */
+  readonly reasons: readonly string[];
+}
+
+/** What the endpoints serve; each function is called per request. */
+export interface EndpointSources {
+  /** Renders `/metrics`. */
+  readonly metrics: { render(): string };
+  /** The `/status` document (serialized as JSON). */
+  readonly status: () => unknown;
+  /** Decides `/readyz`. */
+  readonly ready: () => Readiness;
+  /** Where a failing endpoint is reported. */
+  readonly log: Logger;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface ServerOptions extends EndpointSources {
+  /** Where to listen (from `parseListen` of `--listen`); port 0 picks a free port. */
+  readonly listen: { readonly hostname: string; readonly port: number };
+}
+
+/** A running server. */
+export interface ObserveServer {
+  /** The address actually bound (the port picked when asked for 0). */
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting, lets the requests in flight finish, and closes. */
+  shutdown(): Promise<void>;
+}
+
+/** The server could not listen on the address asked for. */
+export class ListenError extends Error {
+  /** Creates the error; `options.cause` is the error of the bind. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+/**
+ * Starts serving the endpoints.
+ *
+ * @throws {ListenError} when the address is taken or cannot be bound.
+ */
+export function startServer(options: ServerOptions): ObserveServer {
+  const { hostname, port } = options.listen;
+  const handler = observeHandler(options);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname,
+      port,
+      onListen: () => {},
+      onError: (error) => {
+        options.log.error("HTTP handler failed", { error });
+        return new Response("internal error\n", { status: 500 });
+      },
+    }, handler);
+  } catch (error) {
+    const where = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+    throw new ListenError(`Cannot listen on '${where}': ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  options.log.info("listening", {
+    address: `${server.addr.hostname}:${server.addr.port}`,
+    endpoints: ["/metrics", "/healthz", "/readyz", "/status"],
+  });
+  return {
+    addr: server.addr,
+    shutdown: () => server.shutdown(),
+  };
+}
+
+const TEXT = "text/plain; charset=utf-8";
+const JSON_TYPE = "application/json; charset=utf-8";
+
+/** The request handler of the endpoints (GET and HEAD only). */
+export function observeHandler(sources: EndpointSources): (request: Request) => Response {
+  return (request) => {
+    const { pathname } = new URL(request.url);
+    const route = ROUTES[pathname];
+    if (!route) return text(404, `not found: try ${Object.keys(ROUTES).join(" ")}\n`);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "method not allowed\n", { allow: "GET, HEAD" });
+    }
+    let response: Response;
+    try {
+      response = route(sources);
+    } catch (error) {
+      sources.log.error("endpoint failed", { path: pathname, error });
+      response = text(500, "internal error\n");
+    }
+    // HEAD: same status and headers, no body.
+    return request.method === "HEAD"
+      ? new Response(null, { status: response.status, headers: response.headers })
+      : response;
+  };
+}
+
+const ROUTES: Readonly<Record<string, (sources: EndpointSources) => Response>> = {
+  "/metrics": (sources) =>
+    new Response(sources.metrics.render(), {
+      headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+    }),
+  "/healthz": () => text(200, "ok\n"),
+  "/readyz": (sources) => {
+    const readiness = sources.ready();
+    return readiness.ready
+      ? text(200, "ok\n")
+      : text(503, `not ready:\n${readiness.reasons.map((reason) => `- ${reason}\n`).join("")}`);
+  },
+  "/status": (sources) =>
+    new Response(JSON.stringify(sources.status(), null, 2) + "\n", {
+      headers: { "content-type": JSON_TYPE, "cache-control": "no-store" },
+    }),
+};
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": TEXT, "cache-control": "no-store", ...headers },
+  });
+}
+
+/** What `/readyz` needs to know about the agent. */
+export interface ReadinessSource {
+  /** Every target has been checked at least once. */
+  readonly checked: boolean;
+  /** The API's watches are running. */
+  readonly connected: boolean;
+}
+
+/**
+ * The agent's readiness: every target checked at least once and, unless in `--dry-run` (no
+ * cluster to reach), the Kubernetes API reachable. The configuration is loaded by the time
+ * the server runs.
+ */
+export function agentReadiness(agent: ReadinessSource, options: { dryRun: boolean }): Readiness {
+  const reasons: string[] = [];
+  if (!agent.checked) reasons.push("waiting for the first check of every target");
+  if (!options.dryRun && !agent.connected) {
+    reasons.push("Kubernetes API not reachable: the watches are not running");
+  }
+  return { ready: reasons.length === 0, reasons };
+}
+
+/** A target in `/status`. Times are ISO 8601, durations milliseconds. */
+export interface TargetStatusDocument {
+  readonly address: string;
+  readonly port: number;
+  readonly zone?: string;
+  readonly hostname?: string;
+  readonly status: string;
+  readonly since: string;
+  readonly checks: number;
+  readonly lastResult?: {
+    readonly ok: boolean;
+    readonly latencyMs: number;
+    readonly error?: string;
+    readonly at: string;
+  };
+  /** The error of the last failed check, kept until a check succeeds. */
+  readonly error?: string;
+}
+
+/** The last write of one object in `/status`. */
+export interface WriteStatusDocument {
+  /** `Kind/name`. */
+  readonly object: string;
+  readonly verb: string;
+  readonly reason: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly httpStatus?: number;
+  readonly at: string;
+  readonly durationMs: number;
+  readonly latencyMs?: number;
+}
+
+/** A Service in `/status`. */
+export interface ServiceStatusDocument {
+  readonly namespace: string;
+  readonly name: string;
+  readonly targets: readonly TargetStatusDocument[];
+  /** Absent until the publisher first looked at the Service. */
+  readonly publish?: {
+    readonly blocked?: string;
+    readonly panic: boolean;
+    readonly endpoints?: { readonly ready: number; readonly notReady: number };
+    readonly failures: number;
+    readonly failingSince?: string;
+    readonly writes: readonly WriteStatusDocument[];
+  };
+}
+
+/** The `/status` document. */
+export interface StatusDocument {
+  readonly time: string;
+  readonly version?: string;
+  readonly services: readonly ServiceStatusDocument[];
+}
+
+/**
+ * Turns the agent's status into the `/status` document: epoch times become ISO strings, maps
+ * become arrays, free-form error texts lose any URL credentials. Nothing of the alert
+ * configuration is part of the agent's status, so no secret can appear.
+ */
+export function statusDocument(
+  services: readonly ServiceStatus[],
+  options: { readonly now?: number; readonly version?: string } = {},
+): StatusDocument {
+  return {
+    time: iso(options.now ?? Date.now()),
+    ...(options.version !== undefined ? { version: options.version } : {}),
+    services: services.map((service) => {
+      const publish = service.publish;
+      const view = publish?.view;
+      const ready = view?.endpoints.filter((endpoint) => endpoint.ready).length ?? 0;
+      return {
+        namespace: service.namespace,
+        name: service.name,
+        targets: service.targets.map((target) => ({
+          address: target.address,
+          port: target.port,
+          ...(target.zone !== undefined ? { zone: target.zone } : {}),
+          ...(target.hostname !== undefined ? { hostname: target.hostname } : {}),
+          status: target.status,
+          since: iso(target.since),
+          checks: target.checks,
+          ...(target.lastResult
+            ? {
+              lastResult: {
+                ok: target.lastResult.ok,
+                latencyMs: round(target.lastResult.latency),
+                ...(target.lastResult.error !== undefined
+                  ? { error: redact(target.lastResult.error) }
+                  : {}),
+                at: iso(target.lastResult.at),
+              },
+            }
+            : {}),
+          ...(target.error !== undefined ? { error: redact(target.error) } : {}),
+        })),
+        ...(publish
+          ? {
+            publish: {
+              ...(publish.blocked ? { blocked: publish.blocked } : {}),
+              panic: view?.panic ?? false,
+              ...(view ? { endpoints: { ready, notReady: view.endpoints.length - ready } } : {}),
+              failures: publish.failures,
+              ...(publish.failingSince !== undefined
+                ? { failingSince: iso(publish.failingSince) }
+                : {}),
+              writes: [...publish.writes.values()].map((write) => ({
+                object: `${write.kind}/${write.name}`,
+                verb: write.verb,
+                reason: write.reason,
+                ok: write.ok,
+                ...(write.error !== undefined ? { error: redact(write.error) } : {}),
+                ...(write.status !== undefined ? { httpStatus: write.status } : {}),
+                at: iso(write.at),
+                durationMs: round(write.duration),
+                ...(write.latency !== undefined ? { latencyMs: round(write.latency) } : {}),
+              })),
+            },
+          }
+          : {}),
+      };
+    }),
+  };
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** Hides URL user info and query strings (where webhook and API credentials live). */
+function redact(text: string): string {
+  return text.replace(
+    /\b(https?:\/\/)([^\s/?#"'@]*@)?([^\s?#"']*)(\?[^\s#"']*)?/g,
+    (whole, scheme: string, userinfo: string | undefined, rest: string, query?: string) =>
+      userinfo || query
+        ? `${scheme}${userinfo ? "<redacted>@" : ""}${rest}${query ? "?<redacted>" : ""}`
+        : whole,
+  );
+}
