@@ -8,7 +8,13 @@
  */
 
 import type { Config, Millis, ServiceConfig, Target } from "./config/schema.ts";
-import { type CheckOutcome, type Clock, Scheduler, systemClock } from "./health/scheduler.ts";
+import {
+  type CheckOutcome,
+  type Clock,
+  Scheduler,
+  servicePhases,
+  systemClock,
+} from "./health/scheduler.ts";
 import {
   type HealthStatus,
   initialHealth,
@@ -161,13 +167,18 @@ export class Agent {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (const [key, entry] of this.#targets) {
-      const { probe } = entry.service;
-      this.#scheduler.add({
-        key,
-        request: { address: entry.target.address, port: probe.port, timeout: probe.timeout },
-        interval: probe.interval,
-        jitter: probe.jitter,
+    const random = this.#options.random ?? Math.random;
+    for (const service of this.#options.config.services) {
+      const { probe } = service;
+      const phases = servicePhases(service.targets.length, { ...probe, random });
+      service.targets.forEach((target, index) => {
+        this.#scheduler.add({
+          key: targetKey(service, target.address),
+          request: { address: target.address, port: probe.port, timeout: probe.timeout },
+          interval: probe.interval,
+          jitter: probe.jitter,
+          phase: phases[index],
+        });
       });
     }
     this.#reconciler.start().catch((error) =>

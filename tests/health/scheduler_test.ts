@@ -9,7 +9,8 @@ function setup(options: { maxInFlight?: number; random?: () => number } = {}) {
   const scheduler = new Scheduler({
     prober: prober.probe,
     clock,
-    random: options.random ?? (() => 0.5),
+    // 0: first checks at once (and no jitter unless a test sets it).
+    random: options.random ?? (() => 0),
     maxInFlight: options.maxInFlight,
     onResult: (outcome) => outcomes.push(outcome),
   });
@@ -69,16 +70,59 @@ Deno.test("scheduler: the in-flight cap queues checks instead of dropping them",
   await scheduler.stop();
 });
 
-Deno.test("scheduler: jitter spreads waits within ±jitter × interval", async () => {
+Deno.test("scheduler: first checks spread over the first interval", async () => {
   let turn = 0;
-  const values = [0, 0, 1 - 1e-9, 0.5];
-  const { clock, outcomes, scheduler, add } = setup({ random: () => values[turn++ % 4]! });
+  const { clock, outcomes, scheduler, add } = setup({ random: () => [0.25, 0.75][turn++ % 2]! });
+  add("192.0.2.1", 1000);
+  add("192.0.2.2", 1000);
+  await clock.advance(999);
+  assert.deepEqual(outcomes.map((o) => [o.key, o.planned]), [["192.0.2.1", 250], [
+    "192.0.2.2",
+    750,
+  ]]);
+  await scheduler.stop();
+});
+
+Deno.test("scheduler: jitter moves each check around its grid point without drifting", async () => {
+  // Alternate the extremes: a drifting schedule would walk away from the grid.
+  let turn = 0;
+  const { clock, outcomes, scheduler, add } = setup({
+    random: () => turn++ === 0 ? 0 : turn % 2 ? 1 - 1e-9 : 0,
+  });
   add("192.0.2.1", 100, 50, 0.1);
-  await clock.advance(400);
-  const starts = outcomes.map((o) => o.started);
-  for (let i = 1; i < starts.length; i++) {
-    const gap = starts[i]! - starts[i - 1]!;
-    assert.ok(gap >= 90 - 1e-6 && gap <= 110 + 1e-6, `gap ${gap}`);
+  await clock.advance(2000);
+  assert.ok(outcomes.length >= 19);
+  outcomes.forEach((outcome, k) => {
+    const offset = outcome.started - k * 100;
+    assert.ok(Math.abs(offset) <= 10 + 1e-6, `check ${k} is ${offset} ms off its grid point`);
+  });
+  await scheduler.stop();
+});
+
+Deno.test("scheduler: targets given one phase stay together", async () => {
+  const clock = new FakeClock(0);
+  const prober = new ScriptedProber(clock);
+  const outcomes: CheckOutcome[] = [];
+  const scheduler = new Scheduler({
+    prober: prober.probe,
+    clock,
+    onResult: (outcome) => outcomes.push(outcome),
+  });
+  for (let i = 1; i <= 5; i++) {
+    scheduler.add({
+      key: `192.0.2.${i}`,
+      request: { address: `192.0.2.${i}`, port: 9092, timeout: 50 },
+      interval: 100,
+      jitter: 0.1,
+      phase: 0.5,
+    });
+  }
+  await clock.advance(10_000);
+  const round = (k: number) => outcomes.filter((o) => Math.round((o.planned - 50) / 100) === k);
+  for (const k of [0, 50, 99]) {
+    const starts = round(k).map((o) => o.started);
+    assert.equal(starts.length, 5);
+    assert.ok(Math.max(...starts) - Math.min(...starts) <= 20, `round ${k}: ${starts}`);
   }
   await scheduler.stop();
 });
