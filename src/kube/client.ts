@@ -317,6 +317,9 @@ class FetchKube implements KubeClient {
         client: Deno.createHttpClient({
           ...(ca ? { caCerts: [ca] } : {}),
           ...(cert && key ? { cert, key } : {}),
+          // HTTP/1.1: over HTTP/2 Deno's client held every request body above ~1 KB for a
+          // delayed ACK (measured: EndpointSlice apply p50 48 ms on h2, 5 ms on h1).
+          http2: false,
         }),
       };
     }

@@ -21,13 +21,22 @@ export function tcpProber(options: TcpProberOptions = {}): Prober {
   const now = options.now ?? (() => performance.now());
   return async (request: ProbeRequest): Promise<ProbeResult> => {
     const started = now();
-    const signal = AbortSignal.timeout(request.timeout);
+    // Not AbortSignal.timeout(): its timer cannot be cancelled, so every successful probe
+    // would leave one behind until the timeout passes (thousands at 5,000 targets).
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), request.timeout);
     try {
-      const conn = await connect({ hostname: request.address, port: request.port, signal });
+      const conn = await connect({
+        hostname: request.address,
+        port: request.port,
+        signal: controller.signal,
+      });
       conn.close();
       return { ok: true, latency: now() - started };
     } catch (error) {
-      return { ok: false, latency: now() - started, error: describe(error, signal) };
+      return { ok: false, latency: now() - started, error: describe(error, controller.signal) };
+    } finally {
+      clearTimeout(timer);
     }
   };
 }
