@@ -110,6 +110,8 @@ const BLOCKED_REASONS: readonly BlockedReason[] = [
 export interface ProcessStats {
   /** Resident set size, bytes. */
   rss(): number;
+  /** V8 heap in use and reserved, and memory outside the heap (buffers), bytes. */
+  heap(): { used: number; total: number; external: number };
   /** User plus system CPU time, seconds. */
   cpuSeconds(): number;
   /** When the process started, seconds since the epoch. */
@@ -120,6 +122,10 @@ export interface ProcessStats {
 export function processStats(): ProcessStats {
   return {
     rss: () => Deno.memoryUsage().rss,
+    heap: () => {
+      const { heapUsed, heapTotal, external } = Deno.memoryUsage();
+      return { used: heapUsed, total: heapTotal, external };
+    },
     cpuSeconds: () => {
       const { user, system } = process.cpuUsage();
       return (user + system) / 1e6;
@@ -261,6 +267,19 @@ export class Metrics implements AgentListener {
       help: "Resident memory size in bytes.",
     });
     out.sample("", this.#process.rss());
+    const heap = this.#process.heap();
+    out.family("deno_heap_size_used_bytes", { type: "gauge", help: "V8 heap in use, in bytes." });
+    out.sample("", heap.used);
+    out.family("deno_heap_size_total_bytes", {
+      type: "gauge",
+      help: "V8 heap reserved, in bytes.",
+    });
+    out.sample("", heap.total);
+    out.family("deno_external_memory_bytes", {
+      type: "gauge",
+      help: "Memory held by JavaScript objects outside the V8 heap, in bytes.",
+    });
+    out.sample("", heap.external);
     out.family("process_cpu_seconds_total", {
       type: "counter",
       help: "Total user and system CPU time spent.",

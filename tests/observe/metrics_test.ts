@@ -23,7 +23,12 @@ import { find, findAll, parsePrometheus, valueOf } from "./_prometheus.ts";
 
 const SERVICE = serviceConfig(["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
 const LABELS = { namespace: "datastream", service: "brokers" };
-const PROCESS = { rss: () => 42_000_000, cpuSeconds: () => 1.5, startTime: 1_795_000_000.25 };
+const PROCESS = {
+  rss: () => 42_000_000,
+  heap: () => ({ used: 20_000_000, total: 30_000_000, external: 1_000_000 }),
+  cpuSeconds: () => 1.5,
+  startTime: 1_795_000_000.25,
+};
 
 function check(
   address: string,
@@ -119,6 +124,8 @@ Deno.test("metrics: a fresh registry renders valid text with zeroed series for e
   );
   assert.equal(valueOf(exposition, "helaseid_build_info", { version: "1.2.3" }), 1);
   assert.equal(valueOf(exposition, "process_resident_memory_bytes"), 42_000_000);
+  assert.equal(valueOf(exposition, "deno_heap_size_used_bytes"), 20_000_000);
+  assert.equal(valueOf(exposition, "deno_external_memory_bytes"), 1_000_000);
   assert.equal(valueOf(exposition, "process_cpu_seconds_total"), 1.5);
   assert.equal(valueOf(exposition, "process_start_time_seconds"), 1_795_000_000.25);
   assert.equal(PROMETHEUS_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");

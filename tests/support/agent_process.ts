@@ -33,6 +33,8 @@ export interface AgentProcessOptions {
 
 /** A running agent process. */
 export interface AgentProcess extends AsyncDisposable {
+  /** The process id (for /proc readings in benchmarks). */
+  readonly pid: number;
   readonly lines: LogLine[];
   /** Raw stderr text so far. */
   readonly stderr: () => string;
@@ -121,6 +123,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
     return await exited;
   };
   return {
+    pid: child.pid,
     lines,
     stderr: () => stderr,
     exited,
