@@ -1,19 +1,25 @@
 /**
  * The test runner (`deno task test`). `tests/netns.sh` starts it inside a fresh network
  * namespace (and PID namespace, so every process of the run dies with it) with `lo` up; here
- * it starts one real API server for the whole run, runs `deno test` against it, and prints
- * the plain `N passed, N failed` line from the JUnit report.
+ * it starts one real API server for the whole run, runs `deno test` against it, then builds
+ * the bundle (`deno task bundle`) and runs the tests of the agent process again against it
+ * (`HELASEID_AGENT_BUNDLE`), and prints the plain `N passed, N failed` line of both JUnit
+ * reports together.
  *
  * Usage: deno run -A tests/run.ts [deno test arguments...]
+ * `HELASEID_BUNDLE_RERUN=0` skips the run against the bundle.
  *
  * @module
  */
 
 import { publishCluster, startCluster } from "./support/cluster.ts";
-import { summarizeJunit } from "./support/junit.ts";
+import { type JunitSummary, summarizeJunit } from "./support/junit.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const junitPath = `${root}.test-results/junit.xml`;
+const bundleJunitPath = `${root}.test-results/junit-bundle.xml`;
+/** Tests that run the agent as a process: they run a second time, against the bundle. */
+const BUNDLE_TESTS = ["tests/integration/agent_test.ts", "tests/integration/manifests_test.ts"];
 
 async function main(): Promise<number> {
   const interfaces = Deno.networkInterfaces().filter((i) => i.name !== "lo");
@@ -32,7 +38,9 @@ async function main(): Promise<number> {
   Deno.env.set("HELASEID_TEST_CLUSTER", await publishCluster(cluster));
 
   let child: Deno.ChildProcess | undefined;
+  let stopping = false;
   const stop = () => {
+    stopping = true;
     try {
       child?.kill("SIGTERM");
     } catch {
@@ -41,25 +49,112 @@ async function main(): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  const test = async (args: string[], report: string, env: Record<string, string> = {}) => {
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["test", "--allow-all", `--junit-path=${report}`, ...args],
+      cwd: root,
+      stdin: "null",
+      env,
+    }).spawn();
+    return (await child.status).code;
+  };
   try {
     await Deno.mkdir(`${root}.test-results`, { recursive: true });
     await Deno.remove(junitPath).catch(() => {});
+    await Deno.remove(bundleJunitPath).catch(() => {});
     const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
-    child = new Deno.Command(Deno.execPath(), {
-      args: ["test", "--allow-all", `--junit-path=${junitPath}`, ...args],
-      cwd: root,
-      stdin: "null",
-    }).spawn();
-    const status = await child.status;
-    const summary = await summarizeJunit(junitPath).catch(() => undefined);
-    if (summary) console.log(`${summary.passed} passed, ${summary.failed} failed`);
-    if (!summary || summary.passed + summary.failed === 0) return status.code || 1;
-    return status.code;
+    const codes = [await test(args, junitPath)];
+    const reports = [junitPath];
+    const rerun = Deno.env.get("HELASEID_BUNDLE_RERUN") === "0" ? undefined : bundleRerun(args);
+    if (rerun && !stopping) {
+      console.error(`\nagain against the bundle (deno task bundle): ${rerun.files.join(" ")}`);
+      reports.push(bundleJunitPath);
+      const bundle = await buildBundle(bundleJunitPath);
+      codes.push(
+        bundle === undefined ? 1 : await test([...rerun.flags, ...rerun.files], bundleJunitPath, {
+          HELASEID_AGENT_BUNDLE: bundle,
+        }),
+      );
+    }
+    const summaries = await Promise.all(
+      reports.map((report) => summarizeJunit(report).catch(() => undefined)),
+    );
+    const total = summaries.reduce<JunitSummary>(
+      (sum, s) => ({
+        passed: sum.passed + (s?.passed ?? 0),
+        failed: sum.failed + (s?.failed ?? 0),
+        ignored: sum.ignored + (s?.ignored ?? 0),
+      }),
+      { passed: 0, failed: 0, ignored: 0 },
+    );
+    console.log(`${total.passed} passed, ${total.failed} failed`);
+    const failed = codes.find((code) => code !== 0);
+    if (summaries.includes(undefined) || total.passed + total.failed === 0) return failed ?? 1;
+    return failed ?? 0;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     await cluster.stop();
   }
+}
+
+/**
+ * Which of {@linkcode BUNDLE_TESTS} the arguments select (a path argument names the file or a
+ * directory above it), and the other arguments (`--filter ...`), or undefined for none.
+ */
+function bundleRerun(args: readonly string[]): { files: string[]; flags: string[] } | undefined {
+  const paths: string[] = [];
+  const flags: string[] = [];
+  for (const arg of args) {
+    let isPath = false;
+    if (!arg.startsWith("-")) {
+      try {
+        Deno.statSync(arg.startsWith("/") ? arg : `${root}${arg}`);
+        isPath = true;
+      } catch {
+        // A flag's value, such as the name given to --filter.
+      }
+    }
+    if (isPath) {
+      const relative = arg.startsWith(root) ? arg.slice(root.length) : arg;
+      paths.push(relative.replace(/^\.\//, "").replace(/\/+$/, ""));
+    } else {
+      flags.push(arg);
+    }
+  }
+  // Without a path, deno test runs every test file: the bundle's tests are among them.
+  if (paths.length === 0) paths.push("");
+  const files = BUNDLE_TESTS.filter((file) =>
+    paths.some((path) =>
+      path === "" || path === "." || file === path || file.startsWith(`${path}/`)
+    )
+  );
+  return files.length === 0 ? undefined : { files, flags };
+}
+
+/**
+ * Builds dist/helaseid.js with `deno task bundle` (offline: the npm packages are cached) and
+ * returns its absolute path; on failure, records one failed test case in `report`.
+ */
+async function buildBundle(report: string): Promise<string | undefined> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "bundle"],
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.success) return `${root}dist/helaseid.js`;
+  const message = new TextDecoder().decode(out.stderr).trim();
+  console.error(`deno task bundle failed:\n${message}`);
+  const escaped = message.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  await Deno.writeTextFile(
+    report,
+    `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite name="bundle" tests="1">` +
+      `<testcase name="deno task bundle"><failure message="${escaped}"/></testcase>` +
+      `</testsuite></testsuites>\n`,
+  );
+  return undefined;
 }
 
 Deno.exit(await main());
