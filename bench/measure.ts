@@ -1,0 +1,110 @@
+/**
+ * Readings for the benchmarks: CPU and memory of a process from /proc, and histograms and
+ * counters from a Prometheus text page. Linux only (the benchmarks run in the test bed).
+ *
+ * @module
+ */
+
+const TICKS = await clockTicks();
+
+async function clockTicks(): Promise<number> {
+  const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim()) || 100;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** Resident set size of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+/** One sample of a Prometheus page: `name{labels}` → value. */
+export type Samples = Map<string, number>;
+
+/** Fetches and parses a Prometheus text page. */
+export async function scrape(url: string): Promise<Samples> {
+  const text = await (await fetch(url)).text();
+  const samples: Samples = new Map();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+/** Sum of every series of a metric (any labels) in `after` minus `before`. */
+export function delta(before: Samples, after: Samples, metric: string, filter = ""): number {
+  let total = 0;
+  for (const [key, value] of after) {
+    if (!key.startsWith(metric) || !key.includes(filter)) continue;
+    if (key.length > metric.length && key[metric.length] !== "{") continue;
+    total += value - (before.get(key) ?? 0);
+  }
+  return total;
+}
+
+/**
+ * A quantile of a histogram's increase between two scrapes, interpolated linearly inside the
+ * bucket as Prometheus' histogram_quantile does (so it is an estimate bounded by buckets).
+ */
+export function histogramQuantile(
+  before: Samples,
+  after: Samples,
+  metric: string,
+  q: number,
+): number {
+  const buckets = new Map<number, number>();
+  for (const [key, value] of after) {
+    if (!key.startsWith(`${metric}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(key)?.[1];
+    if (!le) continue;
+    const bound = le === "+Inf" ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + value - (before.get(key) ?? 0));
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let lower = 0;
+  let lowerCount = 0;
+  for (const [bound, count] of sorted) {
+    if (count >= rank) {
+      if (bound === Infinity) return lower;
+      return lower + (bound - lower) * (rank - lowerCount) / Math.max(1, count - lowerCount);
+    }
+    lower = bound;
+    lowerCount = count;
+  }
+  return lower;
+}
+
+/** The q-quantile of plain numbers (nearest rank). */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/** The median of plain numbers. */
+export function median(values: readonly number[]): number {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return NaN;
+  const sorted = [...finite].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Resolves after `ms` milliseconds (benchmarks measure real time). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
