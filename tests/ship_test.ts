@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
-import { agentPermissions } from "./support/agent_process.ts";
+import { agentFlags } from "./support/agent_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MANIFESTS = `${ROOT}manifests/`;
@@ -21,6 +21,8 @@ const CROSS_TARGETS: Record<string, string> = {
 
 /** The permissions the agent needs and nothing else (README "Permissions" says why). */
 const EXPECTED_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-run"];
+/** V8 flags baked into the binary (README "Performance" gives the measurements). */
+const EXPECTED_V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
 
 const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)) as {
   version: string;
@@ -33,6 +35,10 @@ function words(command: string): string[] {
 
 function permissionFlags(command: string): string[] {
   return words(command).filter((word) => word.startsWith("--allow-") || word === "-A");
+}
+
+function v8Flags(command: string): string[] {
+  return words(command).filter((word) => word.startsWith("--v8-flags"));
 }
 
 /** The value following `flag` in a command line (`--flag value` or `--flag=value`). */
@@ -55,8 +61,9 @@ Deno.test("compile: the task grants exactly net, read, env and run, never -A", a
   assert.equal(flagValue(words(task), "--output"), "dist/helaseid");
   assert.equal(words(task).at(-1), "main.ts");
   assert.ok(words(task).includes("--frozen"), "builds from the committed deno.lock");
+  assert.deepEqual(v8Flags(task), EXPECTED_V8_FLAGS);
   // The agent processes of the integration tests run with the same flags.
-  assert.deepEqual(await agentPermissions(), EXPECTED_PERMISSIONS);
+  assert.deepEqual(await agentFlags(), [...EXPECTED_PERMISSIONS, ...EXPECTED_V8_FLAGS]);
 });
 
 Deno.test("compile: every cross target has the compile task's permissions and its own output", () => {
@@ -67,6 +74,7 @@ Deno.test("compile: every cross target has the compile task's permissions and it
     assert.ok(task, `deno.json has no task '${name}'`);
     const args = words(task);
     assert.deepEqual(permissionFlags(task), base, `${name}: permission flags`);
+    assert.deepEqual(v8Flags(task), EXPECTED_V8_FLAGS, `${name}: V8 flags`);
     assert.equal(flagValue(args, "--target"), triple, `${name}: --target`);
     const output = flagValue(args, "--output");
     assert.ok(output?.startsWith("dist/helaseid-"), `${name}: output '${output}'`);
@@ -223,6 +231,7 @@ Deno.test("Dockerfile: compiles with deno.json's compile permissions from the fr
   assert.ok(compile, "a RUN with deno compile");
   const command = compile.slice(compile.indexOf("deno compile")).split("&&")[0]!;
   assert.deepEqual(permissionFlags(command), permissionFlags(denoJson.tasks.compile!));
+  assert.deepEqual(v8Flags(command), v8Flags(denoJson.tasks.compile!));
   assert.ok(words(command).includes("--frozen"));
   assert.equal(words(command).at(-1), "main.ts");
   const output = flagValue(words(command), "--output");

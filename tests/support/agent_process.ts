@@ -1,7 +1,7 @@
 /**
  * Runs the real agent as a separate process, exactly as users run it: `deno run` of main.ts
- * with the permission flags of `deno task compile` (read from deno.json, so tests prove the
- * binary's permissions are enough), or the bundle when `HELASEID_AGENT_BUNDLE` names one.
+ * with the permission and V8 flags of `deno task compile` (read from deno.json, so tests
+ * prove the binary's permissions are enough), or the bundle when `HELASEID_AGENT_BUNDLE` names one.
  * JSON log lines are collected so tests can wait for events.
  *
  * @module
@@ -9,12 +9,19 @@
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** The `--allow-*` flags of the compile task in deno.json. */
-export async function agentPermissions(): Promise<string[]> {
+/**
+ * The runtime flags of the compile task in deno.json: its `--allow-*` permissions and its
+ * `--v8-flags`, which `deno compile` bakes into the binary.
+ */
+export async function agentFlags(): Promise<string[]> {
   const json = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   const task: string = json.tasks?.compile ?? "";
-  const flags = task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
-  if (flags.length === 0) throw new Error("deno.json has no compile task with --allow flags");
+  const flags = task.split(/\s+/).filter((word) =>
+    word.startsWith("--allow-") || word.startsWith("--v8-flags=")
+  );
+  if (!flags.some((flag) => flag.startsWith("--allow-"))) {
+    throw new Error("deno.json has no compile task with --allow flags");
+  }
   return flags;
 }
 
@@ -56,7 +63,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
       "--quiet",
       "--no-prompt",
       ...(bundle ? ["--no-config"] : [`--config=${ROOT}deno.json`]),
-      ...(await agentPermissions()),
+      ...(await agentFlags()),
       entry,
       ...options.args,
     ],
