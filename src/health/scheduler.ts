@@ -179,9 +179,12 @@ export class Scheduler {
         if (!entry.removed && !this.#stopped) {
           this.#report({ key: check.key, result, planned: entry.planned, started, finished });
           entry.grid += check.interval;
-          // An overrun skips the grid points it missed rather than checking in a burst.
-          if (entry.grid < finished) {
-            entry.grid += Math.ceil((finished - entry.grid) / check.interval) * check.interval;
+          // A check that ran past its next grid point (a timeout as long as the interval) is
+          // followed at once; one that fell more than an interval behind (queued behind the
+          // in-flight cap) skips the points it missed rather than catching up in a burst.
+          const behind = finished - entry.grid;
+          if (behind > check.interval) {
+            entry.grid += Math.floor(behind / check.interval) * check.interval;
           }
           this.#arm(entry, Math.max(entry.grid + this.#jitter(check), finished));
         }

@@ -141,7 +141,7 @@ function clean(value: unknown, depth = 0): unknown {
  * Webhook URLs carry their credential in the query (Teams Workflows `sig=`) or user info:
  * keep scheme, host and path, which are what one needs to debug.
  */
-function redactUrls(text: string): string {
+export function redactUrls(text: string): string {
   return text.replace(
     /\b(https?:\/\/)([^\s/?#"'@]*@)?([^\s?#"']*)(\?[^\s#"']*)?/g,
     (whole, scheme: string, userinfo: string | undefined, rest: string, query?: string) =>

@@ -10,7 +10,7 @@
  */
 
 import type { ServiceStatus } from "../agent.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, redactUrls } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 
 /** Whether the agent is ready, and why not. */
@@ -252,13 +252,13 @@ export function statusDocument(
                 ok: target.lastResult.ok,
                 latencyMs: round(target.lastResult.latency),
                 ...(target.lastResult.error !== undefined
-                  ? { error: redact(target.lastResult.error) }
+                  ? { error: redactUrls(target.lastResult.error) }
                   : {}),
                 at: iso(target.lastResult.at),
               },
             }
             : {}),
-          ...(target.error !== undefined ? { error: redact(target.error) } : {}),
+          ...(target.error !== undefined ? { error: redactUrls(target.error) } : {}),
         })),
         ...(publish
           ? {
@@ -275,7 +275,7 @@ export function statusDocument(
                 verb: write.verb,
                 reason: write.reason,
                 ok: write.ok,
-                ...(write.error !== undefined ? { error: redact(write.error) } : {}),
+                ...(write.error !== undefined ? { error: redactUrls(write.error) } : {}),
                 ...(write.status !== undefined ? { httpStatus: write.status } : {}),
                 at: iso(write.at),
                 durationMs: round(write.duration),
@@ -295,15 +295,4 @@ function iso(epochMs: number): string {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
-}
-
-/** Hides URL user info and query strings (where webhook and API credentials live). */
-function redact(text: string): string {
-  return text.replace(
-    /\b(https?:\/\/)([^\s/?#"'@]*@)?([^\s?#"']*)(\?[^\s#"']*)?/g,
-    (whole, scheme: string, userinfo: string | undefined, rest: string, query?: string) =>
-      userinfo || query
-        ? `${scheme}${userinfo ? "<redacted>@" : ""}${rest}${query ? "?<redacted>" : ""}`
-        : whole,
-  );
 }

@@ -176,9 +176,11 @@ export class Reconciler {
     await this.#running;
   }
 
-  /** Runs one pass now and waits for it (for `--once`). */
+  /** Runs one pass now, once the store has listed, and waits for it (for `--once`). */
   async flush(): Promise<void> {
+    await this.#options.store.synced();
     await this.#running;
+    for (const entry of this.#services.values()) entry.dirty = true;
     await this.#pass();
   }
 

@@ -145,3 +145,23 @@ Deno.test("scheduler: a removed target is not checked again; stop waits for chec
   await stopping;
   assert.equal(done, true);
 });
+
+Deno.test("scheduler: a black hole with timeout = interval is checked every interval, not every other", async () => {
+  let turn = 0;
+  // The first check lands 50 ms after its grid point (jitter), so every timeout overruns.
+  const { clock, prober, outcomes, scheduler, add } = setup({
+    random: () => turn++ === 0 ? 0 : 1 - 1e-9,
+  });
+  prober.set("192.0.2.66", "hang");
+  add("192.0.2.66", 1000, 1000, 0.05);
+  await clock.advance(10_000);
+  // Three failures (fall 3) within about three intervals, as the user configured.
+  assert.ok(outcomes.length >= 9, `${outcomes.length} checks in 10 s`);
+  assert.ok(
+    outcomes[2]!.finished <= 3 * 1000 + 3 * 50 + 1,
+    `third failure at ${outcomes[2]!.finished}`,
+  );
+  const stopping = scheduler.stop();
+  await clock.advance(1000);
+  await stopping;
+});

@@ -334,3 +334,31 @@ Deno.test("check: probes the seed's file with IPS overridden, exit 1 when one is
     await net.close();
   }
 });
+
+Deno.test("agent: --once publishes the verdicts and exits 0", async () => {
+  await using b = await bed([A, B]);
+  await b.targets[1]!.setMode("refuse");
+  const agent = await startAgent({
+    args: ["run", "--once", "--kubeconfig", b.cluster.kubeconfigPath, "--listen", "off"],
+    env: {
+      IPS: `${A} ${B}`,
+      PORT: "9092",
+      MAX_RETRY: "2",
+      INTERVAL: "0.1",
+      NAMESPACE: b.namespace,
+      SERVICE_NAME: "brokers",
+    },
+  });
+  b.agent = agent;
+  assert.equal(await agent.exited, 0, agent.stderr());
+  const out = await b.cluster.kubectlOk([
+    "-n",
+    b.namespace,
+    "get",
+    "endpointslice",
+    "brokers-helaseid-ipv4",
+    "-o",
+    "json",
+  ]);
+  assert.deepEqual(readiness(JSON.parse(out)), { [A]: true, [B]: false });
+});
