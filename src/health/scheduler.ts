@@ -220,7 +220,7 @@ function rethrowLater(error: unknown): void {
 }
 
 /** The densest burst of first checks a Service's targets may make, in checks per ms. */
-const BURST_PER_MS = 4;
+const BURST_PER_MS = 10;
 
 /**
  * Phases for the targets of one Service: a random phase for the Service, and the targets

@@ -44,12 +44,26 @@ export interface ExecuteOptions {
   readonly trigger?: number;
 }
 
-/** Runs every action of a plan concurrently and reports each outcome. */
-export function executePlan(
+/**
+ * Runs a plan and reports each outcome: the EndpointSlice writes first, concurrently, then
+ * the others (legacy Endpoints). Slices are what kube-proxy and CoreDNS read; on a small API
+ * server the Endpoints write would only slow them down.
+ */
+export async function executePlan(
   actions: readonly Action[],
   options: ExecuteOptions,
 ): Promise<WriteResult[]> {
-  return Promise.all(actions.map((action) => execute(action, options)));
+  const isSlice = (action: Action) =>
+    action.type === "apply"
+      ? action.object.kind === "EndpointSlice"
+      : action.ref.resource === "endpointslices";
+  const first = await Promise.all(
+    actions.filter(isSlice).map((action) => execute(action, options)),
+  );
+  const rest = await Promise.all(
+    actions.filter((action) => !isSlice(action)).map((action) => execute(action, options)),
+  );
+  return [...first, ...rest];
 }
 
 async function execute(action: Action, options: ExecuteOptions): Promise<WriteResult> {
