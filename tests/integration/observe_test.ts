@@ -175,16 +175,15 @@ Deno.test("observe: /metrics, /status and Events follow a real outage", async ()
     1,
   );
   assert.ok(valueOf(metrics, "helaseid_probes_total", { result: "refused" })! >= 3);
-  metrics = await until("the write of the outage", async () => {
+  // The startup writes already count in the latency histogram: wait for the outage's own
+  // slice write (the second) and for the Endpoints write that follows it.
+  metrics = await until("the writes of the outage", async () => {
     const exposition = await scrape(b.base);
-    return (valueOf(exposition, "helaseid_publish_latency_seconds_count") ?? 0) >= 2
-      ? exposition
-      : undefined;
+    const ok = (resource: string) =>
+      valueOf(exposition, "helaseid_kube_writes_total", { resource, result: "ok" }) ?? 0;
+    return ok("endpointslices") >= 2 && ok("endpoints") >= 2 ? exposition : undefined;
   });
-  assert.ok(
-    valueOf(metrics, "helaseid_kube_writes_total", { resource: "endpointslices", result: "ok" })! >=
-      2,
-  );
+  assert.ok((valueOf(metrics, "helaseid_publish_latency_seconds_count") ?? 0) >= 4);
   assert.equal(
     valueOf(metrics, "helaseid_service_endpoints", { service: "brokers", state: "not_ready" }),
     1,
