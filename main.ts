@@ -23,6 +23,7 @@ import { MemoryKube } from "./src/kube/memory.ts";
 import { createNotifier } from "./src/notify/mod.ts";
 import { Logger } from "./src/observe/log.ts";
 import { Metrics } from "./src/observe/metrics.ts";
+import { serviceObject } from "./src/publish/objects.ts";
 import {
   agentReadiness,
   type ObserveServer,
@@ -204,22 +205,7 @@ async function connect(config: Config, flags: Flags, log: Logger): Promise<KubeC
   });
   // Without a cluster, assume each Service exists as configured: selector-less, same ports.
   for (const service of config.services) {
-    memory.seed({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: {
-        name: service.name,
-        namespace: service.namespace,
-        uid: `dry-run-${service.name}`,
-      },
-      spec: {
-        ports: service.ports.map((port) => ({
-          ...(port.name ? { name: port.name } : {}),
-          port: port.port,
-          protocol: port.protocol,
-        })),
-      },
-    });
+    memory.seed(serviceObject(service, { uid: `dry-run-${service.name}` }));
   }
   return memory;
 }

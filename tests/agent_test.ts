@@ -1,23 +1,12 @@
 import assert from "node:assert/strict";
 import { Agent } from "../src/agent.ts";
-import type { Config, ServiceConfig } from "../src/config/schema.ts";
+import { type Config, PUBLISH_DEFAULTS, type ServiceConfig } from "../src/config/schema.ts";
 import { MemoryKube } from "../src/kube/memory.ts";
-import type { EndpointSliceObject } from "../src/kube/types.ts";
+import type { EndpointSliceObject, ServiceObject } from "../src/kube/types.ts";
 import { silentLogger } from "../src/observe/log.ts";
-import { FakeClock, ScriptedProber, serviceConfig } from "./support/fakes.ts";
+import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "./support/fakes.ts";
 
 const TARGETS = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"];
-
-function kubeWithService(service: ServiceConfig): MemoryKube {
-  const kube = new MemoryKube();
-  kube.seed({
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: service.name, namespace: service.namespace, uid: "svc-uid" },
-    spec: { ports: [{ port: 9092 }] },
-  });
-  return kube;
-}
 
 function start(kube: MemoryKube, service: ServiceConfig, clock: FakeClock, prober: ScriptedProber) {
   const config: Config = { format: "structured", services: [service], alerts: {} };
@@ -181,5 +170,20 @@ Deno.test("agent: failed writes are retried with backoff, then succeed", async (
   await clock.advance(20_000);
   assert.equal(readyOf(kube)["192.0.2.1"], false);
   assert.equal(agent.status()[0]!.publish?.failures, 0);
+  await stop(agent, clock);
+});
+
+Deno.test("agent: with createService a missing Service is created headless, then published", async () => {
+  const clock = new FakeClock();
+  const service = serviceConfig(TARGETS.slice(0, 1), {
+    publish: { ...PUBLISH_DEFAULTS, createService: true },
+  });
+  const kube = new MemoryKube();
+  const agent = start(kube, service, clock, new ScriptedProber(clock));
+  await clock.advance(50);
+  const created = kube.get({ resource: "services", namespace: "datastream", name: "brokers" });
+  assert.equal((created as ServiceObject | undefined)?.spec?.clusterIP, "None");
+  assert.equal((created as ServiceObject).spec?.selector, undefined);
+  assert.deepEqual(readyOf(kube), { "192.0.2.1": true });
   await stop(agent, clock);
 });

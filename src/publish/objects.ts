@@ -185,6 +185,36 @@ function metadata(
   };
 }
 
+/**
+ * A selector-less Service for `config`, its ports targeting the same numbers: what
+ * `publish.createService` creates (headless) and what `--dry-run` assumes exists.
+ */
+export function serviceObject(
+  config: ServiceConfig,
+  options: { readonly headless?: boolean; readonly uid?: string } = {},
+): ServiceObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: config.name,
+      namespace: config.namespace,
+      labels: { "app.kubernetes.io/managed-by": MANAGER },
+      ...(options.uid ? { uid: options.uid } : {}),
+    },
+    spec: {
+      ...(options.headless ? { clusterIP: "None" } : {}),
+      ports: config.ports.map((port) => ({
+        ...(port.name ? { name: port.name } : {}),
+        port: port.port,
+        targetPort: port.port,
+        protocol: port.protocol,
+        ...(port.appProtocol ? { appProtocol: port.appProtocol } : {}),
+      })),
+    },
+  };
+}
+
 /** The address family of an IP address. */
 export function familyOf(address: string): "ipv4" | "ipv6" {
   return address.includes(":") ? "ipv6" : "ipv4";

@@ -25,6 +25,7 @@ import {
   LABEL_MANAGED_BY,
   LABEL_SERVICE_NAME,
   MANAGER,
+  serviceObject,
 } from "./objects.ts";
 import { planChanges } from "./plan.ts";
 import { type ServiceView, serviceView } from "./views.ts";
@@ -288,25 +289,7 @@ export class Reconciler {
 
   async #createService(entry: ServiceEntry): Promise<ServiceObject | undefined> {
     const { config } = entry;
-    const service: ServiceObject = {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: {
-        name: config.name,
-        namespace: config.namespace,
-        labels: { "app.kubernetes.io/managed-by": MANAGER },
-      },
-      spec: {
-        clusterIP: "None",
-        ports: config.ports.map((port) => ({
-          ...(port.name ? { name: port.name } : {}),
-          port: port.port,
-          targetPort: port.port,
-          protocol: port.protocol,
-          ...(port.appProtocol ? { appProtocol: port.appProtocol } : {}),
-        })),
-      },
-    };
+    const service = serviceObject(config, { headless: true });
     try {
       const created = await this.#options.client.create(service) as ServiceObject;
       this.#options.store.record("services", created);

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
 import { systemClock } from "../../src/health/scheduler.ts";
-import { MemoryKube } from "../../src/kube/memory.ts";
 import { createNotifier, type DeliveryOptions, type Notifier } from "../../src/notify/mod.ts";
-import { ScriptedProber, serviceConfig } from "../support/fakes.ts";
+import { kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
   captureLog,
@@ -200,13 +199,7 @@ Deno.test("http: probing and publishing go on while the webhook hangs; close() i
   };
   const notifier = createNotifier(config, { log, cluster: "test-bed" });
   assert.ok(notifier);
-  const kube = new MemoryKube();
-  kube.seed({
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: service.name, namespace: service.namespace, uid: "svc-uid" },
-    spec: { ports: [{ port: 9092 }] },
-  });
+  const kube = kubeWithService(service);
   const prober = new ScriptedProber(systemClock, { [A]: { ok: false, error: "refused" } });
   const agent = new Agent({
     config,

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
-import { MemoryKube } from "../../src/kube/memory.ts";
 import { type ChannelName, createNotifier, type DeliveryResult } from "../../src/notify/mod.ts";
 import type { WebhookPayload } from "../../src/notify/webhook.ts";
 import type { PublishState } from "../../src/publish/reconciler.ts";
 import type { WriteResult } from "../../src/publish/writer.ts";
-import { FakeClock, ScriptedProber, serviceConfig } from "../support/fakes.ts";
+import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
   captureLog,
@@ -260,13 +259,7 @@ Deno.test("notifier: with the real agent, a startup outage is one card naming bo
   };
   const notifier = createNotifier(config, { log, cluster: "prod-eu", fetch: fake.fetch, clock });
   assert.ok(notifier);
-  const kube = new MemoryKube();
-  kube.seed({
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: service.name, namespace: service.namespace, uid: "svc-uid" },
-    spec: { ports: [{ port: 9092 }] },
-  });
+  const kube = kubeWithService(service);
   const prober = new ScriptedProber(clock, {
     [B]: { ok: false, error: "connection refused" },
     [C]: { ok: false, error: "connection refused" },

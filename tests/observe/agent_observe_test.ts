@@ -7,11 +7,10 @@ import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { EventRecorder } from "../../src/kube/events.ts";
-import { MemoryKube } from "../../src/kube/memory.ts";
 import { silentLogger } from "../../src/observe/log.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
 import { agentReadiness, observeHandler, statusDocument } from "../../src/observe/server.ts";
-import { FakeClock, ScriptedProber, serviceConfig } from "../support/fakes.ts";
+import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import { find, parsePrometheus, valueOf } from "./_prometheus.ts";
 
 const TARGETS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
@@ -21,13 +20,7 @@ function wired() {
   const clock = new FakeClock();
   const service = serviceConfig(TARGETS);
   const config: Config = { format: "structured", services: [service], alerts: {} };
-  const kube = new MemoryKube();
-  kube.seed({
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: "brokers", namespace: "datastream", uid: "svc-uid" },
-    spec: { ports: [{ port: 9092 }] },
-  });
+  const kube = kubeWithService(service);
   const prober = new ScriptedProber(clock);
   const metrics = new Metrics({
     version: "0.0.0-test",

@@ -9,6 +9,8 @@
 import type { ServiceConfig, Target } from "../../src/config/schema.ts";
 import { PUBLISH_DEFAULTS } from "../../src/config/schema.ts";
 import type { Clock } from "../../src/health/scheduler.ts";
+import { MemoryKube } from "../../src/kube/memory.ts";
+import { serviceObject } from "../../src/publish/objects.ts";
 import type { Prober, ProbeRequest, ProbeResult } from "../../src/probe/mod.ts";
 
 interface Timer {
@@ -139,4 +141,11 @@ export function serviceConfig(
     publish: PUBLISH_DEFAULTS,
     ...overrides,
   };
+}
+
+/** An in-memory API that already holds a selector-less Service for `service`. */
+export function kubeWithService(service: ServiceConfig, uid = "svc-uid"): MemoryKube {
+  const kube = new MemoryKube();
+  kube.seed(serviceObject(service, { uid }));
+  return kube;
 }
