@@ -43,7 +43,13 @@ export interface HealthSource {
 }
 
 /** Why a Service is not being published. */
-export type BlockedReason = "service-missing" | "service-has-selector" | "waiting-first-checks";
+export type BlockedReason =
+  | "service-missing"
+  | "service-has-selector"
+  | "namespace-missing"
+  | "access-denied"
+  | "conflict"
+  | "waiting-first-checks";
 
 /** What the reconciler last did for a Service, for `/status`, metrics and alerts. */
 export interface PublishState {
@@ -58,6 +64,15 @@ export interface PublishState {
   readonly failingSince?: number;
   /** Consecutive failed attempts. */
   readonly failures: number;
+  /** Since when the Service has been blocked (set with `blocked`, except while waiting). */
+  readonly blockedSince?: number;
+  /**
+   * One line for operators naming what is wrong, set with `blocked`: e.g. "list
+   * endpointslices in namespace 'shop': 403 Forbidden", or the other writer of a conflict.
+   */
+  readonly detail?: string;
+  /** With `blocked: "conflict"`: who else writes our objects, and when we look again. */
+  readonly conflict?: { readonly writer: string; readonly retryAt: number };
 }
 
 /** Options of {@linkcode Reconciler}. */
