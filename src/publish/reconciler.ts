@@ -325,6 +325,9 @@ export class Reconciler {
           "Service not found: create a Service without selector, or enable createService",
         "service-has-selector":
           "Service has a selector, so the endpoint controller owns its endpoints: remove the selector",
+        "namespace-missing": "namespace not found: create it, or fix the Service's namespace",
+        "access-denied": "the API refuses access: check the Role and the credentials",
+        "conflict": "another HELASEID writer rewrites this Service's objects: not writing",
         "waiting-first-checks": "waiting for the first checks before publishing",
       };
       this.#options.log[level](messages[reason], { service: entry.key, reason });
