@@ -12,8 +12,8 @@
 
 import type { Clock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
-import type { KubeClient, WatchHandle } from "./client.ts";
-import { type KubeObject, objectKey, type Resource } from "./types.ts";
+import { type KubeClient, KubeError, type WatchHandle } from "./client.ts";
+import type { KubeObject, Resource } from "./types.ts";
 
 /** A change in the store: an object added, modified or deleted, or a collection relisted. */
 export interface StoreChange {
@@ -22,6 +22,24 @@ export interface StoreChange {
   /** The object that changed; absent after a relist (anything may have changed). */
   readonly object?: KubeObject;
   readonly deleted?: boolean;
+}
+
+/**
+ * Why a collection cannot be listed or watched. Unauthorized (401), Forbidden (403) and a
+ * missing namespace (404 on a list, reason NotFound) need an operator; 0 means the API server
+ * was not reached. Kept until the collection is listed and watched again.
+ */
+export interface StoreFailure {
+  readonly resource: Resource;
+  readonly namespace: string;
+  readonly verb: "list" | "watch";
+  /** HTTP status; 0 when the API server was not reached. */
+  readonly status: number;
+  /** The API's reason (`Forbidden`, `NotFound`, ...) when it gave one. */
+  readonly reason?: string;
+  readonly message: string;
+  /** Clock time of the first failure of this streak. */
+  readonly since: number;
 }
 
 /** Options of {@linkcode ObjectStore}. */
@@ -33,6 +51,16 @@ export interface ObjectStoreOptions {
   readonly onChange: (change: StoreChange) => void;
   /** First and longest wait before listing again after a failure (default 200 ms, 10 s). */
   readonly backoff?: { readonly initial: number; readonly max: number };
+  /**
+   * Called when a collection starts failing, when its failure changes (verb, status, reason
+   * or message), and with `undefined` once it is listed and watched again. Not called for
+   * each retry of the same failure, and called even before the store has synced.
+   */
+  readonly onFailure?: (
+    resource: Resource,
+    namespace: string,
+    failure: StoreFailure | undefined,
+  ) => void;
 }
 
 interface Collection {
@@ -44,6 +72,7 @@ interface Collection {
   connected: boolean;
   watch?: WatchHandle;
   wake?: () => void;
+  failure?: StoreFailure;
 }
 
 /** A watch-fed cache of a few collections. */
@@ -82,6 +111,11 @@ export class ObjectStore {
   /** True when every collection is listed and its watch is running. */
   get connected(): boolean {
     return [...this.#collections.values()].every((c) => c.synced && c.connected);
+  }
+
+  /** The collections failing now, each with its latest failure. */
+  failures(): StoreFailure[] {
+    return [...this.#collections.values()].flatMap((c) => c.failure ? [c.failure] : []);
   }
 
   /** An object of a tracked collection. */
@@ -125,7 +159,10 @@ export class ObjectStore {
       resource: collection.resource,
       namespace: collection.namespace,
     });
+    // Each round: list, then watch from the list's version until the watch ends; a failed
+    // list or watch request is a failure of the collection, retried with a doubling delay.
     while (!this.#stopped) {
+      let verb: StoreFailure["verb"] = "list";
       try {
         const list = await this.#options.client.list(
           collection.resource,
@@ -140,6 +177,7 @@ export class ObjectStore {
         if (first) this.#checkSynced();
         this.#options.onChange({ resource: collection.resource, namespace: collection.namespace });
         const ended = Promise.withResolvers<unknown>();
+        verb = "watch";
         collection.watch = await this.#options.client.watch(
           collection.resource,
           collection.namespace,
@@ -161,19 +199,70 @@ export class ObjectStore {
         );
         collection.connected = true;
         delay = initial;
+        this.#recovered(collection, log);
         collection.wake = () => ended.resolve(undefined);
         const error = await ended.promise;
         collection.connected = false;
         collection.watch = undefined;
+        // An expired version (410) or a closed stream is routine: list again at once.
         if (error) log.debug("watch ended, listing again", { error });
       } catch (error) {
         collection.connected = false;
         if (this.#stopped) return;
-        log.warn("cannot list or watch, retrying", { error, retryInMs: Math.round(delay) });
+        const failure = this.#failed(collection, verb, error);
+        if (!needsOperator(failure.status)) {
+          log.warn(`cannot ${verb}, retrying`, { error, retryInMs: Math.round(delay) });
+        }
         await this.#sleep(collection, delay);
         delay = Math.min(max, delay * 2);
       }
     }
+  }
+
+  /** Records a failure; reports it (and logs it, if it needs an operator) when it changed. */
+  #failed(collection: Collection, verb: StoreFailure["verb"], error: unknown): StoreFailure {
+    const kube = error instanceof KubeError ? error : undefined;
+    const status = kube?.status ?? 0;
+    const message = error instanceof Error ? error.message : String(error);
+    const reason = kube?.reason ??
+      (verb === "list" && status === 404 ? "NotFound" : undefined);
+    const previous = collection.failure;
+    const failure: StoreFailure = {
+      resource: collection.resource,
+      namespace: collection.namespace,
+      verb,
+      status,
+      ...(reason ? { reason } : {}),
+      message: verb === "list" && status === 404
+        ? `Cannot list ${collection.resource} as namespace '${collection.namespace}' does not exist`
+        : message,
+      since: previous?.since ?? this.#options.clock.now(),
+    };
+    collection.failure = failure;
+    if (
+      previous?.verb === failure.verb && previous.status === failure.status &&
+      previous.reason === failure.reason && previous.message === failure.message
+    ) {
+      return failure;
+    }
+    if (needsOperator(status)) {
+      this.#options.log.error(`cannot ${verb} ${collection.resource}, waiting for a fix`, {
+        resource: collection.resource,
+        namespace: collection.namespace,
+        status,
+        reason,
+        error: failure.message,
+      });
+    }
+    this.#options.onFailure?.(collection.resource, collection.namespace, failure);
+    return failure;
+  }
+
+  #recovered(collection: Collection, log: Logger): void {
+    if (!collection.failure) return;
+    collection.failure = undefined;
+    log.info("listing and watching again");
+    this.#options.onFailure?.(collection.resource, collection.namespace, undefined);
   }
 
   #sleep(collection: Collection, delay: number): Promise<void> {
@@ -191,5 +280,7 @@ export class ObjectStore {
   }
 }
 
-/** The key of an object in a store: `namespace/name`. */
-export const storeKey = objectKey;
+/** 401, 403 and 404 do not go away by retrying: somebody has to fix a token, a Role or a namespace. */
+function needsOperator(status: number): boolean {
+  return status === 401 || status === 403 || status === 404;
+}
