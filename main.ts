@@ -12,12 +12,7 @@ import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
 import type { Config } from "./src/config/schema.ts";
 import { systemClock } from "./src/health/scheduler.ts";
-import {
-  createKubeClient,
-  inClusterNamespace,
-  type KubeClient,
-  locateCredentials,
-} from "./src/kube/client.ts";
+import { createKubeClient, inClusterNamespace, type KubeClient } from "./src/kube/client.ts";
 import { EventRecorder, reportingInstance } from "./src/kube/events.ts";
 import { MemoryKube } from "./src/kube/memory.ts";
 import { createNotifier } from "./src/notify/mod.ts";
@@ -86,7 +81,7 @@ export async function main(args: readonly string[]): Promise<number> {
 }
 
 async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
-  const client = await connect(config, flags, log);
+  const client = connect(config, flags, log);
   if (!client) return EXIT.usage;
   const dryRun = client instanceof MemoryKube;
   const metrics = new Metrics({
@@ -175,28 +170,15 @@ async function once(agent: Agent, config: Config, stopped: Promise<string>): Pro
 }
 
 /** The Kubernetes client: the real one, or the in-memory one for `--dry-run`. */
-async function connect(config: Config, flags: Flags, log: Logger): Promise<KubeClient | undefined> {
-  let dryRun = flags.dryRun;
-  let client: KubeClient | undefined;
-  if (!dryRun) {
-    const options = { kubeconfig: flags.kubeconfig, context: flags.context };
+function connect(config: Config, flags: Flags, log: Logger): KubeClient | undefined {
+  if (!flags.dryRun) {
     try {
-      if (flags.dryRunFallback && !locateCredentials(options)) throw new Error("no credentials");
-      client = createKubeClient(options);
-      if (flags.dryRunFallback) {
-        const first = config.services[0];
-        if (first) await client.list("services", first.namespace);
-      }
+      return createKubeClient({ kubeconfig: flags.kubeconfig, context: flags.context });
     } catch (error) {
-      if (!flags.dryRunFallback) {
-        log.error("cannot connect to Kubernetes", { error });
-        return undefined;
-      }
-      log.warn("no reachable cluster: running as --dry-run", { error });
-      dryRun = true;
+      log.error("cannot connect to Kubernetes", { error });
+      return undefined;
     }
   }
-  if (!dryRun) return client;
   const memory = new MemoryKube({
     onWrite: (write) =>
       log.info(`dry-run: would ${write.verb} ${write.resource} ${write.namespace}/${write.name}`, {

@@ -23,8 +23,6 @@ export interface Flags {
   readonly kubeconfig?: string;
   readonly context?: string;
   readonly dryRun: boolean;
-  /** Fall back to dry-run when no cluster is configured or reachable (`deno task dev`). */
-  readonly dryRunFallback: boolean;
   readonly once: boolean;
   readonly logLevel?: LogLevel;
   readonly logFormat?: LogFormat;
@@ -64,7 +62,10 @@ Commands:
   check      probe every target once, print a table, exit 1 if any is down
   validate   load and validate the configuration, print it normalized, exit 2 on error
   version    print the version
-  help       show this help; "helaseid COMMAND --help" shows a command's flags
+  help       show this help; "helaseid help COMMAND" or "helaseid COMMAND --help" shows a
+             command's flags
+
+  -V, --version        print the version
 
 Examples:
   helaseid --config /etc/helaseid/config.env              # as the original HELASEID
@@ -84,7 +85,6 @@ ${CLUSTER}
 Run:
   --dry-run            write nothing to Kubernetes (no cluster needed): probing, alerts,
                        metrics and /status work as usual; the objects are logged instead
-  --dry-run-fallback   run as --dry-run when no cluster is configured or reachable
   --once               publish once every target has a verdict, then exit (1 if a write failed)
   --listen ADDR        address of /metrics, /healthz, /readyz, /status (default ${DEFAULT_LISTEN};
                        "off" disables the server)`,
@@ -105,6 +105,28 @@ ${COMMON}`,
 Prints the version.`,
 };
 
+/** The flags each subcommand accepts (besides `--help` and `--version`, accepted by all). */
+const COMMAND_FLAGS: Record<Command, readonly string[]> = {
+  run: ["config", "log-level", "log-format", "kubeconfig", "context", "dry-run", "once", "listen"],
+  check: ["config", "log-level", "log-format"],
+  validate: ["config", "log-level", "log-format"],
+  version: [],
+  help: [],
+};
+
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  "dry-run": { type: "boolean", default: false },
+  once: { type: "boolean", default: false },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  listen: { type: "string", default: DEFAULT_LISTEN },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
+} as const;
+
 /** Parses `args` (without the program name). */
 export function parseCommandLine(args: readonly string[]): Invocation {
   let command: Command = "run";
@@ -123,26 +145,40 @@ export function parseCommandLine(args: readonly string[]): Invocation {
     parsed = parseArgs({
       args: rest,
       strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string", short: "c" },
-        kubeconfig: { type: "string" },
-        context: { type: "string" },
-        "dry-run": { type: "boolean", default: false },
-        "dry-run-fallback": { type: "boolean", default: false },
-        once: { type: "boolean", default: false },
-        "log-level": { type: "string" },
-        "log-format": { type: "string" },
-        listen: { type: "string", default: DEFAULT_LISTEN },
-        help: { type: "boolean", short: "h", default: false },
-        version: { type: "boolean", default: false },
-      },
+      allowPositionals: true,
+      tokens: true,
+      options: OPTIONS,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return usageError(message.replace(/\. To specify.*$/s, ""), command);
   }
-  const values = parsed.values;
+  const { values, positionals, tokens } = parsed;
+  // `helaseid help run` is `helaseid run --help`.
+  let topic: Command | undefined;
+  if (command === "help" && positionals.length > 0) {
+    const [name, ...extra] = positionals;
+    if (!(COMMANDS as readonly string[]).includes(name!)) {
+      return usageError(`Unknown command '${name}': use one of ${COMMANDS.join(", ")}`, "help");
+    }
+    if (extra.length > 0) return usageError(`Unexpected argument '${extra[0]}'`, "help");
+    topic = name as Command;
+  } else if (positionals.length > 0) {
+    return usageError(`Unexpected argument '${positionals[0]}'`, command);
+  }
+  // A flag of another subcommand is a mistake (a `check --listen` would be silently ignored).
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.name === "help" || token.name === "version") continue;
+    if (COMMAND_FLAGS[command].includes(token.name)) continue;
+    const owners = COMMANDS.filter((c) => COMMAND_FLAGS[c].includes(token.name));
+    return usageError(
+      `Cannot use '${token.rawName}' with '${command}': it is a flag of ${
+        owners.map((owner) => `'${owner}'`).join(", ")
+      }`,
+      command,
+    );
+  }
+  if (topic) return { command: topic, help: true, flags: defaultFlags() };
   if (values.version) command = "version";
   // `helaseid --help` is about the program; `helaseid run --help` about running.
   if (values.help && !explicit) command = "help";
@@ -160,9 +196,6 @@ export function parseCommandLine(args: readonly string[]): Invocation {
   if (logFormat !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormat)) {
     return usageError(`Cannot use --log-format '${logFormat}': use json or text`, command);
   }
-  if (values["dry-run"] && values["dry-run-fallback"]) {
-    return usageError("Use --dry-run or --dry-run-fallback, not both", command);
-  }
   if (values.listen !== "off" && !parseListen(values.listen)) {
     return usageError(
       `Cannot use --listen '${values.listen}': use HOST:PORT, :PORT or off`,
@@ -177,7 +210,6 @@ export function parseCommandLine(args: readonly string[]): Invocation {
       kubeconfig: values.kubeconfig,
       context: values.context,
       dryRun: values["dry-run"],
-      dryRunFallback: values["dry-run-fallback"],
       once: values.once,
       logLevel,
       logFormat: logFormat as LogFormat | undefined,
@@ -186,9 +218,13 @@ export function parseCommandLine(args: readonly string[]): Invocation {
   };
 }
 
+function defaultFlags(): Flags {
+  return { dryRun: false, once: false, listen: DEFAULT_LISTEN };
+}
+
 /** Splits a `--listen` value (`:8080`, `127.0.0.1:8080`, `[::1]:8080`) into host and port. */
 export function parseListen(value: string): { hostname: string; port: number } | undefined {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(value);
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(value);
   if (!match) return undefined;
   const port = Number(match[3]);
   if (port > 65535) return undefined;
