@@ -7,7 +7,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { Agent, type AgentListener } from "./src/agent.ts";
-import { checkAll, formatCheckTable } from "./src/check.ts";
+import { checkAll, formatCheckTable } from "./src/check_command.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
 import type { Config } from "./src/config/schema.ts";

@@ -12,8 +12,8 @@ import { parseLogLevel } from "./observe/log.ts";
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-/** The subcommands. */
-export const COMMANDS = ["run", "check", "validate", "version", "help"] as const;
+// The subcommands.
+const COMMANDS = ["run", "check", "validate", "version", "help"] as const;
 /** A subcommand. */
 export type Command = typeof COMMANDS[number];
 
