@@ -37,15 +37,16 @@ import {
   scrape,
   sleep,
 } from "./measure.ts";
+import { sparse, sparseSettings, sparseTable, verdictToWatch } from "./sparse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
 const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1000,5000"))
   .split(",").map(Number);
-/** Scenarios to run (default all): capacity, memory, latency, steady, baseline. */
+/** Scenarios to run (default all): capacity, memory, latency, sparse, steady, baseline. */
 const ONLY = new Set(
-  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,steady,baseline").split(","),
+  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,steady,baseline").split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
 const log = (text: string) =>
@@ -207,12 +208,7 @@ async function latency(count: number, killed: number, repetitions: number) {
     await sleep(600); // late writes of this outage would land here
     const outage = watch.events.slice(mark).filter((e) => e.type === "MODIFIED");
     writes.push(outage.length);
-    for (const event of outage) {
-      const trigger = event.object.metadata.annotations?.[
-        "endpoints.kubernetes.io/last-change-trigger-time"
-      ];
-      if (trigger) fromVerdict.push(event.at - Date.parse(trigger));
-    }
+    fromVerdict.push(...verdictToWatch(outage));
     const revive = watch.events.length;
     await Promise.all(victims.map((t) => t.setMode("accept")));
     await watch.waitFor(shows(true), { since: revive });
@@ -449,6 +445,17 @@ try {
         fmt(l.writesPerObjectPerOutageMax, 0)
       } (budget ≤ 3).`,
     );
+  }
+
+  if (ONLY.has("sparse")) {
+    const bed = {
+      agentRun: (count: number, probe: Record<string, unknown>) =>
+        agentRun(count, probe, { perService: count }),
+      watchSlices: (namespace: string) => record(cluster.kubeconfigPath, slicePath(namespace)),
+    };
+    const runs = await twice("sparse", () => sparse(bed, sparseSettings(Deno.env.toObject())));
+    results.sparse = { runs, median: medians(runs) };
+    table.push(...sparseTable(medians(runs), fmt));
   }
 
   if (ONLY.has("steady")) {
