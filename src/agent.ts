@@ -15,6 +15,7 @@ import {
   servicePhases,
   systemClock,
 } from "./health/scheduler.ts";
+import { holdUntil } from "./health/hold.ts";
 import {
   type HealthStatus,
   initialHealth,
@@ -27,6 +28,7 @@ import { ObjectStore } from "./kube/store.ts";
 import type { Logger } from "./observe/log.ts";
 import { type Prober, type ProbeResult, proberFor } from "./probe/mod.ts";
 import { type PublishState, Reconciler } from "./publish/reconciler.ts";
+import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
 
 /** A target's verdict changed. */
@@ -74,6 +76,8 @@ export interface AgentOptions {
   /** How long the publisher waits for more transitions before writing (default 2 ms). */
   readonly coalesce?: Millis;
   readonly listeners?: readonly AgentListener[];
+  /** Writer identity written on our objects (default: host name and pid; see identity.ts). */
+  readonly writer?: string;
 }
 
 /** One target's state, for `/status`. */
@@ -97,18 +101,53 @@ export interface ServiceStatus {
   readonly publish: PublishState | undefined;
 }
 
+/** One Service's targets and the counts kept as results arrive (O(1) per result). */
+interface ServiceEntry {
+  readonly config: ServiceConfig;
+  readonly key: string;
+  /** By address. */
+  readonly targets: Map<string, TargetEntry>;
+  readonly total: number;
+  healthy: number;
+  unhealthy: number;
+  /** Targets whose last check failed. */
+  failing: number;
+  /** Set while the Service's write waits for the rest of a whole-Service outage. */
+  hold?: Hold;
+  /** Whether the panic guard was on in the last publish state (for its WARN line). */
+  panic: boolean;
+}
+
+/** A correlated-outage hold (see src/health/hold.ts). */
+interface Hold {
+  readonly since: number;
+  readonly timer: unknown;
+  /** The latest transition held back (the trigger time of the write that ends the hold). */
+  trigger: number;
+  /** Targets whose new status is not shown to the publisher yet. */
+  readonly held: Set<TargetEntry>;
+}
+
 interface TargetEntry {
-  readonly service: ServiceConfig;
+  readonly service: ServiceEntry;
   readonly target: Target;
   health: TargetHealth;
   lastResult?: ProbeResult & { at: number };
+  /** When the check in flight started (undefined when none is). */
+  checking?: number;
+  /** Wakes the publisher if the first check overruns its timeout. */
+  firstCheckTimer?: unknown;
+  /** What the publisher sees: the view status, frozen while the Service's write is held. */
+  visible: ViewStatus;
 }
 
 /** Runs the checks and keeps the Services' objects in step. */
 export class Agent {
   readonly #options: AgentOptions;
   readonly #clock: Clock;
+  /** By scheduler key. */
   readonly #targets = new Map<string, TargetEntry>();
+  readonly #services = new Map<ServiceConfig, ServiceEntry>();
   readonly #scheduler: Scheduler;
   readonly #store: ObjectStore;
   readonly #reconciler: Reconciler;
@@ -120,13 +159,27 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.#listeners = options.listeners ?? [];
     const now = this.#clock.now();
-    for (const service of options.config.services) {
-      for (const target of service.targets) {
-        this.#targets.set(targetKey(service, target.address), {
+    for (const config of options.config.services) {
+      const service: ServiceEntry = {
+        config,
+        key: `${config.namespace}/${config.name}`,
+        targets: new Map(),
+        total: config.targets.length,
+        healthy: 0,
+        unhealthy: 0,
+        failing: 0,
+        panic: false,
+      };
+      this.#services.set(config, service);
+      for (const target of config.targets) {
+        const entry: TargetEntry = {
           service,
           target,
           health: initialHealth(now),
-        });
+          visible: "unknown",
+        };
+        service.targets.set(target.address, entry);
+        this.#targets.set(targetKey(config, target.address), entry);
       }
     }
     this.#scheduler = new Scheduler({
@@ -135,6 +188,7 @@ export class Agent {
       clock: this.#clock,
       random: options.random,
       maxInFlight: options.maxInFlight,
+      onStart: (key, started) => this.#onStart(key, started),
       onResult: (outcome) => this.#onResult(outcome),
       onError: (error) => options.log.error("check handler failed", { error }),
     });
@@ -143,22 +197,28 @@ export class Agent {
       clock: this.#clock,
       log: options.log.with({ component: "store" }),
       onChange: (change) => this.#reconciler.storeChanged(change),
+      onFailure: (resource, namespace) => this.#reconciler.storeFailed(resource, namespace),
     });
     this.#reconciler = new Reconciler({
       services: options.config.services,
       health: {
         status: (service, address) =>
-          this.#targets.get(targetKey(service, address))?.health.status ?? "unknown",
-        checked: (service, address) =>
-          (this.#targets.get(targetKey(service, address))?.health.checks ?? 0) > 0,
+          this.#services.get(service)?.targets.get(address)?.visible ?? "unknown",
+        checked: (service, address) => {
+          const entry = this.#services.get(service)?.targets.get(address);
+          if (!entry) return false;
+          return entry.health.checks > 0 || (entry.checking !== undefined &&
+            this.#clock.now() - entry.checking >= service.probe.timeout);
+        },
       },
       client: options.client,
       store: this.#store,
       clock: this.#clock,
       log: options.log.with({ component: "publisher", cluster: options.client.name }),
       coalesce: options.coalesce,
+      writer: options.writer,
       onWrite: (result) => this.#emit("write", result),
-      onState: (state) => this.#emit("publishState", state),
+      onState: (state) => this.#onState(state),
     });
     Reconciler.track(this.#store, options.config.services);
   }
@@ -192,12 +252,18 @@ export class Agent {
    */
   async stop(): Promise<void> {
     await this.#scheduler.stop();
+    for (const service of this.#services.values()) {
+      if (service.hold) this.#clock.clearTimeout(service.hold.timer);
+      service.hold = undefined;
+      for (const entry of service.targets.values()) this.#clearFirstCheckTimer(entry);
+    }
     await this.#reconciler.stop();
     await this.#store.stop();
   }
 
   /** Publishes now what the current verdicts say, and waits for the writes (for `--once`). */
   flush(): Promise<void> {
+    for (const service of this.#services.values()) this.#release(service);
     return this.#reconciler.flush();
   }
 
@@ -218,7 +284,7 @@ export class Agent {
 
   /** True when every Service has been published and nothing is failing or blocked. */
   get published(): boolean {
-    return this.#reconciler.published;
+    return this.#reconciler.settled;
   }
 
   /** The uid of a Service as the API shows it (Events must carry it to show up on it). */
@@ -229,70 +295,158 @@ export class Agent {
   /** Every Service and target as the agent sees them now. */
   status(): ServiceStatus[] {
     const publish = new Map(this.#reconciler.states().map((state) => [state.service, state]));
-    return this.#options.config.services.map((service) => ({
-      namespace: service.namespace,
-      name: service.name,
-      publish: publish.get(`${service.namespace}/${service.name}`),
-      targets: service.targets.map((target) => {
-        const entry = this.#targets.get(targetKey(service, target.address))!;
-        return {
-          address: target.address,
-          port: service.probe.port,
-          ...(target.zone !== undefined ? { zone: target.zone } : {}),
-          ...(target.hostname !== undefined ? { hostname: target.hostname } : {}),
-          status: entry.health.status,
-          since: entry.health.since,
-          checks: entry.health.checks,
-          ...(entry.lastResult ? { lastResult: entry.lastResult } : {}),
-          ...(entry.health.lastError !== undefined ? { error: entry.health.lastError } : {}),
-        };
-      }),
+    return [...this.#services.values()].map((service) => ({
+      namespace: service.config.namespace,
+      name: service.config.name,
+      publish: publish.get(service.key),
+      targets: [...service.targets.values()].map((entry) => ({
+        address: entry.target.address,
+        port: service.config.probe.port,
+        ...(entry.target.zone !== undefined ? { zone: entry.target.zone } : {}),
+        ...(entry.target.hostname !== undefined ? { hostname: entry.target.hostname } : {}),
+        status: entry.health.status,
+        since: entry.health.since,
+        checks: entry.health.checks,
+        ...(entry.lastResult ? { lastResult: entry.lastResult } : {}),
+        ...(entry.health.lastError !== undefined ? { error: entry.health.lastError } : {}),
+      })),
     }));
+  }
+
+  #onStart(key: string, started: number): void {
+    const entry = this.#targets.get(key);
+    if (!entry) return;
+    entry.checking = started;
+    if (entry.health.checks > 0 || entry.firstCheckTimer !== undefined) return;
+    // Publishing waits for every target's first result, but never longer than its timeout.
+    const { config } = entry.service;
+    entry.firstCheckTimer = this.#clock.setTimeout(() => {
+      entry.firstCheckTimer = undefined;
+      if (entry.health.checks === 0) this.#reconciler.checked(config);
+    }, config.probe.timeout);
   }
 
   #onResult(outcome: CheckOutcome): void {
     const entry = this.#targets.get(outcome.key);
     if (!entry) return;
     const { service } = entry;
-    const firstCheck = entry.health.checks === 0;
-    const { health, transition } = nextHealth(entry.health, outcome.result, {
-      rise: service.probe.rise,
-      fall: service.probe.fall,
+    const { config } = service;
+    entry.checking = undefined;
+    this.#clearFirstCheckTimer(entry);
+    const before = entry.health;
+    const { health, transition } = nextHealth(before, outcome.result, {
+      rise: config.probe.rise,
+      fall: config.probe.fall,
       now: outcome.finished,
     });
     entry.health = health;
     entry.lastResult = { ...outcome.result, at: outcome.finished };
-    this.#emit("check", { ...outcome, service, target: entry.target, health });
+    service.failing += Number(health.failures > 0) - Number(before.failures > 0);
     if (transition) {
-      let healthy = 0;
-      let unhealthy = 0;
-      for (const target of service.targets) {
-        const status = this.#targets.get(targetKey(service, target.address))?.health.status;
-        if (status === "healthy") healthy++;
-        else if (status === "unhealthy") unhealthy++;
-      }
-      this.#options.log.info(`target ${transition.to}`, {
-        service: `${service.namespace}/${service.name}`,
-        target: `${entry.target.address}:${service.probe.port}`,
+      service.healthy += Number(transition.to === "healthy") - Number(before.status === "healthy");
+      service.unhealthy += Number(transition.to === "unhealthy") -
+        Number(before.status === "unhealthy");
+    }
+    this.#emit("check", { ...outcome, service: config, target: entry.target, health });
+    if (transition) {
+      // Losing a target is what an operator running at WARN must still see; recoveries are INFO.
+      const level = transition.to === "unhealthy" ? "warn" : "info";
+      this.#options.log[level](`target ${transition.to}`, {
+        service: service.key,
+        target: `${entry.target.address}:${config.probe.port}`,
         from: transition.from,
         to: transition.to,
         afterMs: Math.round(transition.after),
         error: transition.error,
-        healthy,
-        total: service.targets.length,
+        healthy: service.healthy,
+        total: config.targets.length,
       });
-      this.#reconciler.transition(service, transition.at);
       this.#emit("transition", {
         ...transition,
-        service,
+        service: config,
         target: entry.target,
-        healthy,
-        unhealthy,
-        total: service.targets.length,
+        healthy: service.healthy,
+        unhealthy: service.unhealthy,
+        total: config.targets.length,
       });
-    } else if (firstCheck) {
-      this.#reconciler.checked(service);
     }
+    this.#publish(entry, transition, outcome.finished);
+  }
+
+  /**
+   * Shows a target's new status to the publisher, unless a whole-Service outage is unfolding:
+   * then the Service's write waits (at most one interval) for the remaining verdicts, so that
+   * its final state is written once (src/health/hold.ts).
+   */
+  #publish(entry: TargetEntry, transition: Transition | undefined, now: number): void {
+    const { service } = entry;
+    const status = viewStatus(entry.health);
+    const changed = status !== entry.visible;
+    const limit = service.config.probe.interval;
+    if (service.hold) {
+      const { hold } = service;
+      if (changed) hold.held.add(entry);
+      if (transition) hold.trigger = Math.max(hold.trigger, transition.at);
+      if (holdUntil(service, { now, heldSince: hold.since, limit }) === undefined) {
+        this.#release(service);
+      }
+      return;
+    }
+    if (!changed) return;
+    const until = transition?.to === "unhealthy" ? holdUntil(service, { now, limit }) : undefined;
+    if (until !== undefined) {
+      this.#options.log.debug("holding the write: every target is failing", {
+        service: service.key,
+        untilMs: Math.round(until - now),
+      });
+      service.hold = {
+        since: now,
+        trigger: transition!.at,
+        held: new Set([entry]),
+        timer: this.#clock.setTimeout(() => this.#release(service), until - now),
+      };
+      return;
+    }
+    entry.visible = status;
+    this.#reconciler.transition(service.config, transition?.at ?? now);
+  }
+
+  /** Ends a Service's hold: the publisher sees every held status at once. */
+  #release(service: ServiceEntry): void {
+    const { hold } = service;
+    if (!hold) return;
+    service.hold = undefined;
+    this.#clock.clearTimeout(hold.timer);
+    for (const entry of hold.held) entry.visible = viewStatus(entry.health);
+    this.#reconciler.transition(service.config, hold.trigger);
+  }
+
+  #clearFirstCheckTimer(entry: TargetEntry): void {
+    if (entry.firstCheckTimer === undefined) return;
+    this.#clock.clearTimeout(entry.firstCheckTimer);
+    entry.firstCheckTimer = undefined;
+  }
+
+  /** Passes publish states on, and logs the panic guard turning on at WARN. */
+  #onState(state: PublishState): void {
+    const service = [...this.#services.values()].find((s) => s.key === state.service);
+    const panic = state.view?.panic ?? false;
+    if (service && panic !== service.panic) {
+      service.panic = panic;
+      if (panic) {
+        this.#options.log.warn("panic guard on: no target is healthy, publishing all of them", {
+          service: state.service,
+          unhealthy: state.view?.unhealthy,
+          total: service.config.targets.length,
+        });
+      } else {
+        this.#options.log.info("panic guard off", {
+          service: state.service,
+          healthy: state.view?.healthy,
+        });
+      }
+    }
+    this.#emit("publishState", state);
   }
 
   #emit<K extends keyof AgentListener>(

@@ -69,6 +69,8 @@ export interface SchedulerOptions {
   readonly maxInFlight?: number;
   /** Called when `onResult` throws (default: rethrown asynchronously). */
   readonly onError?: (error: unknown) => void;
+  /** Called when a check starts (after any wait behind the in-flight cap). Must not throw. */
+  readonly onStart?: (key: string, started: number) => void;
 }
 
 interface Entry {
@@ -166,6 +168,7 @@ export class Scheduler {
     entry.running = true;
     const started = this.#clock.now();
     const { check } = entry;
+    this.#options.onStart?.(check.key, started);
     const running: Promise<void> = this.#options.prober(check.request)
       .catch((error): ProbeResult => ({
         ok: false,

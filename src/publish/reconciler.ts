@@ -14,7 +14,6 @@
 
 import type { ServiceConfig } from "../config/schema.ts";
 import type { Clock } from "../health/scheduler.ts";
-import type { HealthStatus } from "../health/state.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { ObjectStore, StoreChange } from "../kube/store.ts";
 import type { EndpointSliceObject, KubeObject, ServiceObject } from "../kube/types.ts";
@@ -28,7 +27,7 @@ import {
   serviceObject,
 } from "./objects.ts";
 import { planChanges } from "./plan.ts";
-import { type ServiceView, serviceView } from "./views.ts";
+import { type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
 
 /** The label selector of every object we own. */
@@ -36,9 +35,9 @@ export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
 
 /** What the reconciler needs to know about targets' health. */
 export interface HealthSource {
-  /** The verdict on a target. */
-  status(service: ServiceConfig, address: string): HealthStatus;
-  /** True once the target has at least one probe result. */
+  /** The verdict on a target (`failing`: no verdict yet, and its checks so far failed). */
+  status(service: ServiceConfig, address: string): ViewStatus;
+  /** True once the target has a probe result, or its first check overran its timeout. */
   checked(service: ServiceConfig, address: string): boolean;
 }
 

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import { PUBLISH_DEFAULTS } from "../../src/config/schema.ts";
-import type { HealthStatus } from "../../src/health/state.ts";
-import { compareAddresses, serviceView } from "../../src/publish/views.ts";
+import { initialHealth, nextHealth } from "../../src/health/state.ts";
+import {
+  compareAddresses,
+  serviceView,
+  type ViewStatus,
+  viewStatus,
+} from "../../src/publish/views.ts";
 import { serviceConfig } from "../support/fakes.ts";
 
 const A = "192.0.2.1", B = "192.0.2.2", C = "192.0.2.10";
 
-function statuses(map: Record<string, HealthStatus>) {
+function statuses(map: Record<string, ViewStatus>) {
   return (address: string) => map[address] ?? "unknown";
 }
 
@@ -87,4 +92,42 @@ Deno.test("views: addresses sort numerically, IPv4 before IPv6", () => {
     "2001:db8::10",
     "2001:db8:0:1::",
   ]);
+});
+
+Deno.test("views: a target whose checks so far failed is failing, not unknown", () => {
+  const thresholds = { rise: 2, fall: 3, now: 1 };
+  const fresh = initialHealth(0);
+  assert.equal(viewStatus(fresh), "unknown");
+  const failed = nextHealth(fresh, { ok: false, error: "timeout" }, thresholds).health;
+  assert.equal(viewStatus(failed), "failing");
+  assert.equal(viewStatus(nextHealth(failed, { ok: true }, thresholds).health), "healthy");
+});
+
+Deno.test("views: failing targets are not ready beside healthy ones, keep what the API shows", () => {
+  const view = serviceView(
+    serviceConfig([A, B, C]),
+    statuses({ [A]: "healthy", [B]: "failing", [C]: "failing" }),
+    new Map([[C, true]]),
+  );
+  assert.deepEqual(view.endpoints.map((e) => [e.address, e.ready]), [[A, true], [B, false], [
+    C,
+    true,
+  ]]);
+  assert.equal(view.panic, false);
+});
+
+Deno.test("views: the panic guard counts failing targets without a verdict", () => {
+  const view = serviceView(
+    serviceConfig([A, B]),
+    statuses({ [A]: "failing", [B]: "failing" }),
+    new Map(),
+  );
+  assert.equal(view.panic, true);
+  assert.ok(view.endpoints.every((e) => e.ready));
+  const mixed = serviceView(
+    serviceConfig([A, B]),
+    statuses({ [A]: "failing", [B]: "unknown" }),
+    new Map(),
+  );
+  assert.equal(mixed.panic, true, "no target is healthy and one is failing");
 });

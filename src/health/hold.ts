@@ -1,0 +1,48 @@
+/**
+ * The correlated-outage hold. Pure: it decides, from counts of one Service's targets, whether
+ * the Service's next write should wait.
+ *
+ * When every target of a Service dies together, their verdicts arrive spread over up to one
+ * interval (phases and jitter). Publishing each verdict as it comes would walk DNS through
+ * states that list only the targets not judged yet — the live-looking ones are in fact dead —
+ * before the panic guard (or the empty set) takes over. So, as the EndpointSlice controller
+ * batches Pod changes (`--endpointslice-updates-batch-period`), the write of such a Service is
+ * held while every one of its targets is failing and some have no unhealthy verdict yet, for
+ * at most one interval; the last verdict (or any success, or the bound) releases it, and the
+ * final state is written once. Partial outages are never held.
+ *
+ * @module
+ */
+
+import type { Millis } from "../config/schema.ts";
+
+/** The counts of one Service's targets the hold looks at. */
+export interface OutageCounts {
+  /** Targets of the Service. */
+  readonly total: number;
+  /** Targets whose last check failed (with or without a verdict). */
+  readonly failing: number;
+  /** Targets with the verdict unhealthy. */
+  readonly unhealthy: number;
+}
+
+/**
+ * True while an outage of the whole Service is unfolding: every target's last check failed
+ * and some targets have no unhealthy verdict yet.
+ */
+export function outageUnfolding(counts: OutageCounts): boolean {
+  return counts.total > 0 && counts.failing === counts.total && counts.unhealthy < counts.total;
+}
+
+/**
+ * Until when the Service's write waits, or undefined to write now. `heldSince` is when the
+ * current hold began (undefined when none); a hold lasts at most `limit` (one interval).
+ */
+export function holdUntil(
+  counts: OutageCounts,
+  options: { readonly now: number; readonly heldSince?: number; readonly limit: Millis },
+): number | undefined {
+  if (!outageUnfolding(counts)) return undefined;
+  const until = (options.heldSince ?? options.now) + options.limit;
+  return options.now < until ? until : undefined;
+}
