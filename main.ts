@@ -18,6 +18,7 @@ import { MemoryKube } from "./src/kube/memory.ts";
 import { createNotifier } from "./src/notify/mod.ts";
 import { Logger } from "./src/observe/log.ts";
 import { Metrics } from "./src/observe/metrics.ts";
+import { writerIdentity } from "./src/publish/identity.ts";
 import { serviceObject } from "./src/publish/objects.ts";
 import {
   agentReadiness,
@@ -103,7 +104,13 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   });
   const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
   // The annotation breaks the inference cycle through the closures above.
-  const agent: Agent = new Agent({ config, client, log, listeners });
+  const agent: Agent = new Agent({
+    config,
+    client,
+    log,
+    listeners,
+    writer: writerIdentity(Deno.env.toObject()),
+  });
   let server: ObserveServer | undefined;
   const listen = flags.listen === "off" ? undefined : parseListen(flags.listen);
   if (listen) {

@@ -1,7 +1,8 @@
 /**
  * Kubernetes Events (events.k8s.io/v1) on the Service for what an operator should see in
  * `kubectl describe service`: a target going down or coming back, every target down, a
- * publishing failure.
+ * publishing failure, a Service that cannot be published (missing, with a selector, refused
+ * by the API, in a missing namespace) and another HELASEID writer rewriting its objects.
  *
  * Events must not flood etcd when a target flaps, so each (Service, target, reason) keeps one
  * Event per window (default 30 minutes) and repeats only update its `series` (count and last
@@ -17,6 +18,7 @@ import type { AgentListener, TargetTransition } from "../agent.ts";
 import type { Millis } from "../config/schema.ts";
 import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
+import { systemHostname } from "../publish/identity.ts";
 import type { PublishState } from "../publish/reconciler.ts";
 import type { KubeClient } from "./client.ts";
 import type { KubeObject } from "./types.ts";
@@ -30,7 +32,9 @@ export type EventReason =
   | "TargetHealthy"
   | "AllTargetsDown"
   | "PublishFailed"
-  | "PublishBlocked";
+  | "PublishBlocked"
+  | "PublishForbidden"
+  | "PublishConflict";
 
 /** One thing worth an Event, before rate limiting and series folding. */
 export interface Occurrence {
@@ -108,6 +112,7 @@ export class EventRecorder implements AgentListener {
   readonly #queue: Series[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   readonly #failing = new Map<string, number>();
+  readonly #blocked = new Map<string, string>();
   readonly #uids = new Map<
     string,
     { readonly at: number; readonly uids: Promise<Map<string, string | undefined>> }
@@ -171,8 +176,9 @@ export class EventRecorder implements AgentListener {
   }
 
   /**
-   * A Service's publishing state changed: `PublishFailed` when writes start failing,
-   * `PublishBlocked` when the Service has a selector (the endpoint controller owns it).
+   * A Service's publishing state changed: `PublishFailed` when writes start failing;
+   * `PublishBlocked` (missing Service or namespace, a selector), `PublishForbidden` (401/403)
+   * or `PublishConflict` (another HELASEID writer) when a block starts or its detail changes.
    */
   publishState(state: PublishState): void {
     const slash = state.service.indexOf("/");
@@ -197,13 +203,50 @@ export class EventRecorder implements AgentListener {
         note: `Cannot publish the Service's endpoints${detail ? `: ${detail}` : ""}`,
       });
     }
-    if (state.blocked === "service-has-selector") {
-      this.record({
-        ...base,
-        reason: "PublishBlocked",
-        note: "The Service has a selector, so the endpoint controller owns its endpoints: " +
-          "remove the selector for HELASEID to publish them",
-      });
+    const blocked = state.blocked && state.blocked !== "waiting-first-checks"
+      ? `${state.blocked}|${state.detail ?? ""}`
+      : "";
+    const was = this.#blocked.get(state.service) ?? "";
+    this.#blocked.set(state.service, blocked);
+    if (!blocked || blocked === was) return;
+    const detail = state.detail ? `: ${state.detail}` : "";
+    switch (state.blocked) {
+      case "service-has-selector":
+        this.record({
+          ...base,
+          reason: "PublishBlocked",
+          note: "The Service has a selector, so the endpoint controller owns its endpoints: " +
+            "remove the selector for HELASEID to publish them",
+        });
+        break;
+      case "service-missing":
+        this.record({
+          ...base,
+          reason: "PublishBlocked",
+          note: `Cannot publish${detail}: create the Service without selector, or enable ` +
+            "createService",
+        });
+        break;
+      case "namespace-missing":
+        this.record({ ...base, reason: "PublishBlocked", note: `Cannot publish${detail}` });
+        break;
+      case "access-denied":
+        this.record({
+          ...base,
+          reason: "PublishForbidden",
+          note: `The API refuses access${detail}: check the Role and the credentials`,
+        });
+        break;
+      case "conflict":
+        this.record({
+          ...base,
+          reason: "PublishConflict",
+          note: `Not writing while ${
+            state.detail ?? "another HELASEID writer rewrites the " +
+                "Service's objects"
+          }: give each Service one writer (see Troubleshooting)`,
+        });
+        break;
     }
   }
 
@@ -446,21 +489,6 @@ export function reportingInstance(
 ): string {
   const name = env.POD_NAME || env.HOSTNAME || hostname() || REPORTING_CONTROLLER;
   return name.slice(0, INSTANCE_LIMIT);
-}
-
-/**
- * The host name without asking for a permission the binary is not granted (`--allow-sys`
- * would prompt on a terminal): `Deno.hostname()` only when allowed, else `/etc/hostname`.
- */
-function systemHostname(): string | undefined {
-  try {
-    if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
-      return Deno.hostname();
-    }
-    return Deno.readTextFileSync("/etc/hostname").trim() || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Cuts `text` to at most `limit` UTF-8 bytes, on a character boundary, marking the cut. */

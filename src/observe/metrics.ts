@@ -17,7 +17,7 @@
 import process from "node:process";
 import type { AgentListener, ServiceStatus, TargetCheck, TargetTransition } from "../agent.ts";
 import type { ServiceConfig } from "../config/schema.ts";
-import type { BlockedReason, PublishState } from "../publish/reconciler.ts";
+import { BLOCKED_REASONS, type PublishState } from "../publish/reconciler.ts";
 import type { WriteResult } from "../publish/writer.ts";
 
 /** The `Content-Type` of the text exposition format. */
@@ -98,13 +98,6 @@ export function probeBuckets(maxTimeoutMs: number): number[] {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Buckets of scheduling lag, seconds (the budget is 50 ms at p99). */
 const LAG_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
-/** Why a Service is not published: every reason, so each gets a 0/1 series. */
-const BLOCKED_REASONS: readonly BlockedReason[] = [
-  "service-missing",
-  "service-has-selector",
-  "waiting-first-checks",
-];
 
 /** What the process metrics read; injectable so tests see fixed numbers. */
 export interface ProcessStats {
@@ -350,13 +343,20 @@ export class Metrics implements AgentListener {
       help: "1 while the Service cannot be published, by reason.",
     });
     for (const { service, labels } of labelled) {
+      // Every reason gets a series, so an alert on `== 1` sees the 0 before it.
       const current = service.publish?.blocked;
-      const reasons = current && !BLOCKED_REASONS.includes(current)
-        ? [...BLOCKED_REASONS, current]
-        : BLOCKED_REASONS;
-      for (const reason of reasons) {
+      for (const reason of BLOCKED_REASONS) {
         out.sample(`${labels},${labelPairs({ reason })}`, reason === current ? 1 : 0);
       }
+    }
+
+    out.family("helaseid_service_conflict", {
+      type: "gauge",
+      help:
+        "1 while another HELASEID writer rewrites the Service's objects and this agent holds off.",
+    });
+    for (const { service, labels } of labelled) {
+      out.sample(labels, service.publish?.blocked === "conflict" ? 1 : 0);
     }
 
     out.family("helaseid_service_publish_failures", {

@@ -1,7 +1,8 @@
 /**
  * The HTTP endpoints on `--listen` (DESIGN §3.5): `/metrics` (Prometheus text), `/healthz`
  * (the process answers), `/readyz` (the agent can be trusted: configuration loaded, every
- * target checked once, the API reachable unless `--dry-run`; 503 and the reasons otherwise)
+ * target checked once, the API reachable unless `--dry-run`, no Service blocked; 503 and the
+ * reasons otherwise, each naming what to fix)
  * and `/status` (JSON of every Service, target and last write).
  *
  * The handler is a plain function of a request, so tests call it without a socket.
@@ -147,17 +148,33 @@ export interface ReadinessSource {
   readonly checked: boolean;
   /** The API's watches are running. */
   readonly connected: boolean;
+  /** Every Service's state (its publishing state names any block). */
+  status?(): readonly ServiceStatus[];
 }
 
 /**
- * The agent's readiness: every target checked at least once and, unless in `--dry-run` (no
- * cluster to reach), the Kubernetes API reachable. The configuration is loaded by the time
- * the server runs.
+ * The agent's readiness: every target checked at least once, no Service blocked (a missing
+ * Service, a selector, a refused call, a missing namespace, another writer) and, unless in
+ * `--dry-run` (no cluster to reach), the Kubernetes API reachable. Each reason names the
+ * Service and what is wrong: `shop/brokers: access-denied: watch endpointslices in namespace
+ * 'shop': 403 Forbidden`. The configuration is loaded by the time the server runs.
  */
 export function agentReadiness(agent: ReadinessSource, options: { dryRun: boolean }): Readiness {
   const reasons: string[] = [];
   if (!agent.checked) reasons.push("waiting for the first check of every target");
-  if (!options.dryRun && !agent.connected) {
+  let refused = false;
+  for (const service of agent.status?.() ?? []) {
+    const publish = service.publish;
+    if (!publish?.blocked || publish.blocked === "waiting-first-checks") continue;
+    refused ||= publish.blocked === "access-denied" || publish.blocked === "namespace-missing";
+    const retry = publish.conflict ? `; looking again at ${iso(publish.conflict.retryAt)}` : "";
+    reasons.push(
+      `${service.namespace}/${service.name}: ${publish.blocked}` +
+        (publish.detail ? `: ${publish.detail}` : "") + retry,
+    );
+  }
+  // A refused list or watch stops the watches too; the Service's reason already says why.
+  if (!options.dryRun && !agent.connected && !refused) {
     reasons.push("Kubernetes API not reachable: the watches are not running");
   }
   return { ready: reasons.length === 0, reasons };
@@ -204,6 +221,11 @@ export interface ServiceStatusDocument {
   /** Absent until the publisher first looked at the Service. */
   readonly publish?: {
     readonly blocked?: string;
+    /** What blocks it, one line (verb, resource and status; or the other writer). */
+    readonly detail?: string;
+    readonly blockedSince?: string;
+    /** While another writer rewrites our objects: who, and when we look again. */
+    readonly conflict?: { readonly writer: string; readonly retryAt: string };
     readonly panic: boolean;
     readonly endpoints?: { readonly ready: number; readonly notReady: number };
     readonly failures: number;
@@ -264,6 +286,18 @@ export function statusDocument(
           ? {
             publish: {
               ...(publish.blocked ? { blocked: publish.blocked } : {}),
+              ...(publish.detail !== undefined ? { detail: redactUrls(publish.detail) } : {}),
+              ...(publish.blockedSince !== undefined
+                ? { blockedSince: iso(publish.blockedSince) }
+                : {}),
+              ...(publish.conflict
+                ? {
+                  conflict: {
+                    writer: publish.conflict.writer,
+                    retryAt: iso(publish.conflict.retryAt),
+                  },
+                }
+                : {}),
               panic: view?.panic ?? false,
               ...(view ? { endpoints: { ready, notReady: view.endpoints.length - ready } } : {}),
               failures: publish.failures,

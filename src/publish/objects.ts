@@ -17,6 +17,7 @@ import type {
   ServiceObject,
   SliceEndpoint,
 } from "../kube/types.ts";
+import { ANNOTATION_CONFIG_HASH, ANNOTATION_WRITER } from "./identity.ts";
 import type { ServiceView } from "./views.ts";
 
 /** Who manages our objects (the EndpointSlice convention); also the field manager name. */
@@ -31,6 +32,10 @@ export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
 export const ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time";
 /** The API's limit of endpoints per EndpointSlice. */
 export const MAX_ENDPOINTS_PER_SLICE = 1000;
+/** Addresses the legacy Endpoints object keeps at most (the endpoints controller's limit). */
+export const MAX_ENDPOINTS_ADDRESSES = 1000;
+/** Annotation the endpoints controller sets on an Endpoints object it truncated. */
+export const ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity";
 
 /** Inputs of {@linkcode desiredObjects} beyond the view. */
 export interface DesiredOptions {
@@ -38,6 +43,8 @@ export interface DesiredOptions {
   readonly service: ServiceObject;
   /** Epoch milliseconds of the probe result behind this change, if any. */
   readonly triggerTime?: number;
+  /** Who writes, recorded in annotations (see `identity.ts`); absent in some tests. */
+  readonly writer?: { readonly id: string; readonly configHash: string };
 }
 
 /** The objects a Service should have, given its view. */
@@ -124,6 +131,11 @@ function endpointSlices(
   return slices;
 }
 
+/**
+ * The legacy Endpoints object. Like the endpoints controller, it keeps at most 1000 addresses,
+ * ready ones first, and marks a cut with `endpoints.kubernetes.io/over-capacity: truncated`
+ * (the EndpointSlices keep every endpoint).
+ */
 function endpoints(
   config: ServiceConfig,
   view: ServiceView,
@@ -134,8 +146,11 @@ function endpoints(
     ip: endpoint.address,
     ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
   });
-  const ready = view.endpoints.filter((endpoint) => endpoint.ready).map(address);
-  const notReady = view.endpoints.filter((endpoint) => !endpoint.ready).map(address);
+  const allReady = view.endpoints.filter((endpoint) => endpoint.ready).map(address);
+  const allNotReady = view.endpoints.filter((endpoint) => !endpoint.ready).map(address);
+  const ready = allReady.slice(0, MAX_ENDPOINTS_ADDRESSES);
+  const notReady = allNotReady.slice(0, MAX_ENDPOINTS_ADDRESSES - ready.length);
+  const truncated = ready.length + notReady.length < allReady.length + allNotReady.length;
   const subset = {
     ...(ready.length > 0 ? { addresses: ready } : {}),
     ...(notReady.length > 0 ? { notReadyAddresses: notReady } : {}),
@@ -144,10 +159,13 @@ function endpoints(
   return {
     apiVersion: "v1",
     kind: "Endpoints",
-    metadata: metadata(config, config.name, options, {
-      [LABEL_MANAGED_BY]: MANAGER,
-      [LABEL_SKIP_MIRROR]: "true",
-    }),
+    metadata: metadata(
+      config,
+      config.name,
+      options,
+      { [LABEL_MANAGED_BY]: MANAGER, [LABEL_SKIP_MIRROR]: "true" },
+      truncated ? { [ANNOTATION_OVER_CAPACITY]: "truncated" } : {},
+    ),
     subsets: ready.length + notReady.length > 0 ? [subset] : [],
   };
 }
@@ -157,19 +175,26 @@ function metadata(
   name: string,
   options: DesiredOptions,
   labels: Record<string, string>,
+  extra: Record<string, string> = {},
 ): KubeObject["metadata"] {
   const uid = options.service.metadata.uid;
+  const annotations: Record<string, string> = {
+    ...(options.triggerTime !== undefined
+      ? { [ANNOTATION_TRIGGER_TIME]: new Date(options.triggerTime).toISOString() }
+      : {}),
+    ...(options.writer
+      ? {
+        [ANNOTATION_WRITER]: options.writer.id,
+        [ANNOTATION_CONFIG_HASH]: options.writer.configHash,
+      }
+      : {}),
+    ...extra,
+  };
   return {
     name,
     namespace: config.namespace,
     labels,
-    ...(options.triggerTime !== undefined
-      ? {
-        annotations: {
-          [ANNOTATION_TRIGGER_TIME]: new Date(options.triggerTime).toISOString(),
-        },
-      }
-      : {}),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     ...(uid
       ? {
         ownerReferences: [{

@@ -15,6 +15,7 @@ import {
   type ObjectRef,
   resourceOf,
 } from "../kube/types.ts";
+import { ANNOTATION_CONFIG_HASH, ANNOTATION_WRITER } from "./identity.ts";
 import { ANNOTATION_TRIGGER_TIME } from "./objects.ts";
 import { compareAddresses } from "./views.ts";
 
@@ -62,6 +63,9 @@ export function planChanges(
   return actions;
 }
 
+/** Annotations that record a write rather than describe the contents. */
+const PROVENANCE = new Set([ANNOTATION_TRIGGER_TIME, ANNOTATION_WRITER, ANNOTATION_CONFIG_HASH]);
+
 function identity(object: KubeObject): string {
   return `${resourceOf(object)}:${
     objectKey(object.metadata.namespace ?? "", object.metadata.name)
@@ -70,14 +74,17 @@ function identity(object: KubeObject): string {
 
 /**
  * A canonical text of what matters in `object`, reading only the labels and annotations that
- * `reference` (the desired object) sets, so other managers' additions do not count.
+ * `reference` (the desired object) sets, so other managers' additions do not count. The
+ * annotations that say when and by whom an object was written are not contents: they are
+ * written with a change, never cause one (else two agents of one configuration, or a
+ * restarted agent with a new identity, would rewrite objects that are already right).
  */
 export function fingerprint(object: KubeObject, reference: KubeObject): string {
   const meta = object.metadata;
   const labels = Object.keys(reference.metadata.labels ?? {}).sort()
     .map((key) => [key, meta.labels?.[key] ?? null]);
   const annotations = Object.keys(reference.metadata.annotations ?? {})
-    .filter((key) => key !== ANNOTATION_TRIGGER_TIME).sort()
+    .filter((key) => !PROVENANCE.has(key)).sort()
     .map((key) => [key, meta.annotations?.[key] ?? null]);
   const owners = (meta.ownerReferences ?? [])
     .filter((owner) =>

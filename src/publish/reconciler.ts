@@ -6,6 +6,13 @@
  * - Coalescing: transitions that arrive while a run is pending or in flight are folded into
  *   the next run, so an outage of N targets costs a few writes per object, not N.
  * - Retries: a failed Service is retried with exponential backoff; nothing else waits for it.
+ * - One writer: every write carries the writer's identity and config hash. An agent that sees
+ *   objects it wrote rewritten by another HELASEID writer with another configuration stops
+ *   writing that Service (blocked "conflict") instead of fighting, and looks again later with
+ *   a growing, jittered delay; it takes over only if the other writer has been quiet since.
+ * - Operator-needed failures (401, 403, a missing namespace) of the store's lists and watches
+ *   and of our own writes block the Service with a one-line detail, even before the first
+ *   listing completes.
  * - Restart without flapping: nothing is written for a Service until the store has listed
  *   what the API shows and every target has a first probe result or is shown there.
  *
@@ -15,9 +22,15 @@
 import type { ServiceConfig } from "../config/schema.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { KubeClient } from "../kube/client.ts";
-import type { ObjectStore, StoreChange } from "../kube/store.ts";
+import type { ObjectStore, StoreChange, StoreFailure } from "../kube/store.ts";
 import type { EndpointSliceObject, KubeObject, ServiceObject } from "../kube/types.ts";
 import type { Logger } from "../observe/log.ts";
+import {
+  ANNOTATION_CONFIG_HASH,
+  ANNOTATION_WRITER,
+  configHash,
+  writerIdentity,
+} from "./identity.ts";
 import {
   ANNOTATION_TRIGGER_TIME,
   desiredObjects,
@@ -41,14 +54,18 @@ export interface HealthSource {
   checked(service: ServiceConfig, address: string): boolean;
 }
 
+/** Every reason a Service can be blocked for (metrics give each a 0/1 series). */
+export const BLOCKED_REASONS = [
+  "service-missing",
+  "service-has-selector",
+  "namespace-missing",
+  "access-denied",
+  "conflict",
+  "waiting-first-checks",
+] as const;
+
 /** Why a Service is not being published. */
-export type BlockedReason =
-  | "service-missing"
-  | "service-has-selector"
-  | "namespace-missing"
-  | "access-denied"
-  | "conflict"
-  | "waiting-first-checks";
+export type BlockedReason = typeof BLOCKED_REASONS[number];
 
 /** What the reconciler last did for a Service, for `/status`, metrics and alerts. */
 export interface PublishState {
@@ -90,6 +107,37 @@ export interface ReconcilerOptions {
   readonly onWrite?: (result: WriteResult) => void;
   /** Called when a Service's publishing state changes (blocked, failing, recovered). */
   readonly onState?: (state: PublishState) => void;
+  /**
+   * This agent's identity, written on every object (default: host name and process id, see
+   * {@linkcode writerIdentity}).
+   */
+  readonly writer?: string;
+  /** First and longest wait before looking again after a conflict (default 10 s and 5 min). */
+  readonly conflictBackoff?: { readonly initial: number; readonly max: number };
+  /** Source of the conflict backoff's jitter, in [0, 1) (default `Math.random`). */
+  readonly random?: () => number;
+}
+
+/** A write by another HELASEID writer, seen on the watch. */
+interface ForeignWrite {
+  readonly writer: string;
+  readonly hash?: string;
+  /** `Kind namespace/name`. */
+  readonly object: string;
+  /** Clock time it was seen. */
+  readonly at: number;
+}
+
+/** A conflict in progress: not writing until `retryAt`. */
+interface Conflict {
+  readonly writer: string;
+  readonly object: string;
+  /** When the conflict was first seen (kept over further backoffs). */
+  readonly since: number;
+  /** When the current backoff started: a foreign write after it means "still writing". */
+  readonly from: number;
+  readonly retryAt: number;
+  readonly timer: unknown;
 }
 
 interface ServiceEntry {
@@ -103,6 +151,19 @@ interface ServiceEntry {
   retryTimer?: unknown;
   state: PublishState;
   createAttempted: boolean;
+  /** Hash of the configuration behind our contents (written with them). */
+  readonly hash: string;
+  /** When we first wrote this Service's objects since start or the last takeover. */
+  ownedSince?: number;
+  /** The latest write by another writer (with another configuration) seen on the watch. */
+  foreign?: ForeignWrite;
+  conflict?: Conflict;
+  /** Consecutive conflicts (the backoff's exponent); reset after a long quiet ownership. */
+  conflicts: number;
+  /** When the last conflict ended by a takeover. */
+  tookOver?: number;
+  /** The block comes from a failing list or watch of the store (cleared when it recovers). */
+  storeBlocked: boolean;
 }
 
 /** Keeps the objects of a set of Services in step with their targets' health. */
@@ -113,9 +174,11 @@ export class Reconciler {
   #running?: Promise<void>;
   #stopped = false;
   #synced = false;
+  readonly #writer: string;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+    this.#writer = options.writer ?? writerIdentity({});
     for (const config of options.services) {
       const key = `${config.namespace}/${config.name}`;
       this.#services.set(key, {
@@ -124,6 +187,9 @@ export class Reconciler {
         dirty: true,
         state: { service: key, writes: new Map(), failures: 0 },
         createAttempted: false,
+        hash: configHash(config),
+        conflicts: 0,
+        storeBlocked: false,
       });
     }
   }
@@ -150,8 +216,16 @@ export class Reconciler {
     return [...this.#services.values()].map((entry) => entry.state);
   }
 
-  /** True when every Service has been published at least once and nothing is blocked. */
-  get published(): boolean {
+  /** This agent's writer identity, as written on our objects. */
+  get writer(): string {
+    return this.#writer;
+  }
+
+  /**
+   * True when every Service is settled: published at least once, and nothing blocked or
+   * failing now (what `--once` exits 0 for).
+   */
+  get settled(): boolean {
     return [...this.#services.values()].every((entry) =>
       !entry.state.blocked && entry.state.view !== undefined && entry.state.failures === 0
     );
@@ -172,12 +246,36 @@ export class Reconciler {
     if (entry?.state.blocked === "waiting-first-checks") this.#markDirty(entry);
   }
 
-  /** The store saw a change: the Services it concerns may need a repair. */
+  /**
+   * The store saw a change: the Services it concerns may need a repair. A change written by
+   * another HELASEID writer is remembered: if we wrote the Service's objects before it and
+   * would now write over it, two agents are fighting.
+   */
   storeChanged(change: StoreChange): void {
     for (const entry of this.#services.values()) {
       if (entry.config.namespace !== change.namespace) continue;
       if (change.object && !concerns(entry.config, change.object)) continue;
+      if (change.object && !change.deleted) this.#noteWriter(entry, change.object);
       this.#markDirty(entry);
+    }
+  }
+
+  /**
+   * A collection of the store started failing, changed failure, or recovered. Called even
+   * before the store has synced, so a forbidden list or a missing namespace is reported at
+   * once instead of leaving the agent waiting silently.
+   */
+  storeFailed(_resource: string, namespace: string): void {
+    for (const entry of this.#services.values()) {
+      if (entry.config.namespace !== namespace) continue;
+      const failure = this.#storeFailure(entry);
+      if (failure) {
+        this.#blockForStore(entry, failure);
+      } else if (entry.storeBlocked) {
+        entry.storeBlocked = false;
+        this.#setState(entry, { service: entry.key, writes: entry.state.writes, failures: 0 });
+        this.#markDirty(entry);
+      }
     }
   }
 
@@ -187,6 +285,7 @@ export class Reconciler {
     if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
     for (const entry of this.#services.values()) {
       if (entry.retryTimer !== undefined) this.#options.clock.clearTimeout(entry.retryTimer);
+      if (entry.conflict) this.#options.clock.clearTimeout(entry.conflict.timer);
     }
     await this.#running;
   }
@@ -211,45 +310,69 @@ export class Reconciler {
       this.#timer = undefined;
       this.#running = this.#pass().finally(() => {
         this.#running = undefined;
-        if ([...this.#services.values()].some((e) => e.dirty && e.retryTimer === undefined)) {
-          this.#schedule();
-        }
+        if ([...this.#services.values()].some(due)) this.#schedule();
       });
     }, this.#options.coalesce ?? 2);
   }
 
   async #pass(): Promise<void> {
-    const due = [...this.#services.values()].filter((e) => e.dirty && e.retryTimer === undefined);
-    for (const entry of due) entry.dirty = false;
-    await Promise.all(due.map((entry) => this.#reconcile(entry)));
+    const entries = [...this.#services.values()].filter(due);
+    for (const entry of entries) entry.dirty = false;
+    await Promise.all(entries.map((entry) => this.#reconcile(entry)));
   }
 
   async #reconcile(entry: ServiceEntry): Promise<void> {
     const { config } = entry;
     const { store, health, log } = this.#options;
+    const failure = this.#storeFailure(entry);
+    if (failure) return this.#blockForStore(entry, failure);
+    entry.storeBlocked = false;
     let service = store.get("services", config.namespace, config.name) as ServiceObject | undefined;
     if (!service && config.publish.createService && !entry.createAttempted) {
       entry.createAttempted = true;
-      service = await this.#createService(entry);
+      const created = await this.#createService(entry);
+      if (created === "failed") return;
+      service = created;
     }
-    if (!service) return this.#block(entry, "service-missing");
-    if (service.spec?.selector && Object.keys(service.spec.selector).length > 0) {
-      return this.#block(entry, "service-has-selector");
+    if (!service) {
+      return this.#block(entry, "service-missing", `Service '${entry.key}' not found`);
+    }
+    const selector = Object.entries(service.spec?.selector ?? {});
+    if (selector.length > 0) {
+      return this.#block(
+        entry,
+        "service-has-selector",
+        `Service '${entry.key}' has the selector ${
+          selector.map(([k, v]) => `${k}=${v}`).join(",")
+        }`,
+      );
     }
     const observed = this.#observed(config);
     const shown = shownReadiness(observed);
     const unchecked = config.targets.some((target) =>
       !health.checked(config, target.address) && !shown.has(target.address)
     );
-    if (unchecked) return this.#block(entry, "waiting-first-checks", "debug");
+    if (unchecked) return this.#block(entry, "waiting-first-checks", undefined, "debug");
     const view = serviceView(config, (address) => health.status(config, address), shown);
     const trigger = entry.trigger ?? observedTrigger(observed);
-    const desired = desiredObjects(config, view, { service, triggerTime: trigger });
+    const desired = desiredObjects(config, view, {
+      service,
+      triggerTime: trigger,
+      writer: { id: this.#writer, configHash: entry.hash },
+    });
     const actions = planChanges(desired, observed);
     if (actions.length === 0) {
       entry.pending = undefined;
       this.#setState(entry, { service: entry.key, view, writes: entry.state.writes, failures: 0 });
       return;
+    }
+    // We would write over another writer's write that came after ours: two agents fight.
+    const foreign = entry.foreign;
+    if (
+      foreign && entry.ownedSince !== undefined && foreign.at >= entry.ownedSince &&
+      observed.some((object) => object.metadata.annotations?.[ANNOTATION_WRITER] === foreign.writer)
+    ) {
+      return this.#enterConflict(entry, foreign);
     }
     const results = await executePlan(actions, {
       client: this.#options.client,
@@ -276,19 +399,31 @@ export class Reconciler {
           endpoints: view.endpoints.length,
           panic: view.panic,
         });
-      } else log.warn("write failed", { ...fields, error: result.error });
+      } else log.warn("write failed", { ...fields, error: result.error, status: result.status });
     }
-    const failed = results.some((result) => !result.ok);
-    if (failed) {
+    if (results.some((result) => result.ok)) entry.ownedSince ??= this.#options.clock.now();
+    const failed = results.filter((result) => !result.ok);
+    if (failed.length > 0) {
       const failures = entry.state.failures + 1;
-      this.#setState(entry, {
-        ...entry.state,
-        blocked: undefined,
+      const block = failed.map((result) =>
+        operatorBlock(result.verb, result.resource, config.namespace, result)
+      ).find((block) => block !== undefined);
+      const now = this.#options.clock.now();
+      const state: PublishState = {
+        service: entry.key,
         view,
         writes,
         failures,
-        failingSince: entry.state.failingSince ?? this.#options.clock.now(),
-      });
+        failingSince: entry.state.failingSince ?? now,
+      };
+      if (block) {
+        if (entry.state.blocked !== block.reason || entry.state.detail !== block.detail) {
+          this.#log(entry, block.reason, block.detail, "error");
+        }
+        this.#setState(entry, this.#blockedState(entry, state, block.reason, block.detail, now));
+      } else {
+        this.#setState(entry, state);
+      }
       this.#retry(entry, failures);
     } else {
       entry.pending = undefined;
@@ -301,7 +436,7 @@ export class Reconciler {
     }
   }
 
-  async #createService(entry: ServiceEntry): Promise<ServiceObject | undefined> {
+  async #createService(entry: ServiceEntry): Promise<ServiceObject | "failed"> {
     const { config } = entry;
     const service = serviceObject(config, { headless: true });
     try {
@@ -310,28 +445,99 @@ export class Reconciler {
       this.#options.log.info("created headless Service", { service: entry.key });
       return created;
     } catch (error) {
-      this.#options.log.error("cannot create Service", { service: entry.key, error });
+      const failures = entry.state.failures + 1;
+      const now = this.#options.clock.now();
+      const state: PublishState = {
+        service: entry.key,
+        writes: entry.state.writes,
+        failures,
+        failingSince: entry.state.failingSince ?? now,
+      };
+      const block = operatorBlock("create", "services", config.namespace, errorFields(error));
+      if (block) {
+        if (entry.state.blocked !== block.reason || entry.state.detail !== block.detail) {
+          this.#log(entry, block.reason, block.detail, "error");
+        }
+        this.#setState(entry, this.#blockedState(entry, state, block.reason, block.detail, now));
+      } else {
+        this.#options.log.error("cannot create Service", { service: entry.key, error });
+        this.#setState(entry, state);
+      }
       entry.createAttempted = false;
-      this.#retry(entry, entry.state.failures + 1);
-      return undefined;
+      this.#retry(entry, failures);
+      return "failed";
     }
   }
 
-  #block(entry: ServiceEntry, reason: BlockedReason, level: "debug" | "error" = "error"): void {
-    if (entry.state.blocked !== reason) {
-      const messages: Record<BlockedReason, string> = {
-        "service-missing":
-          "Service not found: create a Service without selector, or enable createService",
-        "service-has-selector":
-          "Service has a selector, so the endpoint controller owns its endpoints: remove the selector",
-        "namespace-missing": "namespace not found: create it, or fix the Service's namespace",
-        "access-denied": "the API refuses access: check the Role and the credentials",
-        "conflict": "another HELASEID writer rewrites this Service's objects: not writing",
-        "waiting-first-checks": "waiting for the first checks before publishing",
-      };
-      this.#options.log[level](messages[reason], { service: entry.key, reason });
+  /** The first failure of the store's collections in the Service's namespace that needs an operator. */
+  #storeFailure(entry: ServiceEntry): StoreFailure | undefined {
+    const failures = this.#options.store.failures()
+      .filter((failure) => failure.namespace === entry.config.namespace);
+    return failures.find((failure) => deniedStatus(failure.status)) ??
+      failures.find((failure) => failure.status === 404 && failure.verb === "list");
+  }
+
+  #blockForStore(entry: ServiceEntry, failure: StoreFailure): void {
+    entry.storeBlocked = true;
+    const where = `${failure.verb} ${failure.resource} in namespace '${failure.namespace}'`;
+    if (failure.status === 404) {
+      this.#block(
+        entry,
+        "namespace-missing",
+        `${where}: ${statusText(404)}: namespace '${failure.namespace}' does not exist`,
+        "error",
+        failure.since,
+      );
+    } else {
+      this.#block(
+        entry,
+        "access-denied",
+        `${where}: ${statusText(failure.status)}`,
+        "error",
+        failure.since,
+      );
     }
-    this.#setState(entry, { ...entry.state, blocked: reason });
+  }
+
+  #block(
+    entry: ServiceEntry,
+    reason: BlockedReason,
+    detail: string | undefined,
+    level: "debug" | "error" = "error",
+    since?: number,
+  ): void {
+    if (entry.state.blocked !== reason || entry.state.detail !== detail) {
+      this.#log(entry, reason, detail, level);
+    }
+    const now = since ?? this.#options.clock.now();
+    this.#setState(entry, this.#blockedState(entry, entry.state, reason, detail, now));
+  }
+
+  /** `state` blocked for `reason`, keeping the since of a block that goes on. */
+  #blockedState(
+    entry: ServiceEntry,
+    state: PublishState,
+    reason: BlockedReason,
+    detail: string | undefined,
+    now: number,
+  ): PublishState {
+    const rest = withoutBlock(state);
+    if (reason === "waiting-first-checks") return { ...rest, blocked: reason };
+    const since = entry.state.blocked === reason ? entry.state.blockedSince ?? now : now;
+    return { ...rest, blocked: reason, blockedSince: since, ...(detail ? { detail } : {}) };
+  }
+
+  #log(
+    entry: ServiceEntry,
+    reason: BlockedReason,
+    detail: string | undefined,
+    level: "debug" | "error",
+  ): void {
+    this.#options.log[level](BLOCKED_MESSAGES[reason], {
+      service: entry.key,
+      reason,
+      ...(detail ? { detail } : {}),
+    });
   }
 
   #setState(entry: ServiceEntry, state: PublishState): void {
@@ -339,10 +545,92 @@ export class Reconciler {
     entry.state = state;
     if (
       before.blocked !== state.blocked || before.failures !== state.failures ||
-      before.view?.panic !== state.view?.panic
+      before.view?.panic !== state.view?.panic || before.detail !== state.detail
     ) {
       this.#options.onState?.(state);
     }
+  }
+
+  /** Remembers a write by another HELASEID writer with another configuration. */
+  #noteWriter(entry: ServiceEntry, object: KubeObject): void {
+    const annotations = object.metadata.annotations ?? {};
+    const writer = annotations[ANNOTATION_WRITER];
+    if (!writer || writer === this.#writer) return;
+    const hash = annotations[ANNOTATION_CONFIG_HASH];
+    // The same configuration (a rolling update's old and new pod) publishes the same objects.
+    if (hash === entry.hash) return;
+    entry.foreign = {
+      writer,
+      ...(hash ? { hash } : {}),
+      object: `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`,
+      at: this.#options.clock.now(),
+    };
+  }
+
+  /** Stops writing the Service until a jittered, growing delay has passed. */
+  #enterConflict(entry: ServiceEntry, foreign: ForeignWrite): void {
+    const { clock, log, random } = this.#options;
+    const { initial, max } = this.#options.conflictBackoff ?? { initial: 10_000, max: 300_000 };
+    const now = clock.now();
+    // A takeover held for longer than the longest delay starts the backoff afresh.
+    if (!entry.conflict && entry.tookOver !== undefined && now - entry.tookOver > max) {
+      entry.conflicts = 0;
+    }
+    entry.conflicts++;
+    const base = Math.min(max, initial * 2 ** Math.min(entry.conflicts - 1, 20));
+    // Jitter in [0.75, 1.25) of the delay, so two blocked agents do not retry together.
+    const delay = Math.round(base * (0.75 + 0.5 * (random ?? Math.random)()));
+    if (entry.conflict) clock.clearTimeout(entry.conflict.timer);
+    const first = !entry.conflict;
+    entry.conflict = {
+      writer: foreign.writer,
+      object: foreign.object,
+      since: entry.conflict?.since ?? now,
+      from: now,
+      retryAt: now + delay,
+      timer: clock.setTimeout(() => this.#conflictDue(entry), delay),
+    };
+    const detail = `another HELASEID writer '${foreign.writer}' with another configuration ` +
+      `(config-hash ${foreign.hash ?? "none"}, ours ${entry.hash}) rewrote ${foreign.object}`;
+    const fields = {
+      service: entry.key,
+      reason: "conflict",
+      writer: foreign.writer,
+      object: foreign.object,
+      ourWriter: this.#writer,
+      retryInMs: delay,
+    };
+    if (first) log.error(BLOCKED_MESSAGES.conflict, { ...fields, detail });
+    else log.warn("the other writer is still writing: not writing", fields);
+    const rest = withoutBlock(entry.state);
+    this.#setState(entry, {
+      ...rest,
+      blocked: "conflict",
+      blockedSince: entry.conflict.since,
+      detail,
+      conflict: { writer: foreign.writer, retryAt: entry.conflict.retryAt },
+    });
+  }
+
+  /** The conflict's delay is over: back off again if the other writer wrote meanwhile. */
+  #conflictDue(entry: ServiceEntry): void {
+    const conflict = entry.conflict;
+    if (!conflict || this.#stopped) return;
+    if (entry.foreign && entry.foreign.at > conflict.from) {
+      return this.#enterConflict(entry, entry.foreign);
+    }
+    this.#options.log.warn("the other writer has been quiet: taking the Service over", {
+      service: entry.key,
+      writer: conflict.writer,
+      object: conflict.object,
+    });
+    entry.conflict = undefined;
+    entry.foreign = undefined;
+    entry.ownedSince = undefined;
+    entry.tookOver = this.#options.clock.now();
+    const rest = withoutBlock(entry.state);
+    this.#setState(entry, rest);
+    this.#markDirty(entry);
   }
 
   #retry(entry: ServiceEntry, failures: number): void {
@@ -364,6 +652,79 @@ export class Reconciler {
     const endpoints = store.get("endpoints", config.namespace, config.name);
     return endpoints ? [...slices, endpoints] : slices;
   }
+}
+
+/** Whether a Service's entry can run in the next pass. */
+function due(entry: ServiceEntry): boolean {
+  return entry.dirty && entry.retryTimer === undefined && entry.conflict === undefined;
+}
+
+/** The log line of each reason, said once when a Service becomes blocked. */
+const BLOCKED_MESSAGES: Readonly<Record<BlockedReason, string>> = {
+  "service-missing":
+    "Service not found: create a Service without selector, or enable createService",
+  "service-has-selector":
+    "Service has a selector, so the endpoint controller owns its endpoints: remove the selector",
+  "namespace-missing": "namespace not found: create it, or fix the Service's namespace",
+  "access-denied": "the API refuses access: check the Role and the credentials",
+  "conflict": "another HELASEID writer rewrites this Service's objects: not writing",
+  "waiting-first-checks": "waiting for the first checks before publishing",
+};
+
+/** `state` without anything about a block. */
+function withoutBlock(state: PublishState): PublishState {
+  const { blocked: _blocked, blockedSince: _since, detail: _detail, conflict: _conflict, ...rest } =
+    state;
+  return rest;
+}
+
+/**
+ * The block a failed call needs an operator for: 401 and 403 deny access; a 404 naming the
+ * namespace (what a write into a missing namespace gets: a list there just comes back empty)
+ * means the namespace is missing.
+ */
+function operatorBlock(
+  verb: string,
+  resource: string,
+  namespace: string,
+  failure: { readonly status?: number; readonly error?: string },
+): { reason: BlockedReason; detail: string } | undefined {
+  const where = `${verb} ${resource} in namespace '${namespace}'`;
+  if (deniedStatus(failure.status)) {
+    return { reason: "access-denied", detail: `${where}: ${statusText(failure.status!)}` };
+  }
+  if (failure.status === 404 && /namespaces "[^"]*" not found/.test(failure.error ?? "")) {
+    return {
+      reason: "namespace-missing",
+      detail: `${where}: ${statusText(404)}: namespace '${namespace}' does not exist`,
+    };
+  }
+  return undefined;
+}
+
+/** The status and message of a thrown error. */
+function errorFields(error: unknown): { status?: number; error: string } {
+  const status = (error as { status?: unknown }).status;
+  return {
+    ...(typeof status === "number" ? { status } : {}),
+    error: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/** 401 and 403: a token or a Role to fix. */
+function deniedStatus(status: number | undefined): boolean {
+  return status === 401 || status === 403;
+}
+
+/** `403 Forbidden`: an HTTP status as operators read it. */
+export function statusText(status: number): string {
+  const texts: Record<number, string> = {
+    0: "API server not reached",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+  };
+  return texts[status] ?? String(status);
 }
 
 /** True when a watched object belongs to a Service. */
