@@ -6,6 +6,7 @@
  */
 
 import type { Millis } from "../config/schema.ts";
+import type { BlockedReason } from "../publish/reconciler.ts";
 
 /** How bad an alert is; decides the colour of a card and the `status` of a JSON alert. */
 export type Severity = "critical" | "warning" | "resolved";
@@ -19,6 +20,8 @@ export const ALERT_EVENTS = [
   "all-down-recovered",
   "writes-failing",
   "writes-recovered",
+  "blocked",
+  "blocked-recovered",
 ] as const;
 
 /**
@@ -31,7 +34,9 @@ export const ALERT_EVENTS = [
  *   `allDown: empty`);
  * - `all-down-recovered`: healthy targets again after `all-down`;
  * - `writes-failing` / `writes-recovered`: the agent cannot write the Service's objects to the
- *   Kubernetes API for longer than the threshold / can again.
+ *   Kubernetes API for longer than the threshold / can again;
+ * - `blocked` / `blocked-recovered`: the Service cannot be published (missing, has a selector,
+ *   namespace missing, access denied, another writer) / is published again.
  */
 export type AlertEvent = typeof ALERT_EVENTS[number];
 
@@ -76,8 +81,12 @@ export interface Alert {
   readonly at: number;
   /** What failed, for `writes-failing` (the latest failed write). */
   readonly error?: string;
-  /** How long the condition lasted, for `writes-recovered`. */
+  /** How long the condition lasted, for `writes-recovered` and `blocked-recovered`. */
   readonly lasted?: Millis;
+  /** Why the Service is (`blocked`) or was (`blocked-recovered`) not published. */
+  readonly reason?: Exclude<BlockedReason, "waiting-first-checks">;
+  /** The other HELASEID writer of a `conflict`. */
+  readonly writer?: string;
 }
 
 /** `firing` or `resolved`, as Alertmanager-style receivers expect. */
@@ -90,15 +99,40 @@ export function alertStatus(alert: Alert): "firing" | "resolved" {
  * one (targets and writes of a Service are separate subjects).
  */
 export function alertKey(alert: Alert): string {
-  const family = alert.event.startsWith("writes-") ? "writes" : "targets";
-  return `${alert.service.namespace}/${alert.service.name}|${family}`;
+  return `${alert.service.namespace}/${alert.service.name}|${alertFamily(alert)}`;
+}
+
+/** The subject an alert is about: the Service's targets, its writes, or its being blocked. */
+export function alertFamily(alert: Alert): "targets" | "writes" | "blocked" {
+  if (alert.event.startsWith("writes-")) return "writes";
+  if (alert.event.startsWith("blocked")) return "blocked";
+  return "targets";
 }
 
 /** What an alert says, without times: two alerts with equal fingerprints are repeats. */
 export function alertFingerprint(alert: Alert): string {
   const targets = alert.targets.map((t) => `${t.address}:${t.port}=${t.state}`).sort();
-  return JSON.stringify([alert.event, alert.healthy, alert.total, alert.panic, targets]);
+  return JSON.stringify([
+    alert.event,
+    alert.healthy,
+    alert.total,
+    alert.panic,
+    targets,
+    ...(alert.reason === undefined ? [] : [alert.reason, alert.writer ?? "", alert.error ?? ""]),
+  ]);
 }
+
+/** What a blocked reason means, for a card's "Reason" fact. */
+export const BLOCKED_REASON_TEXT: Readonly<
+  Record<Exclude<BlockedReason, "waiting-first-checks">, string>
+> = {
+  "service-missing": "the Service does not exist",
+  "service-has-selector":
+    "the Service has a selector, so the endpoint controller owns its endpoints",
+  "namespace-missing": "the namespace does not exist",
+  "access-denied": "the Kubernetes API denies access: check the Role and the credentials",
+  "conflict": "another HELASEID writer rewrites the Service's objects: not writing",
+};
 
 /** `address:port`, with brackets for IPv6. */
 export function targetName(target: { readonly address: string; readonly port: number }): string {
@@ -146,7 +180,7 @@ export function describeState(alert: Alert): string {
   const unchecked = alert.total - alert.healthy - alert.unhealthy;
   const counts = `${alert.healthy} of ${alert.total} targets healthy` +
     (unchecked > 0 ? ` (${unchecked} not checked yet)` : "");
-  if (alert.event.startsWith("writes-")) return counts;
+  if (alertFamily(alert) !== "targets") return counts;
   if (alert.panic) return `${counts}: panic guard on, every target is published as ready`;
   if (alert.healthy === 0 && alert.unhealthy > 0) {
     return `${counts}: no endpoint is ready (allDown: empty)`;

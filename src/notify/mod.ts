@@ -17,7 +17,12 @@ import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
 import { Notifier, type NotifierChannel } from "./notifier.ts";
 import { postJson } from "./post.ts";
-import { type DeliveryOptions, DeliveryQueue, type DeliveryResult } from "./queue.ts";
+import {
+  type DeliveryOptions,
+  DeliveryQueue,
+  type DeliveryResult,
+  type DropReason,
+} from "./queue.ts";
 import { teamsPayload } from "./teams.ts";
 import { webhookPayload } from "./webhook.ts";
 
@@ -30,7 +35,9 @@ export {
   type TargetChange,
 } from "./alert.ts";
 export { Notifier, type NotifierChannel, type NotifierOptions } from "./notifier.ts";
+export { combineAlerts } from "./combine.ts";
 export {
+  DEFAULT_MAX_AGE,
   DeliveryAbortedError,
   type DeliveryOptions,
   DeliveryQueue,
@@ -38,6 +45,8 @@ export {
   type DeliveryResult,
   type DeliveryStats,
   DeliveryTimeoutError,
+  DROP_REASONS,
+  type DropReason,
   type RetryPolicy,
 } from "./queue.ts";
 export { MAX_TEAMS_BYTES, teamsPayload } from "./teams.ts";
@@ -61,8 +70,11 @@ export interface CreateNotifierOptions {
   readonly clock?: Clock;
   /** Uniform random numbers in [0, 1) for retry jitter (default `Math.random`). */
   readonly random?: () => number;
-  /** Called for every delivery outcome, to count `helaseid_notifications_total`. Must not throw. */
-  readonly onResult?: (channel: ChannelName, result: DeliveryResult) => void;
+  /**
+   * Called for every delivery outcome, to count `helaseid_notifications_total` and, with the
+   * reason of a drop, `helaseid_notifications_dropped_total`. Must not throw.
+   */
+  readonly onResult?: (channel: ChannelName, result: DeliveryResult, reason?: DropReason) => void;
   /** Queue, rate limit, timeout and retry tunables of every channel (defaults in {@linkcode DeliveryOptions}). */
   readonly delivery?: DeliveryOptions;
 }
@@ -88,7 +100,8 @@ export function createNotifier(
       random: options.random,
       log,
       send: (body, signal) => postJson(url, body, { fetch, signal, now: clock.now() }),
-      onResult: options.onResult && ((result) => options.onResult!(channel, result)),
+      onResult: options.onResult &&
+        ((result, reason) => options.onResult!(channel, result, reason)),
     });
   if (alerts.teams !== undefined) {
     const shape = alerts.teams.shape ?? ALERT_DEFAULTS.shape;

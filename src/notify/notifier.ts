@@ -7,6 +7,13 @@
  *   first transition) and reported as one alert of the net change ({@linkcode ServiceTracker}).
  * - Write alerts: when a Service's writes have failed for `writeFailureThreshold`, one alert;
  *   when they succeed again, one recovery alert (only if the failure was reported).
+ * - Blocked alerts: when a Service cannot be published (missing, has a selector, namespace
+ *   missing, access denied) for `writeFailureThreshold`, one alert with the reason and the
+ *   detail (verb, resource, status); a conflict with another HELASEID writer at once, naming
+ *   it. Another reason or writer later is one more alert; the end of the block one recovery
+ *   alert (only if the block was reported). Waiting for the first checks is no block.
+ * - Each alert goes to every channel's queue with a way to fold in an older alert of the same
+ *   subject that is still undelivered ({@linkcode combineAlerts}).
  *
  * @module
  */
@@ -15,9 +22,16 @@ import type { AgentListener, TargetTransition } from "../agent.ts";
 import type { Millis, ServiceConfig } from "../config/schema.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
-import type { PublishState } from "../publish/reconciler.ts";
-import { type Alert, alertFingerprint, alertKey, formatSpan } from "./alert.ts";
-import type { DeliveryQueue, DeliveryStats } from "./queue.ts";
+import type { BlockedReason, PublishState } from "../publish/reconciler.ts";
+import {
+  type Alert,
+  alertFingerprint,
+  alertKey,
+  BLOCKED_REASON_TEXT,
+  formatSpan,
+} from "./alert.ts";
+import { combineAlerts } from "./combine.ts";
+import type { Delivery, DeliveryQueue, DeliveryStats } from "./queue.ts";
 import { ServiceTracker } from "./tracker.ts";
 
 /** A channel: how an alert is rendered, and the queue that delivers it. */
@@ -44,7 +58,7 @@ export interface NotifierOptions {
   readonly log: Logger;
   /** Coalescing window of a Service's transitions (0: one alert per transition). */
   readonly coalesce: Millis;
-  /** How long writes must fail before an alert. */
+  /** How long writes must fail, or a Service be blocked (but for a conflict), before an alert. */
   readonly writeFailureThreshold: Millis;
   /** Alert on Services that still have healthy targets. */
   readonly degraded: boolean;
@@ -62,11 +76,26 @@ interface _Writes {
   reported: boolean;
 }
 
+type _Reason = Exclude<BlockedReason, "waiting-first-checks">;
+
+interface _Blocked {
+  readonly since: number;
+  reason: _Reason;
+  detail?: string;
+  writer?: string;
+  timer?: unknown;
+  /** What the last alert said (reason and writer), once one went out. */
+  reported?: string;
+}
+
 /** Alerts on health transitions and API write failures; see the module documentation. */
 export class Notifier implements AgentListener {
   readonly #options: NotifierOptions;
   readonly #windows = new Map<string, _Window>();
   readonly #writes = new Map<string, _Writes>();
+  readonly #blocked = new Map<string, _Blocked>();
+  /** The alert each queued delivery renders, to fold it into a newer one. */
+  readonly #alerts = new WeakMap<Delivery, Alert>();
   #closed?: Promise<void>;
 
   /** Creates a notifier; it does nothing until told of transitions or publishing states. */
@@ -108,9 +137,17 @@ export class Notifier implements AgentListener {
     }
   }
 
-  /** Watches a Service's writes: alerts when they fail for too long and when they recover. */
+  /**
+   * Watches a Service's writes and blocks: alerts when they fail or block for too long (a
+   * conflict at once) and when they recover.
+   */
   publishState(state: PublishState): void {
     if (this.#closed) return;
+    try {
+      this.#watchBlocked(state);
+    } catch (error) {
+      this.#options.log.error("cannot record the blocked state for alerts", { error });
+    }
     try {
       const failing = state.failures > 0 && state.failingSince !== undefined;
       let writes = this.#writes.get(state.service);
@@ -150,9 +187,9 @@ export class Notifier implements AgentListener {
   close(timeoutMs: Millis = 5000): Promise<void> {
     if (this.#closed) return this.#closed;
     const { clock } = this.#options;
-    for (const writes of this.#writes.values()) {
-      if (writes.timer !== undefined) clock.clearTimeout(writes.timer);
-      writes.timer = undefined;
+    for (const pending of [...this.#writes.values(), ...this.#blocked.values()]) {
+      if (pending.timer !== undefined) clock.clearTimeout(pending.timer);
+      pending.timer = undefined;
     }
     for (const window of this.#windows.values()) {
       if (window.timer === undefined) continue;
@@ -164,6 +201,94 @@ export class Notifier implements AgentListener {
       this.#options.channels.map((channel) => channel.queue.close(timeoutMs)),
     ).then(() => {});
     return this.#closed;
+  }
+
+  /** The blocked half of {@linkcode Notifier.publishState}. */
+  #watchBlocked(state: PublishState): void {
+    const { clock } = this.#options;
+    const reason = state.blocked === "waiting-first-checks" ? undefined : state.blocked;
+    let blocked = this.#blocked.get(state.service);
+    if (reason === undefined) {
+      if (blocked === undefined) return;
+      this.#blocked.delete(state.service);
+      if (blocked.timer !== undefined) clock.clearTimeout(blocked.timer);
+      if (blocked.reported !== undefined) {
+        this.#emit(this.#blockedAlert(state.service, blocked, "recovered"));
+      }
+      return;
+    }
+    if (blocked === undefined) {
+      blocked = { since: state.blockedSince ?? clock.now(), reason };
+      this.#blocked.set(state.service, blocked);
+    }
+    blocked.reason = reason;
+    blocked.detail = state.detail;
+    blocked.writer = reason === "conflict" ? state.conflict?.writer : undefined;
+    const says = `${reason}|${blocked.writer ?? ""}`;
+    const report = (current: _Blocked) => {
+      current.reported = `${current.reason}|${current.writer ?? ""}`;
+      this.#emit(this.#blockedAlert(state.service, current, "blocked"));
+    };
+    // Reported already: one more alert only when it would say something else.
+    if (blocked.reported !== undefined) {
+      if (blocked.reported !== says) report(blocked);
+      return;
+    }
+    // Another writer is news at once: each agent stops writing until it looks again.
+    if (reason === "conflict") {
+      if (blocked.timer !== undefined) clock.clearTimeout(blocked.timer);
+      blocked.timer = undefined;
+      report(blocked);
+      return;
+    }
+    if (blocked.timer !== undefined) return;
+    const current = blocked;
+    const delay = Math.max(0, current.since + this.#options.writeFailureThreshold - clock.now());
+    current.timer = clock.setTimeout(() => {
+      current.timer = undefined;
+      if (this.#blocked.get(state.service) !== current || this.#closed) return;
+      report(current);
+    }, delay);
+  }
+
+  #blockedAlert(key: string, blocked: _Blocked, change: "blocked" | "recovered"): Alert {
+    const now = this.#options.clock.now();
+    const [namespace = "", name = key] = key.split("/");
+    const lasted = now - blocked.since;
+    const counts = this.#windows.get(key)?.tracker.counts ?? { healthy: 0, unhealthy: 0, total: 0 };
+    const base = {
+      cluster: this.#options.cluster,
+      service: { namespace, name },
+      targets: [],
+      ...counts,
+      panic: false,
+      since: blocked.since,
+      at: now,
+      reason: blocked.reason,
+      ...(blocked.writer === undefined ? {} : { writer: blocked.writer }),
+    };
+    if (change === "recovered") {
+      return {
+        ...base,
+        event: "blocked-recovered",
+        severity: "resolved",
+        title: `The endpoints of ${key} are published again after ${formatSpan(lasted)}`,
+        lasted,
+      };
+    }
+    const title = blocked.reason === "conflict"
+      ? `Another HELASEID writer rewrites the endpoints of ${key}` +
+        (blocked.writer === undefined ? "" : ` (${blocked.writer})`) + ": not writing them"
+      : `Cannot publish the endpoints of ${key} for ${formatSpan(lasted)}: ${
+        BLOCKED_REASON_TEXT[blocked.reason]
+      }`;
+    return {
+      ...base,
+      event: "blocked",
+      severity: "critical",
+      title,
+      ...(blocked.detail === undefined ? {} : { error: blocked.detail }),
+    };
   }
 
   #flush(window: _Window): void {
@@ -212,9 +337,6 @@ export class Notifier implements AgentListener {
   }
 
   #emit(alert: Alert): void {
-    const key = alertKey(alert);
-    const fingerprint = alertFingerprint(alert);
-    const label = `${alert.event} ${alert.service.namespace}/${alert.service.name}`;
     this.#options.log.info("alert", {
       event: alert.event,
       severity: alert.severity,
@@ -223,15 +345,34 @@ export class Notifier implements AgentListener {
       targets: alert.targets.length,
     });
     for (const channel of this.#options.channels) {
-      let body: string;
-      try {
-        body = channel.render(alert);
-      } catch (error) {
-        this.#options.log.error("cannot render the alert", { channel: channel.name, error });
-        continue;
-      }
-      channel.queue.push({ key, fingerprint, body, label });
+      const delivery = this.#delivery(alert, channel);
+      if (delivery !== undefined) channel.queue.push(delivery);
     }
+  }
+
+  /** An alert rendered for a channel, able to fold in an older undelivered one. */
+  #delivery(alert: Alert, channel: NotifierChannel): Delivery | undefined {
+    let body: string;
+    try {
+      body = channel.render(alert);
+    } catch (error) {
+      this.#options.log.error("cannot render the alert", { channel: channel.name, error });
+      return undefined;
+    }
+    const delivery: Delivery = {
+      key: alertKey(alert),
+      fingerprint: alertFingerprint(alert),
+      body,
+      label: `${alert.event} ${alert.service.namespace}/${alert.service.name}`,
+      at: alert.at,
+      combine: (older) => {
+        const before = this.#alerts.get(older);
+        if (before === undefined) return delivery;
+        return this.#delivery(combineAlerts(before, alert), channel) ?? delivery;
+      },
+    };
+    this.#alerts.set(delivery, alert);
+    return delivery;
   }
 }
 

@@ -13,6 +13,7 @@ import type { TeamsCardShape } from "../config/schema.ts";
 import {
   type Alert,
   type AlertTarget,
+  BLOCKED_REASON_TEXT,
   describeState,
   describeTarget,
   formatSpan,
@@ -104,7 +105,7 @@ export function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard
   };
 }
 
-/** Cluster, service, targets, state, since and error of an alert. */
+/** Cluster, service, targets, state, reason, other writer, error and since of an alert. */
 export function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
   const facts: Fact[] = [
     { title: "Cluster", value: alert.cluster },
@@ -119,8 +120,18 @@ export function summaryFacts(alert: Alert, options: { maxError: number }): Fact[
     });
   }
   facts.push({ title: "State", value: describeState(alert) });
+  if (alert.reason !== undefined) {
+    facts.push({ title: "Reason", value: BLOCKED_REASON_TEXT[alert.reason] });
+  }
+  if (alert.writer !== undefined) {
+    facts.push({ title: "Other writer", value: _shorten(alert.writer, options.maxError) });
+  }
   const error = alert.error ?? _commonError(alert.targets);
-  if (error !== undefined) facts.push({ title: "Error", value: _shorten(error, options.maxError) });
+  if (error !== undefined) {
+    // A blocked Service's error is the detail of what blocks it (verb, resource, status).
+    const title = alert.reason === undefined ? "Error" : "Detail";
+    facts.push({ title, value: _shorten(error, options.maxError) });
+  }
   const since = new Date(alert.since).toISOString();
   facts.push({
     title: "Since",

@@ -123,7 +123,7 @@ export class ServiceTracker {
     if (!changed && allDown === wasAllDown) return undefined;
     if (!allDown && !wasAllDown && this.#options.degraded === false) return undefined;
 
-    const event = _event({ allDown, wasAllDown, down, recovered, flapped });
+    const event = targetEvent({ allDown, wasAllDown, down, recovered, flapped });
     // An alert that no target is healthy names every target that is down, not only new ones.
     const listedDown = event === "all-down" ? states.filter((s) => s.status === "unhealthy") : down;
     const targets = [
@@ -131,11 +131,7 @@ export class ServiceTracker {
       ...flapped.map((s) => this.#alertTarget(s, "flapped")),
       ...recovered.map((s) => this.#alertTarget(s, "recovered")),
     ];
-    const severity: Severity = allDown
-      ? "critical"
-      : event === "all-down-recovered" || event === "targets-recovered"
-      ? "resolved"
-      : "warning";
+    const severity = targetSeverity(event, allDown);
     const since = event === "all-down" || event === "all-down-recovered"
       ? this.#allDownSince ?? now
       : Math.min(now, ...targets.map((t) => t.since ?? now));
@@ -143,7 +139,7 @@ export class ServiceTracker {
     return {
       event,
       severity,
-      title: _title(event, {
+      title: targetTitle(event, {
         service: `${service.namespace}/${service.name}`,
         healthy,
         unhealthy,
@@ -179,7 +175,8 @@ export class ServiceTracker {
   }
 }
 
-function _event(
+/** The event of a net change of a Service's targets. */
+export function targetEvent(
   change: {
     allDown: boolean;
     wasAllDown: boolean;
@@ -198,11 +195,18 @@ function _event(
   return "targets-changed";
 }
 
+/** The severity of a target alert: critical while no target is healthy. */
+export function targetSeverity(event: AlertEvent, allDown: boolean): Severity {
+  if (allDown) return "critical";
+  return event === "all-down-recovered" || event === "targets-recovered" ? "resolved" : "warning";
+}
+
 function _plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function _title(
+/** The one-line title of a target alert. */
+export function targetTitle(
   event: AlertEvent,
   facts: {
     service: string;

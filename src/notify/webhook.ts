@@ -80,10 +80,14 @@ export interface WebhookPayload {
   readonly since: string;
   /** When the alert was raised, ISO 8601. */
   readonly at: string;
-  /** What failed (`writes-failing`). */
+  /** What failed (`writes-failing`), or what blocks the Service (`blocked`). */
   readonly error?: string;
-  /** How long the condition lasted, in seconds (`writes-recovered`). */
+  /** How long the condition lasted, in seconds (`writes-recovered`, `blocked-recovered`). */
   readonly lastedSeconds?: number;
+  /** Why the Service is or was not published (`blocked`, `blocked-recovered`). */
+  readonly reason?: NonNullable<Alert["reason"]>;
+  /** The other HELASEID writer of a `conflict`. */
+  readonly writer?: string;
 }
 
 /** Targets listed at most in a JSON alert. */
@@ -94,6 +98,7 @@ export function webhookPayload(alert: Alert): WebhookPayload {
   const listed = alert.targets.slice(0, MAX_WEBHOOK_TARGETS);
   const lines = alert.targets.slice(0, 20).map((t) => `• ${targetName(t)} ${describeTarget(t)}`);
   if (alert.targets.length > 20) lines.push(`• and ${alert.targets.length - 20} more`);
+  if (alert.writer !== undefined) lines.push(`other writer: ${alert.writer}`);
   if (alert.error !== undefined) lines.push(alert.error);
   return {
     version: 1,
@@ -124,6 +129,8 @@ export function webhookPayload(alert: Alert): WebhookPayload {
     at: new Date(alert.at).toISOString(),
     ...(alert.error === undefined ? {} : { error: alert.error }),
     ...(alert.lasted === undefined ? {} : { lastedSeconds: _seconds(alert.lasted) }),
+    ...(alert.reason === undefined ? {} : { reason: alert.reason }),
+    ...(alert.writer === undefined ? {} : { writer: alert.writer }),
   };
 }
 

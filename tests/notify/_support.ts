@@ -112,6 +112,8 @@ export class ScriptedFetch {
   readonly #clock: Clock;
   /** Answer when the script is empty. */
   fallback: Answer = { status: 202 };
+  /** Answers a request by its body before the script does (undefined: the script answers). */
+  route?: (json: unknown) => Answer | undefined;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -131,7 +133,7 @@ export class ScriptedFetch {
       body,
       json: JSON.parse(body),
     });
-    const answer = this.#answers.shift() ?? this.fallback;
+    const answer = this.route?.(JSON.parse(body)) ?? this.#answers.shift() ?? this.fallback;
     if (answer === "hang") {
       const signal = init?.signal;
       await new Promise<never>((_, reject) => {

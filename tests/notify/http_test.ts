@@ -157,6 +157,7 @@ Deno.test("http: a 429 answered twice still gets the card, no sooner than Retry-
     failed: 0,
     retried: 2,
     dropped: 0,
+    droppedBy: { superseded: 0, expired: 0, "queue-full": 0, shutdown: 0 },
     deduplicated: 0,
     pending: 0,
   });

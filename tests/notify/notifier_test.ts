@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
-import { type ChannelName, createNotifier, type DeliveryResult } from "../../src/notify/mod.ts";
+import {
+  type ChannelName,
+  createNotifier,
+  type DeliveryResult,
+  type DropReason,
+} from "../../src/notify/mod.ts";
 import type { WebhookPayload } from "../../src/notify/webhook.ts";
 import type { PublishState } from "../../src/publish/reconciler.ts";
 import type { WriteResult } from "../../src/publish/writer.ts";
@@ -33,14 +38,15 @@ function setup(alerts: Partial<AlertSettings> = {}) {
     services: [service],
     alerts: { teams: { url: new Secret(TEAMS_URL) }, ...alerts },
   };
-  const results: [ChannelName, DeliveryResult][] = [];
+  const results: ([ChannelName, DeliveryResult] | [ChannelName, DeliveryResult, DropReason])[] = [];
   const notifier = createNotifier(config, {
     log,
     cluster: "prod-eu",
     fetch: fake.fetch,
     clock,
     random: () => 0.5,
-    onResult: (channel, result) => results.push([channel, result]),
+    onResult: (channel, result, reason) =>
+      results.push(reason === undefined ? [channel, result] : [channel, result, reason]),
   });
   assert.ok(notifier);
   const sim = new HealthSim(service, clock);
@@ -242,7 +248,15 @@ Deno.test("notifier: stats() counts per channel", async () => {
   apply(...sim.allHealthy(), sim.set(A, "unhealthy"));
   await clock.advance(5000);
   assert.deepEqual(notifier.stats(), {
-    teams: { sent: 1, failed: 0, retried: 1, dropped: 0, deduplicated: 0, pending: 0 },
+    teams: {
+      sent: 1,
+      failed: 0,
+      retried: 1,
+      dropped: 0,
+      droppedBy: { superseded: 0, expired: 0, "queue-full": 0, shutdown: 0 },
+      deduplicated: 0,
+      pending: 0,
+    },
   });
   await close();
 });
@@ -294,4 +308,213 @@ Deno.test("notifier: with the real agent, a startup outage is one card naming bo
   await clock.advance(1000);
   await closing;
   assertNoSecretLogged(lines, TEAMS_URL);
+});
+
+function blockedState(
+  blocked: PublishState["blocked"],
+  since: number,
+  detail?: string,
+  writer?: string,
+): PublishState {
+  return {
+    service: "datastream/brokers",
+    writes: new Map(),
+    failures: 0,
+    ...(blocked === undefined ? {} : { blocked }),
+    ...(blocked === undefined || blocked === "waiting-first-checks" ? {} : { blockedSince: since }),
+    ...(detail === undefined ? {} : { detail }),
+    ...(writer === undefined ? {} : { conflict: { writer, retryAt: since + 30_000 } }),
+  };
+}
+
+const DENIED = "list endpointslices in namespace 'datastream': 403 Forbidden";
+
+Deno.test("notifier: access denied past the threshold is one card with reason and detail; then recovery", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 60_000 });
+  const since = clock.now();
+  notifier.publishState(blockedState("waiting-first-checks", since));
+  notifier.publishState(blockedState("access-denied", since, DENIED));
+  await clock.advance(30_000);
+  notifier.publishState(blockedState("access-denied", since, DENIED));
+  await clock.advance(29_999);
+  assert.equal(cards().length, 0, "not yet 60s");
+  await clock.advance(1);
+  assert.equal(cards().length, 1);
+  const card = cards()[0]!;
+  assert.deepEqual(headerOf(card), {
+    title: "Cannot publish the endpoints of datastream/brokers for 1m: " +
+      "the Kubernetes API denies access: check the Role and the credentials",
+    style: "attention",
+    color: "Attention",
+  });
+  const facts = factsOf(card);
+  assert.equal(facts.Service, "datastream/brokers");
+  assert.equal(
+    facts.Reason,
+    "the Kubernetes API denies access: check the Role and the credentials",
+  );
+  assert.equal(facts.Detail, DENIED);
+  assert.equal(facts["Other writer"], undefined);
+  await clock.advance(10_000);
+  notifier.publishState(blockedState("access-denied", since, DENIED));
+  await clock.advance(10_000);
+  assert.equal(cards().length, 1, "the same block again is no new card");
+  notifier.publishState(blockedState(undefined, since));
+  await clock.advance(0);
+  assert.equal(cards().length, 2);
+  assert.deepEqual(headerOf(cards()[1]!), {
+    title: "The endpoints of datastream/brokers are published again after 1m 20s",
+    style: "good",
+    color: "Good",
+  });
+  assert.equal(factsOf(cards()[1]!).Reason, facts.Reason, "the recovery says what it was");
+  await close();
+});
+
+Deno.test("notifier: each blocked reason past the threshold names itself", async () => {
+  const expected = {
+    "service-missing": "the Service does not exist",
+    "service-has-selector":
+      "the Service has a selector, so the endpoint controller owns its endpoints",
+    "namespace-missing": "the namespace does not exist",
+  } as const;
+  for (const [reason, text] of Object.entries(expected)) {
+    const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 5_000 });
+    const detail = `get services/brokers in namespace 'datastream': 404 Not Found (${reason})`;
+    notifier.publishState(blockedState(reason as keyof typeof expected, clock.now(), detail));
+    await clock.advance(5_000);
+    assert.deepEqual(cards().map((card) => headerOf(card).title), [
+      `Cannot publish the endpoints of datastream/brokers for 5s: ${text}`,
+    ]);
+    assert.equal(factsOf(cards()[0]!).Detail, detail);
+    await close();
+  }
+});
+
+Deno.test("notifier: a block that clears before the threshold, or waiting for checks, raises nothing", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 60_000 });
+  notifier.publishState(blockedState("waiting-first-checks", clock.now()));
+  await clock.advance(120_000);
+  notifier.publishState(blockedState("service-missing", clock.now(), "Service not found"));
+  await clock.advance(59_000);
+  notifier.publishState(blockedState("waiting-first-checks", clock.now()));
+  await clock.advance(120_000);
+  notifier.publishState(blockedState(undefined, clock.now()));
+  await clock.advance(120_000);
+  assert.equal(cards().length, 0);
+  await close();
+});
+
+Deno.test("notifier: a conflict alerts at once naming the other writer, not again while it lasts", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 60_000 });
+  const since = clock.now();
+  const writer = "helaseid@laptop (config 3f9a1c2e)";
+  const detail = `EndpointSlice/brokers-helaseid-ipv4 was rewritten by ${writer}`;
+  notifier.publishState(blockedState("conflict", since, detail, writer));
+  await clock.advance(0);
+  assert.equal(cards().length, 1, "no threshold for a conflict");
+  const card = cards()[0]!;
+  assert.deepEqual(headerOf(card), {
+    title: `Another HELASEID writer rewrites the endpoints of datastream/brokers (${writer}): ` +
+      "not writing them",
+    style: "attention",
+    color: "Attention",
+  });
+  assert.equal(factsOf(card)["Other writer"], writer);
+  assert.equal(factsOf(card).Detail, detail);
+  // The retry finds the same writer: nothing new to say.
+  await clock.advance(30_000);
+  notifier.publishState(blockedState("conflict", since, detail, writer));
+  await clock.advance(30_000);
+  assert.equal(cards().length, 1);
+  // Another writer is news.
+  notifier.publishState(blockedState("conflict", since, detail, "helaseid@ci (config 00aa)"));
+  await clock.advance(0);
+  assert.equal(cards().length, 2);
+  assert.equal(factsOf(cards()[1]!)["Other writer"], "helaseid@ci (config 00aa)");
+  notifier.publishState(blockedState(undefined, since));
+  await clock.advance(0);
+  assert.equal(
+    headerOf(cards()[2]!).title,
+    "The endpoints of datastream/brokers are published again after 1m",
+  );
+  await close();
+});
+
+Deno.test("notifier: a blocked alert in JSON carries reason, detail and writer (schema v1)", async () => {
+  const { clock, fake, notifier, close } = setup({
+    writeFailureThreshold: 1000,
+    webhook: { url: new Secret(HOOK_URL) },
+  });
+  const writer = "helaseid@laptop";
+  notifier.publishState(
+    blockedState("conflict", clock.now(), "rewritten by helaseid@laptop", writer),
+  );
+  await clock.advance(0);
+  const json = fake.requests.find((r) => r.path.startsWith("/services"))!.json as WebhookPayload;
+  assert.equal(json.version, 1);
+  assert.equal(json.event, "blocked");
+  assert.equal(json.severity, "critical");
+  assert.equal(json.status, "firing");
+  assert.equal(json.reason, "conflict");
+  assert.equal(json.writer, writer);
+  assert.equal(json.error, "rewritten by helaseid@laptop");
+  await clock.advance(5000);
+  notifier.publishState(blockedState(undefined, clock.now()));
+  await clock.advance(0);
+  const back = fake.requests.filter((r) => r.path.startsWith("/services")).at(-1)!
+    .json as WebhookPayload;
+  assert.equal(back.event, "blocked-recovered");
+  assert.equal(back.status, "resolved");
+  assert.equal(back.lastedSeconds, 5);
+  assert.equal(back.reason, "conflict");
+  await close();
+});
+
+Deno.test("notifier: a down card stuck in retries and the recovery go out as one card", async () => {
+  const { clock, fake, sim, apply, cards, results, close } = setup({ coalesce: 0 });
+  apply(...sim.allHealthy());
+  await clock.advance(1000);
+  fake.answer({ status: 503 });
+  apply(sim.set(A, "unhealthy", "connection refused"));
+  await clock.advance(100);
+  assert.equal(cards().length, 1, "the down card failed once and waits for its retry");
+  apply(sim.set(A, "healthy"));
+  await clock.advance(0);
+  assert.equal(cards().length, 2, "sent at once, not after the backoff");
+  assert.deepEqual(headerOf(cards()[1]!), {
+    title: "datastream/brokers: 1 briefly down: 3 of 3 healthy",
+    style: "warning",
+    color: "Warning",
+  });
+  assert.equal(
+    factsOf(cards()[1]!)[`${A}:9092`],
+    "down for 100ms, then recovered (connection refused)",
+  );
+  await clock.advance(120_000);
+  assert.equal(cards().length, 2, "the stale down card is never sent again");
+  assert.deepEqual(results, [
+    ["teams", "retried"],
+    ["teams", "dropped", "superseded"],
+    ["teams", "sent"],
+  ]);
+  await close();
+});
+
+Deno.test("notifier: two queued down cards of one Service become one naming both", async () => {
+  const { clock, fake, sim, apply, cards, close } = setup({ coalesce: 0 });
+  apply(...sim.allHealthy());
+  await clock.advance(1000);
+  fake.answer({ status: 500 });
+  apply(sim.set(A, "unhealthy", "refused"));
+  await clock.advance(10);
+  apply(sim.set(B, "unhealthy", "refused"));
+  await clock.advance(0);
+  assert.equal(cards().length, 2);
+  assert.equal(
+    headerOf(cards()[1]!).title,
+    "2 targets of datastream/brokers are down: 1 of 3 healthy",
+  );
+  assert.equal(factsOf(cards()[1]!).Targets, `${A}:9092, ${B}:9092`);
+  await close();
 });
