@@ -100,7 +100,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   const notifier = createNotifier(config, {
     log: log.with({ component: "notify" }),
     cluster: client.name,
-    onResult: (channel, result) => metrics.notification(channel, result),
+    onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
   });
   const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
   // The annotation breaks the inference cycle through the closures above.

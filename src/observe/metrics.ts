@@ -172,6 +172,7 @@ export class Metrics implements AgentListener {
   readonly #writeDurations = new Map<string, HistogramSeries>();
   readonly #writes = new Map<string, number>();
   readonly #notifications = new Map<string, number>();
+  readonly #notificationsDropped = new Map<string, number>();
 
   constructor(options: MetricsOptions) {
     this.#options = options;
@@ -229,9 +230,13 @@ export class Metrics implements AgentListener {
    * Counts an alert delivery attempt. Both values must come from small fixed sets
    * (`channel`: "teams"; `result`: "sent", "failed", "dropped", ...): they become labels.
    */
-  notification(channel: string, result: string): void {
+  notification(channel: string, result: string, reason?: string): void {
     const key = labelPairs({ channel, result });
     this.#notifications.set(key, (this.#notifications.get(key) ?? 0) + 1);
+    // A drop's reason (`superseded`, `expired`, `queue-full`, `shutdown`) is a label too.
+    if (reason === undefined) return;
+    const dropped = labelPairs({ channel, reason });
+    this.#notificationsDropped.set(dropped, (this.#notificationsDropped.get(dropped) ?? 0) + 1);
   }
 
   /** Every metric, in the text exposition format 0.0.4. */
@@ -248,6 +253,11 @@ export class Metrics implements AgentListener {
     for (const [labels, value] of this.#notifications) {
       out.sample(labels, value);
     }
+    out.family("helaseid_notifications_dropped_total", {
+      type: "counter",
+      help: "Alerts dropped unsent, by reason.",
+    });
+    for (const [labels, value] of this.#notificationsDropped) out.sample(labels, value);
 
     out.family("helaseid_build_info", {
       type: "gauge",
