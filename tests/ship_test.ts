@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
+import { loadConfig } from "../src/config/mod.ts";
+import { serviceObject } from "../src/publish/objects.ts";
 import { agentFlags } from "./support/agent_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -511,6 +513,29 @@ Deno.test("manifests: the brokers' Service has no selector; the metrics Service 
     targetPort: "metrics",
     protocol: "TCP",
   }]);
+});
+
+Deno.test("manifests: the brokers' Service is what CREATE_SERVICE=true creates: headless", async () => {
+  const brokers = await manifest("Service", "datastream-redpanda-api-dev");
+  const configMap = await manifest("ConfigMap", "datastream-helaseid-dev");
+  const { config } = await loadConfig({
+    path: "config.env",
+    env: { CREATE_SERVICE: "true" },
+    readTextFile: () => Promise.resolve(configMap.data["config.env"]),
+  });
+  const [service] = config.services;
+  assert.ok(service, "the ConfigMap configures one Service");
+  const created: Obj = serviceObject(service, { headless: true });
+  assert.equal(brokers.metadata.name, created.metadata.name);
+  assert.equal(brokers.metadata.namespace, created.metadata.namespace);
+  assert.equal(created.spec.clusterIP, "None", "CREATE_SERVICE=true creates a headless Service");
+  assert.equal(brokers.spec.clusterIP, created.spec.clusterIP, "the manifest's is headless too");
+  assert.equal(brokers.spec.type ?? "ClusterIP", "ClusterIP");
+  assert.equal(brokers.spec.selector, created.spec.selector);
+  // Same ports; the manifest names its port (any name is copied into the endpoints).
+  const ports = (list: readonly Obj[]) =>
+    list.map((p) => ({ port: p.port, targetPort: p.targetPort, protocol: p.protocol }));
+  assert.deepEqual(ports(brokers.spec.ports), ports(created.spec.ports));
 });
 
 // ---------------------------------------------------------------------------------------------
