@@ -3,8 +3,9 @@
  * namespace (and PID namespace, so every process of the run dies with it) with `lo` up; here
  * it starts one real API server for the whole run, runs `deno test` against it, then builds
  * the bundle (`deno task bundle`) and runs the tests of the agent process again against it
- * (`HELASEID_AGENT_BUNDLE`), and prints the plain `N passed, N failed` line of both JUnit
- * reports together.
+ * (`HELASEID_AGENT_BUNDLE`), and prints the plain `N passed, N failed, N skipped` line of both
+ * JUnit reports together. A skipped test fails the run unless {@linkcode EXPECTED_SKIPS} names
+ * it: a test that skips itself (a missing tool, a permission) must not pass CI unnoticed.
  *
  * Usage: deno run -A tests/run.ts [deno test arguments...]
  * `HELASEID_BUNDLE_RERUN=0` skips the run against the bundle.
@@ -13,13 +14,19 @@
  */
 
 import { publishCluster, startCluster } from "./support/cluster.ts";
-import { type JunitSummary, summarizeJunit } from "./support/junit.ts";
+import { addSummaries, summarizeJunit, summaryLine } from "./support/junit.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const junitPath = `${root}.test-results/junit.xml`;
 const bundleJunitPath = `${root}.test-results/junit-bundle.xml`;
 /** Tests that run the agent as a process: they run a second time, against the bundle. */
-const BUNDLE_TESTS = ["tests/integration/agent_test.ts", "tests/integration/manifests_test.ts"];
+const BUNDLE_TESTS = [
+  "tests/integration/agent_test.ts",
+  "tests/integration/manifests_test.ts",
+  "tests/integration/dev_task_test.ts",
+];
+/** `file > test name` of the tests allowed to be skipped (none today). */
+const EXPECTED_SKIPS: ReadonlySet<string> = new Set<string>([]);
 
 async function main(): Promise<number> {
   const interfaces = Deno.networkInterfaces().filter((i) => i.name !== "lo");
@@ -79,17 +86,13 @@ async function main(): Promise<number> {
     const summaries = await Promise.all(
       reports.map((report) => summarizeJunit(report).catch(() => undefined)),
     );
-    const total = summaries.reduce<JunitSummary>(
-      (sum, s) => ({
-        passed: sum.passed + (s?.passed ?? 0),
-        failed: sum.failed + (s?.failed ?? 0),
-        ignored: sum.ignored + (s?.ignored ?? 0),
-      }),
-      { passed: 0, failed: 0, ignored: 0 },
-    );
-    console.log(`${total.passed} passed, ${total.failed} failed`);
+    const total = addSummaries(summaries.filter((s) => s !== undefined));
+    const unexpected = total.skipped.filter((name) => !EXPECTED_SKIPS.has(name));
+    for (const name of unexpected) console.error(`unexpected skip: ${name}`);
+    console.log(summaryLine(total));
     const failed = codes.find((code) => code !== 0);
     if (summaries.includes(undefined) || total.passed + total.failed === 0) return failed ?? 1;
+    if (unexpected.length > 0) return failed ?? 1;
     return failed ?? 0;
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

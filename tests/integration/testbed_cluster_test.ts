@@ -15,6 +15,7 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import { sharedCluster } from "../support/cluster.ts";
+import { within } from "../support/wait.ts";
 
 function slice(namespace: string, name: string, address: string) {
   return {
@@ -70,7 +71,10 @@ Deno.test("test bed: server-side apply of an EndpointSlice is seen on a watch", 
       PatchStrategy.ServerSideApply,
     );
     assert.equal(applied.metadata?.managedFields?.[0]?.manager, "helaseid-test");
-    assert.deepEqual(await seen.promise, ["192.0.2.10"]);
+    assert.deepEqual(
+      await within("the applied slice on the watch", seen.promise, 20_000),
+      ["192.0.2.10"],
+    );
   } finally {
     controller.abort();
   }

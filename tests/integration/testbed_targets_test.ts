@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { type SimulatedTarget, startTarget, startTargets } from "../support/targets.ts";
 import { NFT_TABLE, TestNetwork, TestNetworkError } from "../support/testnet.ts";
+import { delay, until } from "../support/wait.ts";
 
 /** How long a dropped or hung connection must stay silent. */
 const SILENT_WINDOW_MS = 300;
@@ -37,19 +38,6 @@ async function assertClean(): Promise<void> {
   assert.doesNotMatch(addresses, /192\.0\.2\.|2001:db8:/, `addresses left on lo: ${addresses}`);
   const rules = await ruleset();
   assert.ok(!rules.includes(NFT_TABLE), `nftables rules left: ${rules}`);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` until it holds; fails after GENEROUS_MS. */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + GENEROUS_MS;
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await delay(5);
-  }
 }
 
 /** Connects to the target, or returns the error; aborted after `limitMs`. */
@@ -88,7 +76,9 @@ async function assertAccepts(target: SimulatedTarget): Promise<void> {
   } finally {
     conn.close();
   }
-  await waitFor(() => target.acceptedCount > before, "the target to count the connection");
+  await until("the target to count the connection", () => target.acceptedCount > before, {
+    timeoutMs: GENEROUS_MS,
+  });
 }
 
 async function assertRefused(target: SimulatedTarget): Promise<void> {
@@ -140,7 +130,9 @@ async function assertHangs(target: SimulatedTarget): Promise<HungConn> {
   const before = target.acceptedCount;
   const conn = await connect(target);
   assert.ok(!(conn instanceof Error), `connect failed: ${conn}`);
-  await waitFor(() => target.acceptedCount > before, "the target to accept");
+  await until("the target to accept", () => target.acceptedCount > before, {
+    timeoutMs: GENEROUS_MS,
+  });
   const read = conn.read(new Uint8Array(16)).then((n) => `read ${n}`, (e) => `error ${e}`);
   const outcome = await Promise.race([read, delay(SILENT_WINDOW_MS).then(() => "silent")]);
   assert.equal(outcome, "silent", "the target must neither write nor close");

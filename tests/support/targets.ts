@@ -28,6 +28,7 @@
  * @module
  */
 
+import { until } from "./wait.ts";
 import { parseTestAddress, type TestNetwork } from "./testnet.ts";
 
 /** How a simulated target treats connections; see the module documentation. */
@@ -441,4 +442,22 @@ class _Target implements SimulatedTarget {
       throw new AggregateError(errors, `Cannot close target '${this.#where}' cleanly`);
     }
   }
+}
+
+/**
+ * Resolves once `target` has accepted `count` more connections than when called (that many
+ * checks of it ran: the positive end of a window that must span `count` check intervals);
+ * fails naming the target after `timeoutMs` (default 30 s).
+ */
+export async function untilChecked(
+  target: SimulatedTarget,
+  count: number,
+  timeoutMs?: number,
+): Promise<void> {
+  const start = target.acceptedCount;
+  await until(
+    `${count} more connections to ${target.address}:${target.port} (seen ${start})`,
+    () => target.acceptedCount >= start + count,
+    timeoutMs === undefined ? {} : { timeoutMs },
+  );
 }

@@ -115,3 +115,38 @@ export function readiness(slice: any): Record<string, boolean> {
     (slice?.endpoints ?? []).map((e: any) => [e.addresses[0], e.conditions?.ready ?? false]),
   );
 }
+
+/** Name prefix of the marker objects written by {@linkcode fence}. */
+export const MARKER_PREFIX = "helaseid-test-marker-";
+
+let markers = 0;
+
+/**
+ * Ends a "nothing happened" window with a positive signal: writes a marker object into the
+ * recorded collection (an EndpointSlice or an Endpoints object in `namespace` that no agent
+ * selects: no managed-by label, its own name) and waits until the watch shows it. A watch
+ * delivers a collection's changes in order, so every change made before the call is then in
+ * `recorder.events`. Returns those changes, markers left out.
+ */
+export async function fence(
+  recorder: Recorder,
+  cluster: { kubectlOk(args: string[], options?: { stdin?: string }): Promise<string> },
+  options: { namespace: string; kind: "EndpointSlice" | "Endpoints" },
+): Promise<SeenEvent[]> {
+  const name = `${MARKER_PREFIX}${Date.now().toString(36)}-${++markers}`;
+  const metadata = { name, namespace: options.namespace };
+  const object = options.kind === "EndpointSlice"
+    ? {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { ...metadata, labels: { "kubernetes.io/service-name": name } },
+      addressType: "IPv4",
+      endpoints: [],
+    }
+    : { apiVersion: "v1", kind: "Endpoints", metadata, subsets: [] };
+  await cluster.kubectlOk(["apply", "-f", "-"], { stdin: JSON.stringify(object) });
+  const seen = await recorder.waitFor((event) => event.object?.metadata?.name === name);
+  return recorder.events.slice(0, recorder.events.indexOf(seen)).filter((event) =>
+    !String(event.object?.metadata?.name ?? "").startsWith(MARKER_PREFIX)
+  );
+}
