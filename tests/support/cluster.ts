@@ -13,6 +13,7 @@
  */
 
 import { createPki, type Pki } from "./pki.ts";
+import { delay } from "./wait.ts";
 
 const KUBE_DIR = new URL("../kube/", import.meta.url).pathname;
 
@@ -375,7 +376,7 @@ async function waitReady(
       } catch (error) {
         last = String(error);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await delay(100);
     }
     throw new Error(`kube-apiserver not ready after 120s: ${last}`);
   } finally {
