@@ -284,7 +284,7 @@ export class Agent {
 
   /** True when every Service has been published and nothing is failing or blocked. */
   get published(): boolean {
-    return this.#reconciler.published;
+    return this.#reconciler.settled;
   }
 
   /** The uid of a Service as the API shows it (Events must carry it to show up on it). */
