@@ -1,0 +1,164 @@
+/**
+ * A fresh agent's first publication, as a watch client sees it (issue 10.4): the first
+ * EndpointSlice of a Service whose targets are all alive lists every one of them ready, even
+ * when the agent's first checks run while it is still busy starting (short timeouts).
+ */
+
+import assert from "node:assert/strict";
+import { startAgent } from "../support/agent_process.ts";
+import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { startTargets } from "../support/targets.ts";
+import { TestNetwork } from "../support/testnet.ts";
+import { until, within } from "../support/wait.ts";
+import { readiness, record } from "../support/watch.ts";
+
+const ADDRESSES = ["192.0.2.41", "192.0.2.42", "192.0.2.43"];
+const SLICE = "brokers-helaseid-ipv4";
+
+async function createService(cluster: ClusterAccess, namespace: string) {
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "brokers", namespace },
+      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
+    }),
+  });
+}
+
+/** The seed-format environment of one agent; short timeouts make a slow start matter. */
+function env(namespace: string, extra: Record<string, string> = {}) {
+  return {
+    IPS: ADDRESSES.join(" "),
+    PORT: "9092",
+    MAX_RETRY: "3",
+    INTERVAL: "0.1",
+    TIMEOUT: "0.05",
+    NAMESPACE: namespace,
+    SERVICE_NAME: "brokers",
+    LOG_LEVEL: "debug",
+    ...extra,
+  };
+}
+
+Deno.test("startup: the first slice of five fresh Services lists every live target ready", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(
+    net,
+    ADDRESSES.map((address) => ({ address, port: 9092 })),
+  );
+  try {
+    for (let round = 0; round < 5; round++) {
+      const namespace = await cluster.createNamespace("startup");
+      await createService(cluster, namespace);
+      await using slices = await record(
+        cluster.kubeconfigPath,
+        `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+      );
+      await using endpoints = await record(
+        cluster.kubeconfigPath,
+        `/api/v1/namespaces/${namespace}/endpoints`,
+      );
+      await using agent = await startAgent({
+        args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
+        env: env(namespace),
+      });
+      const first = await slices.waitFor((e) => e.object.metadata.name === SLICE);
+      assert.deepEqual(
+        readiness(first.object),
+        Object.fromEntries(ADDRESSES.map((a) => [a, true])),
+        `round ${round}: first slice ${JSON.stringify(readiness(first.object))}`,
+      );
+      const legacy = await endpoints.waitFor((e) => e.object.metadata.name === "brokers");
+      assert.deepEqual(
+        (legacy.object.subsets?.[0]?.addresses ?? []).map((a: { ip: string }) => a.ip).sort(),
+        ADDRESSES,
+        `round ${round}: first Endpoints`,
+      );
+      assert.equal(legacy.object.subsets[0].notReadyAddresses, undefined);
+      assert.equal(await agent.stop(), 0);
+    }
+  } finally {
+    for (const target of targets) await target.close();
+  }
+});
+
+Deno.test("startup: live targets whose first checks timed out are published ready", async () => {
+  // What a slow start does to short timeouts, made certain: the first checks are dropped.
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(
+    net,
+    ADDRESSES.map((address) => ({ address, port: 9092, mode: "drop" as const })),
+  );
+  try {
+    const namespace = await cluster.createNamespace("startup");
+    await createService(cluster, namespace);
+    await using slices = await record(
+      cluster.kubeconfigPath,
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+    );
+    const port = 19500 + Math.floor(Math.random() * 400);
+    await using agent = await startAgent({
+      args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", `127.0.0.1:${port}`],
+      env: env(namespace),
+    });
+    await until("every target's first check to fail", async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/status`);
+      const status = await response.json();
+      // deno-lint-ignore no-explicit-any
+      return status.services[0].targets.every((t: any) => t.checks > 0);
+    });
+    for (const target of targets) await target.setMode("accept");
+    const first = await slices.waitFor((e) => e.object.metadata.name === SLICE);
+    assert.deepEqual(
+      readiness(first.object),
+      Object.fromEntries(ADDRESSES.map((a) => [a, true])),
+      "no target is known healthy: the panic guard publishes all",
+    );
+    // Then they pass their checks: still all ready, and nothing else was ever shown.
+    await until(
+      "every target to be healthy",
+      () => agent.lines.filter((l) => l.msg === "target healthy").length === ADDRESSES.length,
+    );
+    await agent.stop();
+    for (const event of slices.events.filter((e) => e.object.metadata.name === SLICE)) {
+      assert.ok(Object.values(readiness(event.object)).every(Boolean));
+    }
+  } finally {
+    for (const target of targets) await target.close();
+  }
+});
+
+Deno.test("startup: --once waits for the verdicts and publishes them", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const [live1, live2, dead] = await startTargets(net, [
+    { address: ADDRESSES[0]!, port: 9092 },
+    { address: ADDRESSES[1]!, port: 9092 },
+    { address: ADDRESSES[2]!, port: 9092, mode: "refuse" },
+  ]);
+  try {
+    const namespace = await cluster.createNamespace("startup");
+    await createService(cluster, namespace);
+    await using agent = await startAgent({
+      args: ["run", "--once", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
+      env: env(namespace),
+    });
+    const code = await within("the --once run to exit", agent.exited);
+    assert.equal(code, 0, agent.lines.map((l) => JSON.stringify(l)).join("\n") + agent.stderr());
+    const verdict = agent.lines.find((l) => l.msg === "target unhealthy");
+    assert.equal(verdict?.target, `${ADDRESSES[2]}:9092`, "the dead target was judged");
+    const slice = JSON.parse(
+      await cluster.kubectlOk(["-n", namespace, "get", "endpointslice", SLICE, "-o", "json"]),
+    );
+    assert.deepEqual(readiness(slice), {
+      [ADDRESSES[0]!]: true,
+      [ADDRESSES[1]!]: true,
+      [ADDRESSES[2]!]: false,
+    });
+  } finally {
+    for (const target of [live1, live2, dead]) await target?.close();
+  }
+});
