@@ -6,10 +6,12 @@
  * - Coalescing: transitions that arrive while a run is pending or in flight are folded into
  *   the next run, so an outage of N targets costs a few writes per object, not N.
  * - Retries: a failed Service is retried with exponential backoff; nothing else waits for it.
- * - One writer: every write carries the writer's identity and config hash. An agent that sees
- *   objects it wrote rewritten by another HELASEID writer with another configuration stops
- *   writing that Service (blocked "conflict") instead of fighting, and looks again later with
- *   a growing, jittered delay; it takes over only if the other writer has been quiet since.
+ * - One writer: every write carries the writer's identity and config hash. An agent that would
+ *   write over another HELASEID writer's write that came after its own stops writing that
+ *   Service (blocked "conflict") instead of fighting, and looks again later with a growing,
+ *   jittered delay; it takes over only if the other writer has been quiet since. A writer with
+ *   the same configuration (a rolling update's other pod) differs only for a moment, so it
+ *   counts as a conflict only when it overwrites us again and again.
  * - Operator-needed failures (401, 403, a missing namespace) of the store's lists and watches
  *   and of our own writes block the Service with a one-line detail, even before the first
  *   listing completes.
@@ -155,8 +157,10 @@ interface ServiceEntry {
   readonly hash: string;
   /** When we first wrote this Service's objects since start or the last takeover. */
   ownedSince?: number;
-  /** The latest write by another writer (with another configuration) seen on the watch. */
+  /** The latest write by another writer seen on the watch. */
   foreign?: ForeignWrite;
+  /** Times of recent writes by writers with our configuration after ours, per object. */
+  twinWrites: Map<string, number[]>;
   conflict?: Conflict;
   /** Consecutive conflicts (the backoff's exponent); reset after a long quiet ownership. */
   conflicts: number;
@@ -189,6 +193,7 @@ export class Reconciler {
         createAttempted: false,
         hash: configHash(config),
         conflicts: 0,
+        twinWrites: new Map(),
         storeBlocked: false,
       });
     }
@@ -366,13 +371,26 @@ export class Reconciler {
       this.#setState(entry, { service: entry.key, view, writes: entry.state.writes, failures: 0 });
       return;
     }
-    // We would write over another writer's write that came after ours: two agents fight.
+    // We would write over another writer's write that came after ours: two agents fight. A
+    // writer of our configuration gets time to reach our verdicts first (a rolling update's
+    // pods judge a transition up to one verdict apart); one that keeps overwriting us does not.
     const foreign = entry.foreign;
     if (
       foreign && entry.ownedSince !== undefined && foreign.at >= entry.ownedSince &&
       observed.some((object) => object.metadata.annotations?.[ANNOTATION_WRITER] === foreign.writer)
     ) {
-      return this.#enterConflict(entry, foreign);
+      const now = this.#options.clock.now();
+      const twins = Math.max(
+        0,
+        ...[...entry.twinWrites.values()].map((times) =>
+          times.filter((at) => now - at < TWIN_WINDOW).length
+        ),
+      );
+      if (foreign.hash !== entry.hash || twins >= TWIN_WRITES) {
+        return this.#enterConflict(entry, foreign);
+      }
+      const grace = foreign.at + config.probe.interval * config.probe.fall + config.probe.timeout;
+      if (grace > now) return this.#wake(entry, grace - now);
     }
     const results = await executePlan(actions, {
       client: this.#options.client,
@@ -551,20 +569,19 @@ export class Reconciler {
     }
   }
 
-  /** Remembers a write by another HELASEID writer with another configuration. */
+  /** Remembers a write by another HELASEID writer. */
   #noteWriter(entry: ServiceEntry, object: KubeObject): void {
     const annotations = object.metadata.annotations ?? {};
     const writer = annotations[ANNOTATION_WRITER];
     if (!writer || writer === this.#writer) return;
     const hash = annotations[ANNOTATION_CONFIG_HASH];
-    // The same configuration (a rolling update's old and new pod) publishes the same objects.
-    if (hash === entry.hash) return;
-    entry.foreign = {
-      writer,
-      ...(hash ? { hash } : {}),
-      object: `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`,
-      at: this.#options.clock.now(),
-    };
+    const now = this.#options.clock.now();
+    const name = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`;
+    entry.foreign = { writer, ...(hash ? { hash } : {}), object: name, at: now };
+    if (hash === entry.hash && entry.ownedSince !== undefined) {
+      const times = entry.twinWrites.get(name) ?? [];
+      entry.twinWrites.set(name, [...times.filter((at) => now - at < TWIN_WINDOW), now]);
+    }
   }
 
   /** Stops writing the Service until a jittered, growing delay has passed. */
@@ -590,8 +607,11 @@ export class Reconciler {
       retryAt: now + delay,
       timer: clock.setTimeout(() => this.#conflictDue(entry), delay),
     };
-    const detail = `another HELASEID writer '${foreign.writer}' with another configuration ` +
-      `(config-hash ${foreign.hash ?? "none"}, ours ${entry.hash}) rewrote ${foreign.object}`;
+    const detail = foreign.hash === entry.hash
+      ? `another HELASEID writer '${foreign.writer}' with the same configuration but other ` +
+        `verdicts keeps rewriting ${foreign.object}`
+      : `another HELASEID writer '${foreign.writer}' with another configuration ` +
+        `(config-hash ${foreign.hash ?? "none"}, ours ${entry.hash}) rewrote ${foreign.object}`;
     const fields = {
       service: entry.key,
       reason: "conflict",
@@ -626,6 +646,7 @@ export class Reconciler {
     });
     entry.conflict = undefined;
     entry.foreign = undefined;
+    entry.twinWrites.clear();
     entry.ownedSince = undefined;
     entry.tookOver = this.#options.clock.now();
     const rest = withoutBlock(entry.state);
@@ -635,7 +656,11 @@ export class Reconciler {
 
   #retry(entry: ServiceEntry, failures: number): void {
     const { initial, max } = this.#options.retry ?? { initial: 100, max: 10_000 };
-    const delay = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
+    this.#wake(entry, Math.min(max, initial * 2 ** Math.min(failures - 1, 20)));
+  }
+
+  /** Looks at the Service again in `delay` ms, not before. */
+  #wake(entry: ServiceEntry, delay: number): void {
     entry.dirty = true;
     if (entry.retryTimer !== undefined) this.#options.clock.clearTimeout(entry.retryTimer);
     entry.retryTimer = this.#options.clock.setTimeout(() => {
@@ -653,6 +678,11 @@ export class Reconciler {
     return endpoints ? [...slices, endpoints] : slices;
   }
 }
+
+/** Overwrites by a writer of our configuration within {@linkcode TWIN_WINDOW} that make a conflict. */
+const TWIN_WRITES = 3;
+/** The window of {@linkcode TWIN_WRITES}, ms. */
+const TWIN_WINDOW = 30_000;
 
 /** Whether a Service's entry can run in the next pass. */
 function due(entry: ServiceEntry): boolean {
