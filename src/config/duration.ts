@@ -5,7 +5,9 @@
  * @module
  */
 
-import { type Checked, ConfigError, failed, kindOf, type Millis, passed, quote } from "./schema.ts";
+import { type Checked, ConfigError, failed, passed } from "./issues.ts";
+import type { Millis } from "./schema.ts";
+import { kindOf, quote } from "./validate.ts";
 
 const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
 const NUMBER = String.raw`(?:\d+(?:\.\d*)?|\.\d+)`;

@@ -1,85 +1,54 @@
 /**
  * The seed format: the `config.env` of the original HELASEID ConfigMap (bash-like `KEY=value`
  * lines and arrays) and the same variables in the process environment, which override the file.
- * It describes exactly one Service.
+ * It describes exactly one Service. Which variables exist, how each is checked and what it
+ * defaults to comes from the option table (`options.ts`).
  *
  * @module
  */
 
-import { checkDuration, checkTimeoutFits } from "./duration.ts";
 import {
-  type AlertOptions,
-  ALL_DOWN_MODES,
-  checkAddress,
-  checkBoolean,
-  checkChoice,
-  checkCount,
-  checkDns1035Label,
-  checkDns1123Label,
-  checkDuplicateTargets,
   type Checked,
-  checkJitter,
-  checkLogLevel,
-  checkPort,
-  closestName,
   type ConfigIssue,
-  defaultTimeout,
   failed,
   IssueList,
   type Located,
-  type LogLevel,
-  type ParsedConfig,
   passed,
-  PROTOCOLS,
-  PUBLISH_DEFAULTS,
-  type SecretSource,
-  SEED_DEFAULTS,
-  type ServiceConfig,
-  type Target,
-  TEAMS_CARD_SHAPES,
-  UNHEALTHY_MODES,
+} from "./issues.ts";
+import {
+  ALERT_OPTIONS,
+  GLOBAL_OPTIONS,
+  GLOBAL_VARIABLES,
+  type Option,
+  type OptionBlock,
+  type Options,
+  type OptionValues,
+  PORT_OPTIONS,
+  PROBE_OPTIONS,
+  PUBLISH_OPTIONS,
+  SEED_SERVICE_VARIABLES,
+  SEED_VARIABLES,
+  SERVICE_OPTIONS,
+  TEAMS_OPTIONS,
+  WEBHOOK_OPTIONS,
+} from "./options.ts";
+import type {
+  AlertOptions,
+  LogLevel,
+  ParsedConfig,
+  SecretSource,
+  ServiceConfig,
+  Target,
 } from "./schema.ts";
+import { checkDuplicateTargets, closestName } from "./validate.ts";
 
-/** Variables that describe the one Service of the seed format. */
-export const SEED_SERVICE_VARIABLES = [
-  "SERVICE_NAME",
-  "NAMESPACE",
-  "IPS",
-  "PORT",
-  "PORT_NAME",
-  "PROTOCOL",
-  "INTERVAL",
-  "TIMEOUT",
-  "RISE",
-  "MAX_RETRY",
-  "JITTER",
-  "PUBLISH_ENDPOINTS",
-  "UNHEALTHY",
-  "ALL_DOWN",
-  "CREATE_SERVICE",
-] as const;
-
-/** Variables that apply to any format: they override a structured file too. */
-export const GLOBAL_VARIABLES = [
-  "LOG_LEVEL",
-  "TEAMS_WEBHOOK_URL",
-  "TEAMS_WEBHOOK_URL_FILE",
-  "TEAMS_CARD_SHAPE",
-  "WEBHOOK_URL",
-  "WEBHOOK_URL_FILE",
-  "ALERT_COALESCE",
-  "ALERT_WRITE_FAILURE_AFTER",
-  "ALERT_DEGRADED",
-] as const;
+export { GLOBAL_VARIABLES, SEED_SERVICE_VARIABLES, SEED_VARIABLES } from "./options.ts";
 
 /** The two variables of each webhook: the URL itself, or a file holding it (a mounted Secret). */
 const WEBHOOK_VARIABLES = {
-  teams: { url: "TEAMS_WEBHOOK_URL", file: "TEAMS_WEBHOOK_URL_FILE" },
-  webhook: { url: "WEBHOOK_URL", file: "WEBHOOK_URL_FILE" },
+  teams: { url: TEAMS_OPTIONS.url.env!, file: TEAMS_OPTIONS.urlFile.env! },
+  webhook: { url: WEBHOOK_OPTIONS.url.env!, file: WEBHOOK_OPTIONS.urlFile.env! },
 } as const;
-
-/** Every variable the seed format knows. */
-export const SEED_VARIABLES: readonly string[] = [...SEED_SERVICE_VARIABLES, ...GLOBAL_VARIABLES];
 
 /** The process environment, as `Deno.env.toObject()` returns it. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -122,8 +91,10 @@ const ASSIGNMENT = /(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*/y;
  * `KEY="v"`, `KEY='v'`, `export KEY=v`, comments, and arrays that may span lines. Variables are
  * not expanded; unquoted values run to the end of the line or to a ` #` comment.
  */
-export function parseEnvFile(text: string, options: EnvFileOptions = {}): EnvFile {
+export function parseEnvFile(input: string, options: EnvFileOptions = {}): EnvFile {
   const source = options.source ?? "config.env";
+  // Files saved on Windows: a UTF-8 byte order mark and CRLF line ends read like plain LF text.
+  const text = input.replace(/^\uFEFF/, "").replaceAll("\r\n", "\n");
   const s: _Scanner = { text, i: 0, line: 1 };
   const entries = new Map<string, EnvEntry>();
   const issues: ConfigIssue[] = [];
@@ -328,16 +299,18 @@ export interface SeedOptions {
 
 type _Vars = ReadonlyMap<string, string | readonly string[]>;
 
-/** Merged variables and where their issues go. */
+/** Merged variables and where their issues and notes go. */
 interface _Input {
   readonly vars: _Vars;
   readonly issues: IssueList;
+  readonly notes: string[];
 }
 
 /** Builds the one-service configuration of the seed format from a `config.env` and the environment. */
 export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   const source = options.source ?? "config.env";
   const issues = new IssueList();
+  const notes: string[] = [];
   const warnings: string[] = [];
   const fileVars = new Map<string, string | readonly string[]>();
   if (options.text !== undefined) {
@@ -358,30 +331,32 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   }
   const envVars = _knownEnv(options.env, SEED_VARIABLES);
   const vars: _Vars = new Map([...fileVars, ...envVars]);
+  const input = { vars, issues, notes };
 
-  const service = _seedService({ vars, issues }, { defaultNamespace: options.defaultNamespace });
-  const logLevel = _logLevel({ vars, issues });
+  const service = _seedService(input, { defaultNamespace: options.defaultNamespace });
+  const { logLevel } = _readGiven(input, GLOBAL_OPTIONS);
   // The environment's webhook variables replace the file's as a pair, so that the environment
   // can switch from a URL to a URL file without an ambiguity error.
   const layerOf = (names: { url: string; file: string }) =>
     envVars.has(names.url) || envVars.has(names.file) ? envVars : fileVars;
   const teams = _secretSource(
-    { vars: layerOf(WEBHOOK_VARIABLES.teams), issues },
+    { ...input, vars: layerOf(WEBHOOK_VARIABLES.teams) },
     WEBHOOK_VARIABLES.teams,
   );
   const webhook = _secretSource(
-    { vars: layerOf(WEBHOOK_VARIABLES.webhook), issues },
+    { ...input, vars: layerOf(WEBHOOK_VARIABLES.webhook) },
     WEBHOOK_VARIABLES.webhook,
   );
   return {
     format: "env",
     services: service === undefined || issues.issues.length > 0 ? [] : [service],
-    logLevel,
+    logLevel: logLevel?.value,
     teams,
     webhook,
-    alerts: _alertOptions({ vars, issues }),
+    alerts: _alertOptions(input),
     issues: issues.issues,
     warnings,
+    notes,
   };
 }
 
@@ -393,25 +368,27 @@ export interface EnvOverrides {
   readonly teams?: SecretSource;
   /** From `WEBHOOK_URL` or `WEBHOOK_URL_FILE`. */
   readonly webhook?: SecretSource;
-  /** From `TEAMS_CARD_SHAPE`, `ALERT_COALESCE`, `ALERT_WRITE_FAILURE_AFTER`, `ALERT_DEGRADED`. */
+  /** From `TEAMS_CARD_SHAPE` and the variables of `ALERT_OPTIONS`. */
   readonly alerts: AlertOptions;
   /** Seed service variables that are set and therefore ignored. */
   readonly ignored: readonly string[];
   readonly issues: readonly ConfigIssue[];
+  /** Values accepted under another spelling. */
+  readonly notes: readonly string[];
 }
 
 /** Reads the variables that override a structured file: `LOG_LEVEL`, webhooks and alerting. */
 export function readEnvOverrides(env: Environment): EnvOverrides {
-  const issues = new IssueList();
-  const vars = _knownEnv(env, GLOBAL_VARIABLES);
+  const input = { vars: _knownEnv(env, GLOBAL_VARIABLES), issues: new IssueList(), notes: [] };
   const ignored = SEED_SERVICE_VARIABLES.filter((key) => (env[key] ?? "").trim() !== "");
   return {
-    logLevel: _logLevel({ vars, issues }),
-    teams: _secretSource({ vars, issues }, WEBHOOK_VARIABLES.teams),
-    webhook: _secretSource({ vars, issues }, WEBHOOK_VARIABLES.webhook),
-    alerts: _alertOptions({ vars, issues }),
+    logLevel: _readGiven(input, GLOBAL_OPTIONS).logLevel?.value,
+    teams: _secretSource(input, WEBHOOK_VARIABLES.teams),
+    webhook: _secretSource(input, WEBHOOK_VARIABLES.webhook),
+    alerts: _alertOptions(input),
     ignored,
-    issues: issues.issues,
+    issues: input.issues.issues,
+    notes: input.notes,
   };
 }
 
@@ -436,12 +413,54 @@ function _scalar(input: _Input, key: string): string | undefined {
   return value.trim() === "" ? undefined : value.trim();
 }
 
-function _logLevel(input: _Input): LogLevel | undefined {
-  const { issues } = input;
-  const text = _scalar(input, "LOG_LEVEL");
-  return text === undefined
-    ? undefined
-    : issues.take("LOG_LEVEL", checkLogLevel(text, { upperCase: true }));
+/** The checked value of an option's variable; `undefined` when unset or invalid (reported). */
+function _readOption<T>(input: _Input, option: Option<T>, block: OptionBlock): T | undefined {
+  const key = option.env;
+  const text = key === undefined ? undefined : _scalar(input, key);
+  if (key === undefined || text === undefined) return undefined;
+  const value = input.issues.take(key, option.parse(text, "env"));
+  if (value === undefined) return undefined;
+  const note = option.note?.(text, value, "env");
+  if (note !== undefined) input.notes.push(`${key}: ${note}`);
+  return option.fits === undefined ? value : input.issues.take(key, option.fits(value, block));
+}
+
+/** The options of a block that are set, each with its variable as path; defaults stay implicit. */
+function _readGiven<G extends Options>(
+  input: _Input,
+  options: G,
+): { [K in keyof G]?: Located<OptionValues<G>[K]> } {
+  const given: Record<string, Located<unknown>> = {};
+  const values: Record<string, unknown> = {};
+  for (const [name, option] of Object.entries(options)) {
+    const value = _readOption(input, option, values);
+    if (value === undefined) continue;
+    values[name] = value;
+    given[name] = { value, path: option.env! };
+  }
+  return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
+}
+
+/**
+ * Every option of a block, from its variable or else its default (the seed's own where it has
+ * one); `given` supplies options without a variable. `undefined` when any is invalid or missing.
+ */
+function _readAll<G extends Options>(
+  input: _Input,
+  options: G,
+  given: Partial<Record<keyof G, unknown>> = {},
+): OptionValues<G> | undefined {
+  const values: Record<string, unknown> = {};
+  let complete = true;
+  for (const [name, option] of Object.entries(options)) {
+    const set = option.env !== undefined && _scalar(input, option.env) !== undefined;
+    const value = set
+      ? _readOption(input, option, values)
+      : given[name] ?? option.seedDefault ?? option.default ?? option.derive?.(values);
+    if (value === undefined) complete = false;
+    values[name] = value;
+  }
+  return complete ? values as OptionValues<G> : undefined;
 }
 
 /** A webhook URL given as `names.url` or `names.file`; both set is ambiguous. */
@@ -460,27 +479,10 @@ function _secretSource(
   return undefined;
 }
 
-/** The alert delivery variables that are set. */
+/** The alert delivery variables that are set: the Teams card shape and `ALERT_OPTIONS`. */
 function _alertOptions(input: _Input): AlertOptions {
-  const { issues } = input;
-  const read = <T>(key: string, check: (text: string) => Checked<T>) => {
-    const text = _scalar(input, key);
-    const value = text === undefined ? undefined : issues.take(key, check(text));
-    return value === undefined ? undefined : { value, path: key };
-  };
-  const shape = read(
-    "TEAMS_CARD_SHAPE",
-    (t) => checkChoice(t, TEAMS_CARD_SHAPES, { what: "shape" }),
-  );
-  const coalesce = read("ALERT_COALESCE", (t) => checkDuration(t, { allowZero: true }));
-  const threshold = read("ALERT_WRITE_FAILURE_AFTER", (t) => checkDuration(t, { allowZero: true }));
-  const degraded = read("ALERT_DEGRADED", checkBoolean);
-  return {
-    ...(shape === undefined ? {} : { shape }),
-    ...(coalesce === undefined ? {} : { coalesce }),
-    ...(threshold === undefined ? {} : { writeFailureThreshold: threshold }),
-    ...(degraded === undefined ? {} : { degraded }),
-  };
+  const { shape } = _readGiven(input, { shape: TEAMS_OPTIONS.shape });
+  return { ...(shape === undefined ? {} : { shape }), ..._readGiven(input, ALERT_OPTIONS) };
 }
 
 /** The one Service of the seed format, or `undefined` when something is missing or invalid. */
@@ -489,73 +491,37 @@ function _seedService(
   options: { defaultNamespace?: string },
 ): ServiceConfig | undefined {
   const { vars, issues } = input;
-  const required = (key: string, why: string): string | undefined => {
+  const required = <T>(option: Option<T>, why: string): T | undefined => {
+    const key = option.env!;
     const value = vars.get(key);
     const text = _scalar(input, key);
     // A non-empty array was reported by `_scalar` already.
     const reported = typeof value === "object" && value.length > 0;
     if (text === undefined && !reported) issues.add(key, `required: ${why}`);
-    return text;
+    return text === undefined ? undefined : _readOption(input, option, {});
   };
-  const optional = <T>(key: string, check: (text: string) => Checked<T>, fallback: T) => {
-    const text = _scalar(input, key);
-    return text === undefined ? fallback : issues.take(key, check(text));
-  };
+  const optional = <T>(option: Option<T>, fallback: T | undefined): T | undefined =>
+    _scalar(input, option.env!) === undefined ? fallback : _readOption(input, option, {});
 
-  const nameText = required(
-    "SERVICE_NAME",
+  const name = required(
+    SERVICE_OPTIONS.name,
     "the name of the Service whose endpoints HELASEID keeps",
   );
-  const name = nameText === undefined
-    ? undefined
-    : issues.take("SERVICE_NAME", checkDns1035Label(nameText, { what: "Service name" }));
   const namespace = optional(
-    "NAMESPACE",
-    (text) => checkDns1123Label(text, { what: "namespace" }),
-    options.defaultNamespace ?? "default",
+    SERVICE_OPTIONS.namespace,
+    options.defaultNamespace ?? SERVICE_OPTIONS.namespace.default,
   );
-  const portText = required("PORT", "the port to check and publish, such as PORT=9092");
-  const port = portText === undefined ? undefined : issues.take("PORT", checkPort(portText));
-  const portName = optional("PORT_NAME", (t) => checkDns1123Label(t, { what: "port name" }), "");
-  const protocol = optional(
-    "PROTOCOL",
-    (text) => checkChoice(text, PROTOCOLS, { what: "protocol", upperCase: true }),
-    "TCP" as const,
-  );
+  const port = required(PORT_OPTIONS.port, "the port to check and publish, such as PORT=9092");
+  const portName = optional(PORT_OPTIONS.name, PORT_OPTIONS.name.default);
+  const protocol = optional(PORT_OPTIONS.protocol, PORT_OPTIONS.protocol.default);
   const targets = _seedTargets(input);
-
-  const interval = optional("INTERVAL", checkDuration, SEED_DEFAULTS.interval);
-  const timeout = optional(
-    "TIMEOUT",
-    checkDuration,
-    defaultTimeout(interval ?? SEED_DEFAULTS.interval),
-  );
-  if (timeout !== undefined && interval !== undefined) {
-    issues.take("TIMEOUT", checkTimeoutFits(timeout, interval));
-  }
-  const rise = optional("RISE", checkCount, SEED_DEFAULTS.rise);
-  const fall = optional("MAX_RETRY", checkCount, SEED_DEFAULTS.fall);
-  const jitter = optional("JITTER", checkJitter, SEED_DEFAULTS.jitter);
-
-  const endpoints = optional("PUBLISH_ENDPOINTS", checkBoolean, PUBLISH_DEFAULTS.endpoints);
-  const unhealthy = optional(
-    "UNHEALTHY",
-    (text) => checkChoice(text, UNHEALTHY_MODES, { what: "mode" }),
-    PUBLISH_DEFAULTS.unhealthy,
-  );
-  const allDown = optional(
-    "ALL_DOWN",
-    (text) => checkChoice(text, ALL_DOWN_MODES, { what: "mode" }),
-    PUBLISH_DEFAULTS.allDown,
-  );
-  const createService = optional("CREATE_SERVICE", checkBoolean, PUBLISH_DEFAULTS.createService);
+  const probe = _readAll(input, PROBE_OPTIONS, { port });
+  const publish = _readAll(input, PUBLISH_OPTIONS);
 
   if (
     name === undefined || namespace === undefined || port === undefined ||
     portName === undefined || protocol === undefined || targets === undefined ||
-    interval === undefined || timeout === undefined || rise === undefined ||
-    fall === undefined || jitter === undefined || endpoints === undefined ||
-    unhealthy === undefined || allDown === undefined || createService === undefined
+    probe === undefined || publish === undefined
   ) {
     return undefined;
   }
@@ -564,29 +530,31 @@ function _seedService(
     namespace,
     ports: [{ name: portName, port, protocol }],
     targets,
-    probe: { type: "tcp", port, interval, timeout, rise, fall, jitter },
-    publish: { ...PUBLISH_DEFAULTS, endpoints, unhealthy, allDown, createService },
+    probe,
+    publish,
   };
 }
 
 /** The targets of `IPS`, each checked under `IPS[i]`; `undefined` when any is invalid. */
 function _seedTargets(input: _Input): Target[] | undefined {
   const { issues } = input;
-  const value = input.vars.get("IPS");
+  const key = SERVICE_OPTIONS.targets.env!;
+  const value = input.vars.get(key);
   if (value === undefined || (typeof value === "string" && value.trim() === "")) {
     return issues.add(
-      "IPS",
+      key,
       `required: the addresses to check, such as IPS=("10.188.2.3" "10.188.2.4")`,
     );
   }
-  const items = typeof value === "string" ? issues.take("IPS", splitList(value)) : value;
+  const items = typeof value === "string" ? issues.take(key, splitList(value)) : value;
   if (items === undefined) return undefined;
-  if (items.length === 0) return issues.add("IPS", "at least one address is required");
+  if (items.length === 0) return issues.add(key, "at least one address is required");
   const before = issues.issues.length;
   const targets: Located<Target>[] = [];
   for (const [i, item] of items.entries()) {
-    const address = issues.take(`IPS[${i}]`, checkAddress(item));
-    if (address !== undefined) targets.push({ value: { address }, path: `IPS[${i}]` });
+    const path = `${key}[${i}]`;
+    const address = issues.take(path, SERVICE_OPTIONS.targets.parse(item, "env"));
+    if (address !== undefined) targets.push({ value: { address }, path });
   }
   checkDuplicateTargets(targets, issues);
   return issues.issues.length > before ? undefined : targets.map((t) => t.value);

@@ -7,60 +7,36 @@
 
 import { dirname, isAbsolute, join } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
-import { checkDuration, checkTimeoutFits } from "./duration.ts";
+import { IssueList, type Located } from "./issues.ts";
 import {
-  type AlertOptions,
-  ALL_DOWN_MODES,
-  checkAddress,
-  checkAppProtocol,
-  checkBoolean,
-  checkChoice,
-  checkCount,
-  checkDns1035Label,
-  checkDns1123Label,
-  checkDuplicateTargets,
-  type Checked,
-  checkJitter,
-  checkLogLevel,
-  checkPort,
-  closestName,
-  defaultTimeout,
-  IssueList,
-  kindOf,
-  type Located,
-  type Millis,
-  type ParsedConfig,
-  PROBE_DEFAULTS,
-  PROBE_TYPES,
-  type ProbeSettings,
-  type ProbeType,
-  PROTOCOLS,
+  ALERT_OPTIONS,
+  GLOBAL_OPTIONS,
+  type Option,
+  type Options,
+  type OptionValues,
+  PORT_OPTIONS,
+  PROBE_OPTIONS,
   PUBLISH_DEFAULTS,
-  type PublishSettings,
-  quote,
-  type SecretSource,
-  type ServiceConfig,
-  type ServicePort,
-  type Target,
-  TEAMS_CARD_SHAPES,
-  type TeamsCardShape,
-  UNHEALTHY_MODES,
+  PUBLISH_OPTIONS,
+  SERVICE_OPTIONS,
+  STRUCTURED_KEYS,
+  TARGET_OPTIONS,
+  TEAMS_OPTIONS,
+} from "./options.ts";
+import type {
+  AlertOptions,
+  ParsedConfig,
+  ProbeSettings,
+  PublishSettings,
+  SecretSource,
+  ServiceConfig,
+  ServicePort,
+  Target,
+  TeamsCardShape,
 } from "./schema.ts";
+import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts";
 
-/** Keys of each block of the structured file. */
-export const STRUCTURED_KEYS = {
-  root: ["logLevel", "alerts", "defaults", "services"],
-  alerts: ["teams", "webhook", "coalesce", "writeFailureThreshold", "degraded"],
-  teams: ["url", "urlFile", "shape"],
-  webhook: ["url", "urlFile"],
-  defaults: ["probe", "publish"],
-  service: ["name", "namespace", "ports", "targets", "probe", "publish"],
-  port: ["name", "port", "protocol", "appProtocol"],
-  target: ["address", "zone", "hostname"],
-  probe: ["type", "port", "interval", "timeout", "rise", "fall", "jitter"],
-  defaultProbe: ["type", "interval", "timeout", "rise", "fall", "jitter"],
-  publish: ["endpointSlices", "endpoints", "unhealthy", "allDown", "createService"],
-} as const;
+export { STRUCTURED_KEYS } from "./options.ts";
 
 /** At most this many ports per EndpointSlice (API limit). */
 export const MAX_PORTS = 100;
@@ -86,29 +62,30 @@ export function parseStructuredConfig(
     return { format: "structured", services: [], issues: issues.issues, warnings };
   }
 
+  const notes: string[] = [];
   const ctx: _Context = {
     issues,
     warnings,
+    notes,
     source,
-    defaultNamespace: options.defaultNamespace ?? "default",
+    defaultNamespace: options.defaultNamespace ?? SERVICE_OPTIONS.namespace.default!,
   };
   const top = _mapping(root ?? {}, "", { ctx, keys: STRUCTURED_KEYS.root });
   if (top === undefined) {
     return { format: "structured", services: [], issues: issues.issues, warnings };
   }
-  const logLevel = _present(top.logLevel)
-    ? issues.take("logLevel", checkLogLevel(top.logLevel))
-    : undefined;
+  const { logLevel } = _given(top, "", { options: GLOBAL_OPTIONS, ctx });
   const alerts = _alerts(top.alerts, ctx);
   const defaults = _defaults(top.defaults, ctx);
   const services = _services(top.services, { ctx, defaults });
   return {
     format: "structured",
     services: issues.issues.length > 0 ? [] : services,
-    logLevel,
+    logLevel: logLevel?.value,
     ...alerts,
     issues: issues.issues,
     warnings,
+    notes,
   };
 }
 
@@ -147,6 +124,8 @@ function _readYaml(
 interface _Context {
   readonly issues: IssueList;
   readonly warnings: string[];
+  /** Values accepted under another spelling. */
+  readonly notes: string[];
   readonly source: string;
   readonly defaultNamespace: string;
 }
@@ -203,6 +182,63 @@ function _list(value: unknown, path: string, ctx: _Context): readonly unknown[] 
     : ctx.issues.add(path, `must be a list, not ${kindOf(value)}`);
 }
 
+/** The options of a block that are present, checked, each with its path; defaults stay implicit. */
+function _given<G extends Options>(
+  block: Record<string, unknown>,
+  path: string,
+  options: { options: G; ctx: _Context },
+): { [K in keyof G]?: Located<OptionValues<G>[K]> } {
+  const given: Record<string, Located<unknown>> = {};
+  for (const [name, option] of Object.entries(options.options)) {
+    const value = _option(block, _join(path, name), { option, ctx: options.ctx });
+    if (value !== undefined) given[name] = value;
+  }
+  return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
+}
+
+/** One option of a block, checked; `undefined` when absent or invalid (reported). */
+function _option<T>(
+  block: Record<string, unknown>,
+  path: string,
+  options: { option: Option<T>; ctx: _Context },
+): Located<T> | undefined {
+  const { option, ctx } = options;
+  const raw = block[path.slice(path.lastIndexOf(".") + 1)];
+  if (!_present(raw)) return undefined;
+  const value = ctx.issues.take(path, option.parse(raw, "file"));
+  if (value === undefined) return undefined;
+  const note = option.note?.(raw, value, "file");
+  if (note !== undefined) ctx.notes.push(`${path}: ${note}`);
+  return { value, path };
+}
+
+/**
+ * The options of one list item's mapping (a port, a target) with their defaults; options
+ * without a value or default are left out. `undefined` when a required option, or one with a
+ * default, is missing or invalid.
+ */
+function _item<G extends Options>(
+  block: Record<string, unknown>,
+  path: string,
+  options: { options: G; ctx: _Context; required: Partial<Record<keyof G, string>> },
+): Record<string, unknown> | undefined {
+  const { ctx, required } = options;
+  const values: Record<string, unknown> = {};
+  let complete = true;
+  for (const [name, option] of Object.entries(options.options)) {
+    const at = _join(path, name);
+    const why = required[name];
+    const value = _present(block[name])
+      ? _option(block, at, { option, ctx })?.value
+      : why !== undefined
+      ? ctx.issues.add(at, `required: ${why}`)
+      : option.default;
+    if (value !== undefined) values[name] = value;
+    else if (option.required || option.default !== undefined) complete = false;
+  }
+  return complete ? values : undefined;
+}
+
 interface _Alerts {
   readonly teams?: SecretSource;
   readonly webhook?: SecretSource;
@@ -214,31 +250,13 @@ function _alerts(value: unknown, ctx: _Context): _Alerts {
   if (!_present(value)) return {};
   const alerts = _mapping(value, "alerts", { ctx, keys: STRUCTURED_KEYS.alerts });
   if (alerts === undefined) return {};
-  const { issues } = ctx;
-  const field = <T>(
-    block: Record<string, unknown>,
-    at: {
-      readonly path: string;
-      readonly key: string;
-      readonly check: (value: unknown) => Checked<T>;
-    },
-  ): Located<T> | undefined => {
-    if (!_present(block[at.key])) return undefined;
-    const path = _join(at.path, at.key);
-    const checked = issues.take(path, at.check(block[at.key]));
-    return checked === undefined ? undefined : { value: checked, path };
-  };
   let teams: SecretSource | undefined;
   let shape: Located<TeamsCardShape> | undefined;
   if (_present(alerts.teams)) {
     const block = _mapping(alerts.teams, "alerts.teams", { ctx, keys: STRUCTURED_KEYS.teams });
     if (block !== undefined) {
       teams = _webhookSource(block, "alerts.teams", ctx);
-      shape = field(block, {
-        path: "alerts.teams",
-        key: "shape",
-        check: (v) => checkChoice(v, TEAMS_CARD_SHAPES, { what: "shape" }),
-      });
+      shape = _option(block, "alerts.teams.shape", { option: TEAMS_OPTIONS.shape, ctx });
     }
   }
   let webhook: SecretSource | undefined;
@@ -249,23 +267,11 @@ function _alerts(value: unknown, ctx: _Context): _Alerts {
     });
     if (block !== undefined) webhook = _webhookSource(block, "alerts.webhook", ctx);
   }
-  const duration = (v: unknown) => checkDuration(v, { allowZero: true });
-  const coalesce = field(alerts, { path: "alerts", key: "coalesce", check: duration });
-  const threshold = field(alerts, {
-    path: "alerts",
-    key: "writeFailureThreshold",
-    check: duration,
-  });
-  const degraded = field(alerts, { path: "alerts", key: "degraded", check: checkBoolean });
+  const delivery = _given(alerts, "alerts", { options: ALERT_OPTIONS, ctx });
   return {
     ...(teams === undefined ? {} : { teams }),
     ...(webhook === undefined ? {} : { webhook }),
-    alerts: {
-      ...(shape === undefined ? {} : { shape }),
-      ...(coalesce === undefined ? {} : { coalesce }),
-      ...(threshold === undefined ? {} : { writeFailureThreshold: threshold }),
-      ...(degraded === undefined ? {} : { degraded }),
-    },
+    alerts: { ...(shape === undefined ? {} : { shape }), ...delivery },
   };
 }
 
@@ -305,15 +311,7 @@ function _webhookSource(
 }
 
 /** Probe settings given in one block, each with the path it came from. */
-interface _ProbePart {
-  readonly type?: Located<ProbeType>;
-  readonly port?: Located<number>;
-  readonly interval?: Located<Millis>;
-  readonly timeout?: Located<Millis>;
-  readonly rise?: Located<number>;
-  readonly fall?: Located<number>;
-  readonly jitter?: Located<number>;
-}
+type _ProbePart = { readonly [K in keyof ProbeSettings]?: Located<ProbeSettings[K]> };
 
 interface _Defaults {
   readonly probe: _ProbePart;
@@ -332,7 +330,7 @@ function _defaults(value: unknown, ctx: _Context): _Defaults {
   if (probe.timeout !== undefined && probe.interval !== undefined) {
     ctx.issues.take(
       probe.timeout.path,
-      checkTimeoutFits(probe.timeout.value, probe.interval.value),
+      PROBE_OPTIONS.timeout.fits!(probe.timeout.value, { interval: probe.interval.value }),
     );
   }
   return { probe, publish: _publishPart(defaults.publish, "defaults.publish", ctx) };
@@ -346,46 +344,15 @@ function _probePart(
   if (!_present(value)) return {};
   const block = _mapping(value, path, options);
   if (block === undefined) return {};
-  const { issues } = options.ctx;
-  const field = <T>(
-    key: keyof _ProbePart,
-    check: (value: unknown) => Checked<T>,
-  ): Located<T> | undefined => {
-    if (!_present(block[key])) return undefined;
-    const at = _join(path, key);
-    const checked = issues.take(at, check(block[key]));
-    return checked === undefined ? undefined : { value: checked, path: at };
-  };
-  return {
-    type: field("type", (v) => checkChoice(v, PROBE_TYPES, { what: "probe type" })),
-    port: field("port", checkPort),
-    interval: field("interval", (v) => checkDuration(v)),
-    timeout: field("timeout", (v) => checkDuration(v)),
-    rise: field("rise", checkCount),
-    fall: field("fall", checkCount),
-    jitter: field("jitter", checkJitter),
-  };
+  return _given(block, path, { options: PROBE_OPTIONS, ctx: options.ctx });
 }
 
 function _publishPart(value: unknown, path: string, ctx: _Context): Partial<PublishSettings> {
   if (!_present(value)) return {};
   const block = _mapping(value, path, { ctx, keys: STRUCTURED_KEYS.publish });
   if (block === undefined) return {};
-  const read = <K extends keyof PublishSettings>(
-    key: K,
-    check: (value: unknown) => Checked<PublishSettings[K]>,
-  ): Partial<PublishSettings> => {
-    if (!_present(block[key])) return {};
-    const value = ctx.issues.take(_join(path, key), check(block[key]));
-    return value === undefined ? {} : { [key]: value };
-  };
-  return {
-    ...read("endpointSlices", checkBoolean),
-    ...read("endpoints", checkBoolean),
-    ...read("unhealthy", (v) => checkChoice(v, UNHEALTHY_MODES, { what: "mode" })),
-    ...read("allDown", (v) => checkChoice(v, ALL_DOWN_MODES, { what: "mode" })),
-    ...read("createService", checkBoolean),
-  };
+  const given = _given(block, path, { options: PUBLISH_OPTIONS, ctx });
+  return Object.fromEntries(Object.entries(given).map(([key, located]) => [key, located.value]));
 }
 
 function _services(
@@ -427,12 +394,12 @@ function _service(
   const before = issues.issues.length;
 
   const name = _present(block.name)
-    ? issues.take(_join(path, "name"), checkDns1035Label(block.name, { what: "Service name" }))
+    ? issues.take(_join(path, "name"), SERVICE_OPTIONS.name.parse(block.name, "file"))
     : issues.add(_join(path, "name"), "required: the name of the Service");
   const namespace = _present(block.namespace)
     ? issues.take(
       _join(path, "namespace"),
-      checkDns1123Label(block.namespace, { what: "namespace" }),
+      SERVICE_OPTIONS.namespace.parse(block.namespace, "file"),
     )
     : ctx.defaultNamespace;
   const ports = _ports(block.ports, _join(path, "ports"), ctx);
@@ -477,28 +444,25 @@ function _probe(
   const before = ctx.issues.issues.length;
   const own = _probePart(value, path, { ctx, keys: STRUCTURED_KEYS.probe });
   if (ctx.issues.issues.length > before) return undefined;
-  const interval = own.interval ?? d.interval ?? { value: PROBE_DEFAULTS.interval, path: "" };
-  const timeout = own.timeout ?? d.timeout ?? { value: defaultTimeout(interval.value), path: "" };
-  const timeoutFromDefaults = timeout === d.timeout;
+  // Each setting: the service's own, else defaults.probe, else the port given, else the table's.
+  const given: Partial<ProbeSettings> = { port: options.port };
+  const values: Record<string, unknown> = {};
+  for (const [name, option] of Object.entries(PROBE_OPTIONS)) {
+    const key = name as keyof ProbeSettings;
+    values[name] = (own[key] ?? d[key])?.value ?? given[key] ?? option.default ??
+      option.derive?.(values);
+  }
   // A defaults block at odds with itself was reported once, in `_defaults`.
-  if (!(timeoutFromDefaults && interval === d.interval)) {
-    const fits = checkTimeoutFits(timeout.value, interval.value);
+  const timeoutFromDefaults = own.timeout === undefined && d.timeout !== undefined;
+  if (!(timeoutFromDefaults && own.interval === undefined && d.interval !== undefined)) {
+    const fits = PROBE_OPTIONS.timeout.fits!(values.timeout as number, values);
     if (!fits.ok) {
       const note = timeoutFromDefaults ? " (the timeout comes from defaults.probe.timeout)" : "";
       return ctx.issues.add(_join(path, "timeout"), fits.message + note);
     }
   }
-  const port = own.port?.value ?? options.port;
-  if (port === undefined) return undefined;
-  return {
-    type: (own.type ?? d.type)?.value ?? "tcp",
-    port,
-    interval: interval.value,
-    timeout: timeout.value,
-    rise: (own.rise ?? d.rise)?.value ?? PROBE_DEFAULTS.rise,
-    fall: (own.fall ?? d.fall)?.value ?? PROBE_DEFAULTS.fall,
-    jitter: (own.jitter ?? d.jitter)?.value ?? PROBE_DEFAULTS.jitter,
-  };
+  if (values.port === undefined) return undefined;
+  return values as ProbeSettings;
 }
 
 function _ports(value: unknown, path: string, ctx: _Context): ServicePort[] | undefined {
@@ -515,32 +479,21 @@ function _ports(value: unknown, path: string, ctx: _Context): ServicePort[] | un
   for (const [i, item] of list.entries()) {
     const at = _join(path, i);
     if (typeof item !== "object" || item === null) {
-      const port = issues.take(at, checkPort(item));
-      if (port !== undefined) ports.push({ value: { name: "", port, protocol: "TCP" }, path: at });
+      const port = issues.take(at, SERVICE_OPTIONS.ports.parse(item, "file"));
+      if (port === undefined) continue;
+      const { name, protocol } = PORT_OPTIONS;
+      ports.push({ value: { name: name.default!, port, protocol: protocol.default! }, path: at });
       continue;
     }
     const block = _mapping(item, at, { ctx, keys: STRUCTURED_KEYS.port });
     if (block === undefined) continue;
-    const name = _present(block.name)
-      ? issues.take(_join(at, "name"), checkDns1123Label(block.name, { what: "port name" }))
-      : "";
-    const port = _present(block.port)
-      ? issues.take(_join(at, "port"), checkPort(block.port))
-      : issues.add(_join(at, "port"), "required: the port number");
-    const protocol = _present(block.protocol)
-      ? issues.take(
-        _join(at, "protocol"),
-        checkChoice(block.protocol, PROTOCOLS, { what: "protocol" }),
-      )
-      : "TCP";
-    const appProtocol = _present(block.appProtocol)
-      ? issues.take(_join(at, "appProtocol"), checkAppProtocol(block.appProtocol))
-      : undefined;
-    if (name === undefined || port === undefined || protocol === undefined) continue;
-    const servicePort: ServicePort = appProtocol === undefined
-      ? { name, port, protocol }
-      : { name, port, protocol, appProtocol };
-    ports.push({ value: servicePort, path: at });
+    const servicePort = _item(block, at, {
+      options: PORT_OPTIONS,
+      ctx,
+      required: { port: "the port number" },
+    });
+    if (servicePort === undefined) continue;
+    ports.push({ value: servicePort as unknown as ServicePort, path: at });
   }
   _checkPortNames(ports, issues);
   return issues.issues.length > before ? undefined : ports.map((p) => p.value);
@@ -580,35 +533,18 @@ function _targets(value: unknown, path: string, ctx: _Context): Target[] | undef
   for (const [i, item] of list.entries()) {
     const at = _join(path, i);
     if (typeof item !== "object" || item === null) {
-      const address = issues.take(at, checkAddress(item));
+      const address = issues.take(at, SERVICE_OPTIONS.targets.parse(item, "file"));
       if (address !== undefined) targets.push({ value: { address }, path: at });
       continue;
     }
     const block = _mapping(item, at, { ctx, keys: STRUCTURED_KEYS.target });
     if (block === undefined) continue;
-    const address = _present(block.address)
-      ? issues.take(_join(at, "address"), checkAddress(block.address))
-      : issues.add(_join(at, "address"), "required: the IP address of the target");
-    let zone: string | undefined;
-    if (_present(block.zone)) {
-      zone = typeof block.zone !== "string"
-        ? issues.add(_join(at, "zone"), `must be a zone name, not ${kindOf(block.zone)}`)
-        : block.zone.trim() === ""
-        ? issues.add(_join(at, "zone"), "must not be empty")
-        : block.zone.trim();
-    }
-    const hostname = _present(block.hostname)
-      ? issues.take(_join(at, "hostname"), checkDns1123Label(block.hostname, { what: "hostname" }))
-      : undefined;
-    if (address === undefined) continue;
-    targets.push({
-      value: {
-        address,
-        ...(zone === undefined ? {} : { zone }),
-        ...(hostname === undefined ? {} : { hostname }),
-      },
-      path: at,
+    const target = _item(block, at, {
+      options: TARGET_OPTIONS,
+      ctx,
+      required: { address: "the IP address of the target" },
     });
+    if (target !== undefined) targets.push({ value: target as unknown as Target, path: at });
   }
   checkDuplicateTargets(targets, issues);
   return issues.issues.length > before ? undefined : targets.map((t) => t.value);

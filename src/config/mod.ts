@@ -6,22 +6,27 @@
  * @module
  */
 
-import { formatDuration } from "./duration.ts";
 import { type Environment, parseSeedConfig, readEnvOverrides } from "./env.ts";
 import { parseStructuredConfig } from "./file.ts";
+import { ConfigError, IssueList } from "./issues.ts";
 import {
   ALERT_DEFAULTS,
-  type AlertOptions,
-  type AlertSettings,
-  checkWebhookUrl,
-  type Config,
-  ConfigError,
-  IssueList,
-  type ParsedConfig,
-  quote,
-  type Secret,
-  type SecretSource,
+  ALERT_OPTIONS,
+  type Options,
+  PROBE_OPTIONS,
+  PUBLISH_OPTIONS,
+  TEAMS_OPTIONS,
+  WEBHOOK_OPTIONS,
+} from "./options.ts";
+import type {
+  AlertOptions,
+  AlertSettings,
+  Config,
+  ParsedConfig,
+  Secret,
+  SecretSource,
 } from "./schema.ts";
+import { checkWebhookUrl, quote } from "./validate.ts";
 
 export {
   ALERT_DEFAULTS,
@@ -78,6 +83,11 @@ export interface LoadedConfig {
   readonly config: Config;
   /** Problems that do not stop the agent: unknown `config.env` keys, ignored variables. */
   readonly warnings: readonly string[];
+  /**
+   * Values accepted under another spelling, such as the original's `LOG_LEVEL=CRITICAL` read as
+   * `error`: `validate` shows them.
+   */
+  readonly notes: readonly string[];
 }
 
 /** Loads and validates the configuration; throws a {@linkcode ConfigError} listing every problem. */
@@ -100,12 +110,12 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   const teams = parsed.teams === undefined ? undefined : await _resolveWebhook(parsed.teams, {
     read,
     issues,
-    variables: "TEAMS_WEBHOOK_URL or TEAMS_WEBHOOK_URL_FILE",
+    variables: `${TEAMS_OPTIONS.url.env} or ${TEAMS_OPTIONS.urlFile.env}`,
   });
   const webhook = parsed.webhook === undefined ? undefined : await _resolveWebhook(parsed.webhook, {
     read,
     issues,
-    variables: "WEBHOOK_URL or WEBHOOK_URL_FILE",
+    variables: `${WEBHOOK_OPTIONS.url.env} or ${WEBHOOK_OPTIONS.urlFile.env}`,
   });
   issues.throwIfAny();
   const warnings = [...parsed.warnings];
@@ -120,7 +130,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     alerts,
     ...(parsed.logLevel === undefined ? {} : { logLevel: parsed.logLevel }),
   };
-  return { config, warnings };
+  return { config, warnings, notes: parsed.notes ?? [] };
 }
 
 async function _readConfigFile(
@@ -128,7 +138,8 @@ async function _readConfigFile(
   read: (path: string) => Promise<string>,
 ): Promise<string> {
   try {
-    return await read(path);
+    // A byte order mark (files saved by some Windows editors) is not part of the configuration.
+    return (await read(path)).replace(/^\uFEFF/, "");
   } catch (error) {
     throw new ConfigError([{
       path,
@@ -176,6 +187,7 @@ function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig
     alerts: { ...parsed.alerts, ...overrides.alerts },
     issues: [...parsed.issues, ...overrides.issues],
     warnings,
+    notes: [...parsed.notes ?? [], ...overrides.notes],
   };
 }
 
@@ -221,14 +233,20 @@ export function describeConfig(config: Config): unknown {
       namespace: service.namespace,
       ports: service.ports.map((port) => ({ ...port })),
       targets: service.targets.map((target) => ({ ...target })),
-      probe: {
-        ...service.probe,
-        interval: formatDuration(service.probe.interval),
-        timeout: formatDuration(service.probe.timeout),
-      },
-      publish: { ...service.publish },
+      probe: _show(PROBE_OPTIONS, service.probe),
+      publish: _show(PUBLISH_OPTIONS, service.publish),
     })),
   };
+}
+
+/** Settings as `validate` shows them: each value the way its option says (durations as text). */
+function _show(options: Options, values: Readonly<Record<string, unknown>>): unknown {
+  return Object.fromEntries(
+    Object.entries(values).map(([name, value]) => {
+      const option = options[name];
+      return [name, option?.show === undefined ? value : option.show(value)];
+    }),
+  );
 }
 
 /** The alert settings of a configuration: only what was given, defaults stay implicit. */
@@ -236,31 +254,32 @@ function _alertSettings(
   given: AlertOptions,
   urls: { readonly teams?: Secret; readonly webhook?: Secret },
 ): AlertSettings {
-  const { shape, coalesce, writeFailureThreshold, degraded } = given;
+  const { shape } = given;
+  const delivery: Record<string, unknown> = {};
+  for (const name of Object.keys(ALERT_OPTIONS) as (keyof typeof ALERT_OPTIONS)[]) {
+    const located = given[name];
+    if (located !== undefined) delivery[name] = located.value;
+  }
   return {
     ...(urls.teams === undefined ? {} : {
       teams: shape === undefined ? { url: urls.teams } : { url: urls.teams, shape: shape.value },
     }),
     ...(urls.webhook === undefined ? {} : { webhook: { url: urls.webhook } }),
-    ...(coalesce === undefined ? {} : { coalesce: coalesce.value }),
-    ...(writeFailureThreshold === undefined
-      ? {}
-      : { writeFailureThreshold: writeFailureThreshold.value }),
-    ...(degraded === undefined ? {} : { degraded: degraded.value }),
+    ...delivery,
   };
 }
 
 /** The alert settings with their defaults applied, URLs redacted. */
 function _describeAlerts(alerts: AlertSettings): unknown {
+  const delivery: Record<string, unknown> = {};
+  for (const name of Object.keys(ALERT_OPTIONS) as (keyof typeof ALERT_OPTIONS)[]) {
+    delivery[name] = alerts[name] ?? ALERT_DEFAULTS[name];
+  }
   return {
     ...(alerts.teams === undefined ? {} : {
       teams: { url: "<redacted>", shape: alerts.teams.shape ?? ALERT_DEFAULTS.shape },
     }),
     ...(alerts.webhook === undefined ? {} : { webhook: { url: "<redacted>" } }),
-    coalesce: formatDuration(alerts.coalesce ?? ALERT_DEFAULTS.coalesce),
-    writeFailureThreshold: formatDuration(
-      alerts.writeFailureThreshold ?? ALERT_DEFAULTS.writeFailureThreshold,
-    ),
-    degraded: alerts.degraded ?? ALERT_DEFAULTS.degraded,
+    ..._show(ALERT_OPTIONS, delivery) as Record<string, unknown>,
   };
 }

@@ -2,50 +2,84 @@
  * The typed configuration model. Both input formats (the seed's `config.env` and the structured
  * YAML/JSON file) are parsed into this one model; the seed format is a one-service instance.
  *
- * Everything here is readonly: a loaded configuration is never edited in place.
+ * Everything here is readonly: a loaded configuration is never edited in place. The settings
+ * types come from the option table (`options.ts`), the checks from `validate.ts`; both are
+ * re-exported here so that the rest of the code imports the model from one place.
  *
  * @module
  */
 
+import type { LogLevel, Protocol, TeamsCardShape } from "./choices.ts";
+import type { ConfigIssue, Located } from "./issues.ts";
+import type {
+  ALERT_OPTIONS,
+  OptionValue,
+  OptionValues,
+  PROBE_OPTIONS,
+  PUBLISH_OPTIONS,
+} from "./options.ts";
+import type { Secret } from "./secret.ts";
+
+export {
+  ALL_DOWN_MODES,
+  type AllDownMode,
+  LOG_FORMATS,
+  LOG_LEVEL_ALIASES,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  PROBE_TYPES,
+  type ProbeType,
+  type Protocol,
+  PROTOCOLS,
+  TEAMS_CARD_SHAPES,
+  type TeamsCardShape,
+  UNHEALTHY_MODES,
+  type UnhealthyMode,
+} from "./choices.ts";
+export {
+  type Checked,
+  ConfigError,
+  type ConfigIssue,
+  failed,
+  formatIssue,
+  IssueList,
+  type Located,
+  passed,
+} from "./issues.ts";
+export {
+  ALERT_DEFAULTS,
+  defaultTimeout,
+  PROBE_DEFAULTS,
+  PUBLISH_DEFAULTS,
+  SEED_DEFAULTS,
+} from "./options.ts";
+export { Secret } from "./secret.ts";
+export {
+  checkAddress,
+  checkAppProtocol,
+  checkBoolean,
+  checkChoice,
+  checkCount,
+  checkDns1035Label,
+  checkDns1123Label,
+  checkDuplicateTargets,
+  checkInteger,
+  checkJitter,
+  checkLogLevel,
+  checkPort,
+  checkWebhookUrl,
+  type ChoiceOptions,
+  closestName,
+  editDistance,
+  type IntegerRange,
+  kindOf,
+  type LabelOptions,
+  quote,
+} from "./validate.ts";
+
 /** A duration in milliseconds. */
 export type Millis = number;
-
-/** Log levels, least to most severe. */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-/** A log level. */
-export type LogLevel = typeof LOG_LEVELS[number];
-
-/** Log line formats. */
-export const LOG_FORMATS = ["json", "text"] as const;
-/** A log line format. */
-export type LogFormat = typeof LOG_FORMATS[number];
-
-/**
- * A secret string (a webhook URL, a token). It never prints itself: `String()`, template
- * literals, `JSON.stringify` and `Deno.inspect` all show `<redacted>`. Call {@linkcode reveal}
- * only where the value is used.
- */
-export class Secret {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  /** The secret itself; use it only at the point of use, never in a log line. */
-  reveal(): string {
-    return this.#value;
-  }
-  /** Always `<redacted>`. */
-  toString(): string {
-    return "<redacted>";
-  }
-  /** Always `"<redacted>"`. */
-  toJSON(): string {
-    return "<redacted>";
-  }
-  [Symbol.for("Deno.customInspect")](): string {
-    return "<redacted>";
-  }
-}
 
 /** One instance behind a Service: an IP address with optional topology hints. */
 export interface Target {
@@ -57,34 +91,13 @@ export interface Target {
   readonly hostname?: string;
 }
 
-/** Probe kinds. Only TCP for now. */
-export const PROBE_TYPES = ["tcp"] as const;
-/** A probe kind. */
-export type ProbeType = typeof PROBE_TYPES[number];
+/**
+ * How and how often a target is checked (Envoy/HAProxy semantics, DESIGN §3.4): one field per
+ * entry of `PROBE_OPTIONS`, documented there.
+ */
+export type ProbeSettings = OptionValues<typeof PROBE_OPTIONS>;
 
-/** How and how often a target is checked (Envoy/HAProxy semantics, DESIGN §3.4). */
-export interface ProbeSettings {
-  readonly type: ProbeType;
-  /** Port to probe. Defaults to the service's first port. */
-  readonly port: number;
-  /** Time between the starts of two checks of one target. */
-  readonly interval: Millis;
-  /** A check that has not answered by then failed. Never more than `interval`. */
-  readonly timeout: Millis;
-  /** Consecutive successes for an unhealthy target to become healthy. */
-  readonly rise: number;
-  /** Consecutive failures for a healthy (or unknown) target to become unhealthy. */
-  readonly fall: number;
-  /** Random spread of each interval, as a fraction of it (0 to 0.5; 0.1 = ±10%). */
-  readonly jitter: number;
-}
-
-/** Port protocols the EndpointSlice API accepts. */
-export const PROTOCOLS = ["TCP", "UDP", "SCTP"] as const;
-/** A port protocol. */
-export type Protocol = typeof PROTOCOLS[number];
-
-/** A port the Service publishes. */
+/** A port the Service publishes (the fields of `PORT_OPTIONS`). */
 export interface ServicePort {
   /** Must equal the Service's port name ("" for a single unnamed port). */
   readonly name: string;
@@ -93,29 +106,8 @@ export interface ServicePort {
   readonly appProtocol?: string;
 }
 
-/** What to do with unhealthy targets. */
-export const UNHEALTHY_MODES = ["notReady", "remove"] as const;
-/** What to do with unhealthy targets. */
-export type UnhealthyMode = typeof UNHEALTHY_MODES[number];
-
-/** What to publish when no target is healthy. */
-export const ALL_DOWN_MODES = ["publishAll", "empty"] as const;
-/** What to publish when no target is healthy. */
-export type AllDownMode = typeof ALL_DOWN_MODES[number];
-
-/** What HELASEID writes for a Service. */
-export interface PublishSettings {
-  /** Write EndpointSlices (default true). */
-  readonly endpointSlices: boolean;
-  /** Write the legacy Endpoints object too (default true; deprecated from Kubernetes 1.33). */
-  readonly endpoints: boolean;
-  /** Unhealthy targets stay listed as not ready (default) or are removed. */
-  readonly unhealthy: UnhealthyMode;
-  /** Panic guard: publish every target as ready when none is healthy (default), or none. */
-  readonly allDown: AllDownMode;
-  /** Create a missing selector-less Service (default false: report it and wait). */
-  readonly createService: boolean;
-}
+/** What HELASEID writes for a Service: one field per entry of `PUBLISH_OPTIONS`. */
+export type PublishSettings = OptionValues<typeof PUBLISH_OPTIONS>;
 
 /** One Service whose endpoints HELASEID keeps. */
 export interface ServiceConfig {
@@ -127,19 +119,10 @@ export interface ServiceConfig {
   readonly publish: PublishSettings;
 }
 
-/**
- * What a Teams webhook receives: `workflows` wraps the Adaptive Card in a message with one
- * attachment (what the Workflows "post to a channel when a webhook request is received"
- * template expects); `card` posts the bare Adaptive Card (flows that parse the card themselves).
- */
-export const TEAMS_CARD_SHAPES = ["workflows", "card"] as const;
-/** What a Teams webhook receives; see {@linkcode TEAMS_CARD_SHAPES}. */
-export type TeamsCardShape = typeof TEAMS_CARD_SHAPES[number];
-
 /** Microsoft Teams (Workflows webhook) alerts. */
 export interface TeamsSettings {
   readonly url: Secret;
-  /** Payload shape (default {@linkcode ALERT_DEFAULTS}.shape, `workflows`). */
+  /** Payload shape (default {@linkcode ALERT_DEFAULTS}.shape). */
   readonly shape?: TeamsCardShape;
 }
 
@@ -149,32 +132,16 @@ export interface WebhookSettings {
 }
 
 /**
- * Alert channels and delivery settings. Fields left out take {@linkcode ALERT_DEFAULTS}: a
- * loaded configuration carries only what was configured.
+ * Alert channels and delivery settings (one optional field per entry of `ALERT_OPTIONS`).
+ * Fields left out take {@linkcode ALERT_DEFAULTS}: a loaded configuration carries only what
+ * was configured.
  */
-export interface AlertSettings {
-  readonly teams?: TeamsSettings;
-  readonly webhook?: WebhookSettings;
-  /** Transitions of a Service within this window make one alert (default 2s; 0 = none). */
-  readonly coalesce?: Millis;
-  /** Alert when writes to the Kubernetes API have failed for this long (default 1m). */
-  readonly writeFailureThreshold?: Millis;
-  /** Alert when some but not all targets of a Service are down (default true). */
-  readonly degraded?: boolean;
-}
-
-/** Defaults of {@linkcode AlertSettings} and {@linkcode TeamsSettings}. */
-export const ALERT_DEFAULTS = {
-  coalesce: 2000,
-  writeFailureThreshold: 60_000,
-  degraded: true,
-  shape: "workflows",
-} as const satisfies {
-  coalesce: Millis;
-  writeFailureThreshold: Millis;
-  degraded: boolean;
-  shape: TeamsCardShape;
-};
+export type AlertSettings =
+  & {
+    readonly teams?: TeamsSettings;
+    readonly webhook?: WebhookSettings;
+  }
+  & Partial<OptionValues<typeof ALERT_OPTIONS>>;
 
 /** Where a configuration came from: shown by `validate` and in errors. */
 export type ConfigFormat = "env" | "structured";
@@ -186,112 +153,6 @@ export interface Config {
   readonly alerts: AlertSettings;
   /** From `LOG_LEVEL` or the file's `logLevel`; the CLI flag wins over both. */
   readonly logLevel?: LogLevel;
-}
-
-/** Defaults of the structured file (DESIGN §3.4). */
-export const PROBE_DEFAULTS = {
-  interval: 2000,
-  timeout: 1000,
-  rise: 2,
-  fall: 3,
-  jitter: 0.1,
-} as const;
-
-/** Defaults of the seed format where its `config.env` is silent. */
-export const SEED_DEFAULTS = {
-  interval: 2000,
-  fall: 3,
-  rise: 1,
-  jitter: 0.1,
-} as const;
-
-/** Publishing defaults. */
-export const PUBLISH_DEFAULTS: PublishSettings = {
-  endpointSlices: true,
-  endpoints: true,
-  unhealthy: "notReady",
-  allDown: "publishAll",
-  createService: false,
-};
-
-/** The longest timeout applied when none is configured: `min(interval, 1s)`. */
-export function defaultTimeout(interval: Millis): Millis {
-  return Math.min(interval, 1000);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation: field-path issues and the checks both input formats share
-// ---------------------------------------------------------------------------------------------
-
-/** One problem in a configuration: the field at fault and what is wrong with it. */
-export interface ConfigIssue {
-  /** Field path such as `services[0].targets[2]` or `PORT`; a file location for file problems. */
-  readonly path: string;
-  /** What is wrong: the bad value quoted and what is allowed, never a secret. */
-  readonly message: string;
-}
-
-/** An invalid or unreadable configuration; `issues` lists every problem found, not just the first. */
-export class ConfigError extends Error {
-  /** Every problem found, in input order. */
-  readonly issues: readonly ConfigIssue[];
-  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
-    super(issues.map(formatIssue).join("\n"), options);
-    this.name = "ConfigError";
-    this.issues = issues;
-  }
-}
-
-/** `path: message`, the line a {@linkcode ConfigError} shows for one issue. */
-export function formatIssue(issue: ConfigIssue): string {
-  return issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`;
-}
-
-/** The outcome of one check: the normalized value, or what is wrong with the input. */
-export type Checked<T> = { readonly ok: true; readonly value: T } | {
-  readonly ok: false;
-  readonly message: string;
-};
-
-/** A passed check. */
-export function passed<T>(value: T): Checked<T> {
-  return { ok: true, value };
-}
-
-/** A failed check. */
-export function failed<T = never>(message: string): Checked<T> {
-  return { ok: false, message };
-}
-
-/** Collects the issues of one load so that all of them are reported at once. */
-export class IssueList {
-  readonly #issues: ConfigIssue[] = [];
-
-  /** Records a problem; returns `undefined` so a failed field reads as "no value". */
-  add(path: string, message: string): undefined {
-    this.#issues.push({ path, message });
-    return undefined;
-  }
-
-  /** The value of a passed check, or `undefined` after recording the failure under `path`. */
-  take<T>(path: string, checked: Checked<T>): T | undefined {
-    return checked.ok ? checked.value : this.add(path, checked.message);
-  }
-
-  /** Records issues found elsewhere. */
-  addAll(issues: readonly ConfigIssue[]): void {
-    this.#issues.push(...issues);
-  }
-
-  /** The issues so far. */
-  get issues(): readonly ConfigIssue[] {
-    return this.#issues;
-  }
-
-  /** Throws a {@linkcode ConfigError} carrying every issue, if there is any. */
-  throwIfAny(): void {
-    if (this.#issues.length > 0) throw new ConfigError([...this.#issues]);
-  }
 }
 
 /**
@@ -306,13 +167,13 @@ export type SecretSource =
 /** Where the Teams webhook URL comes from (a {@linkcode SecretSource}). */
 export type TeamsSource = SecretSource;
 
-/** Alert delivery settings as one input format gave them, each with the field path it came from. */
-export interface AlertOptions {
-  readonly shape?: Located<TeamsCardShape>;
-  readonly coalesce?: Located<Millis>;
-  readonly writeFailureThreshold?: Located<Millis>;
-  readonly degraded?: Located<boolean>;
-}
+/**
+ * Alert delivery settings as one input format gave them, each with the field path it came
+ * from: the Teams card shape and one field per entry of `ALERT_OPTIONS`.
+ */
+export type AlertOptions =
+  & { readonly shape?: Located<TeamsCardShape> }
+  & { readonly [K in keyof typeof ALERT_OPTIONS]?: Located<OptionValue<typeof ALERT_OPTIONS[K]>> };
 
 /** A configuration as one input format parsed it, before secrets are read and checked. */
 export interface ParsedConfig {
@@ -326,412 +187,6 @@ export interface ParsedConfig {
   readonly alerts?: AlertOptions;
   readonly issues: readonly ConfigIssue[];
   readonly warnings: readonly string[];
-}
-
-const MAX_QUOTED = 80;
-
-/** A scalar quoted for a message (`'10.188.2.300'`), shortened when long. */
-export function quote(value: unknown): string {
-  const text = typeof value === "string" ? value : String(value);
-  const short = text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED - 3)}...` : text;
-  return `'${short}'`;
-}
-
-/** What kind of value it is, for "must be X, not a list" messages: never the value itself. */
-export function kindOf(value: unknown): string {
-  if (value === null || value === undefined) return "empty";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  if (typeof value === "string") return "a string";
-  if (typeof value === "number") return "a number";
-  if (typeof value === "boolean") return "a boolean";
-  return typeof value;
-}
-
-function _isScalar(value: unknown): value is string | number | boolean {
-  return typeof value === "string" || typeof value === "number" || typeof value === "boolean";
-}
-
-/** Options of {@linkcode checkInteger}. */
-export interface IntegerRange {
-  /** Smallest allowed value. */
-  readonly min: number;
-  /** Largest allowed value (default: no limit). */
-  readonly max?: number;
-}
-
-/** An integer within a range, from a number or a decimal string. */
-export function checkInteger(value: unknown, range: IntegerRange): Checked<number> {
-  const allowed = range.max === undefined
-    ? `allowed ${range.min} or more`
-    : `allowed ${range.min}-${range.max}`;
-  if (!_isScalar(value) || typeof value === "boolean") {
-    return failed(`must be an integer (${allowed}), not ${kindOf(value)}`);
-  }
-  const text = String(value).trim();
-  if (typeof value === "string" ? !/^[+-]?\d+$/.test(text) : !Number.isInteger(value)) {
-    return failed(`${quote(value)} is not an integer: ${allowed}`);
-  }
-  const n = Number(text);
-  if (n < range.min || (range.max !== undefined && n > range.max)) {
-    return failed(`${quote(value)} is out of range: ${allowed}`);
-  }
-  return passed(n);
-}
-
-/** A port number, 1-65535. */
-export function checkPort(value: unknown): Checked<number> {
-  return checkInteger(value, { min: 1, max: 65535 });
-}
-
-/** A `rise` or `fall` count: an integer of at least 1. */
-export function checkCount(value: unknown): Checked<number> {
-  return checkInteger(value, { min: 1 });
-}
-
-/** The probe jitter: a fraction of the interval from 0 to 0.5. */
-export function checkJitter(value: unknown): Checked<number> {
-  const allowed = "allowed 0 to 0.5 (a fraction of the interval)";
-  if (!_isScalar(value) || typeof value === "boolean") {
-    return failed(`must be a number (${allowed}), not ${kindOf(value)}`);
-  }
-  const text = String(value).trim();
-  const n = typeof value === "number"
-    ? value
-    : /^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)
-    ? Number(text)
-    : NaN;
-  if (!Number.isFinite(n)) return failed(`${quote(value)} is not a number: ${allowed}`);
-  if (n < 0 || n > 0.5) return failed(`${quote(value)} is out of range: ${allowed}`);
-  return passed(n);
-}
-
-const TRUE_WORDS = ["true", "yes", "on", "1"];
-const FALSE_WORDS = ["false", "no", "off", "0"];
-
-/** A boolean, from a boolean or one of true/false, yes/no, on/off, 1/0 (any case). */
-export function checkBoolean(value: unknown): Checked<boolean> {
-  const allowed = "allowed true, false, yes, no, on, off, 1, 0";
-  if (typeof value === "boolean") return passed(value);
-  if (!_isScalar(value)) return failed(`must be a boolean (${allowed}), not ${kindOf(value)}`);
-  const word = String(value).trim().toLowerCase();
-  if (TRUE_WORDS.includes(word)) return passed(true);
-  if (FALSE_WORDS.includes(word)) return passed(false);
-  return failed(`${quote(value)} is not a boolean: ${allowed}`);
-}
-
-/** Options of {@linkcode checkChoice}. */
-export interface ChoiceOptions {
-  /** What the value is, for the message: "log level", "protocol". */
-  readonly what: string;
-  /** Other spellings accepted for a choice, lower case: `{ warning: "warn" }`. */
-  readonly aliases?: Readonly<Record<string, string>>;
-  /** Show the allowed values upper case (environment variables). */
-  readonly upperCase?: boolean;
-}
-
-/** One of a fixed set of values, matched case-insensitively and returned in canonical spelling. */
-export function checkChoice<T extends string>(
-  value: unknown,
-  choices: readonly T[],
-  options: ChoiceOptions,
-): Checked<T> {
-  const shown = choices.map((c) => options.upperCase ? c.toUpperCase() : c).join(", ");
-  const allowed = `allowed ${shown}`;
-  if (typeof value !== "string") {
-    return failed(`must be a ${options.what} (${allowed}), not ${kindOf(value)}`);
-  }
-  const word = value.trim().toLowerCase();
-  const canonical = options.aliases?.[word] ?? word;
-  const found = choices.find((c) => c.toLowerCase() === canonical.toLowerCase());
-  return found === undefined
-    ? failed(`${quote(value)} is not a valid ${options.what}: ${allowed}`)
-    : passed(found);
-}
-
-/** A log level: debug, info, warn (or warning), error, in any case. */
-export function checkLogLevel(
-  value: unknown,
-  options: { upperCase?: boolean } = {},
-): Checked<LogLevel> {
-  return checkChoice(value, LOG_LEVELS, {
-    what: "log level",
-    aliases: { warning: "warn" },
-    upperCase: options.upperCase,
-  });
-}
-
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const MAX_LABEL = 63;
-
-/** Options of the DNS label checks. */
-export interface LabelOptions {
-  /** What the label names, for the message: "namespace", "port name". */
-  readonly what: string;
-}
-
-function _checkLabel(
-  value: unknown,
-  options: { pattern: RegExp; rule: string; what: string },
-): Checked<string> {
-  const { pattern, rule, what } = options;
-  if (typeof value !== "string") {
-    return failed(`must be a ${what} (a string), not ${kindOf(value)}`);
-  }
-  if (value.length > MAX_LABEL) {
-    return failed(
-      `${quote(value)} is too long for a ${what}: allowed at most ${MAX_LABEL} characters`,
-    );
-  }
-  if (!pattern.test(value)) {
-    return failed(`${quote(value)} is not a valid ${what}: use ${rule}`);
-  }
-  return passed(value);
-}
-
-/** A DNS-1123 label (namespaces, port names, hostnames): `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, ≤ 63. */
-export function checkDns1123Label(value: unknown, options: LabelOptions): Checked<string> {
-  return _checkLabel(value, {
-    pattern: DNS1123_LABEL,
-    rule: "lowercase letters, digits and '-', starting and ending with a letter or digit",
-    what: options.what,
-  });
-}
-
-/** A DNS-1035 label (Service names): like DNS-1123 but starting with a letter. */
-export function checkDns1035Label(value: unknown, options: LabelOptions): Checked<string> {
-  return _checkLabel(value, {
-    pattern: DNS1035_LABEL,
-    rule:
-      "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit",
-    what: options.what,
-  });
-}
-
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/** An `appProtocol`: a qualified name such as `http`, `kafka` or `kubernetes.io/h2c`. */
-export function checkAppProtocol(value: unknown): Checked<string> {
-  if (typeof value !== "string") return failed(`must be a string, not ${kindOf(value)}`);
-  const slash = value.lastIndexOf("/");
-  const prefix = slash < 0 ? undefined : value.slice(0, slash);
-  const name = slash < 0 ? value : value.slice(slash + 1);
-  const prefixOk = prefix === undefined ||
-    (prefix.length <= 253 && DNS1123_SUBDOMAIN.test(prefix));
-  if (!prefixOk || name.length > MAX_LABEL || !QUALIFIED_NAME.test(name)) {
-    return failed(
-      `${
-        quote(value)
-      } is not a valid appProtocol: use a name such as 'http' or 'kubernetes.io/h2c'`,
-    );
-  }
-  return passed(value);
-}
-
-// --- IP addresses -----------------------------------------------------------------------------
-
-/** IPv4 octets, "leading-zero" for an ambiguous form like `010.1.1.1`, or undefined. */
-function _parseIPv4(text: string): number[] | "leading-zero" | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let leadingZero = false;
-  const octets: number[] = [];
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return undefined;
-    if (part.length > 1 && part.startsWith("0")) leadingZero = true;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    octets.push(n);
-  }
-  return leadingZero ? "leading-zero" : octets;
-}
-
-/** The eight 16-bit groups of an IPv6 address, or undefined. Zone ids (`%eth0`) are refused. */
-function _parseIPv6(text: string): number[] | undefined {
-  if (!text.includes(":") || text.includes("%")) return undefined;
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const parseGroups = (part: string, last: boolean): number[] | undefined => {
-    if (part === "") return [];
-    const groups: number[] = [];
-    const pieces = part.split(":");
-    for (const [i, piece] of pieces.entries()) {
-      if (last && i === pieces.length - 1 && piece.includes(".")) {
-        const v4 = _parseIPv4(piece);
-        if (v4 === undefined || v4 === "leading-zero") return undefined;
-        groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else if (/^[0-9a-fA-F]{1,4}$/.test(piece)) {
-        groups.push(parseInt(piece, 16));
-      } else {
-        return undefined;
-      }
-    }
-    return groups;
-  };
-  if (halves.length === 1) {
-    const groups = parseGroups(text, true);
-    return groups?.length === 8 ? groups : undefined;
-  }
-  const head = parseGroups(halves[0]!, false);
-  const tail = parseGroups(halves[1]!, true);
-  if (head === undefined || tail === undefined || head.length + tail.length > 7) return undefined;
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-}
-
-/** RFC 5952 text of an IPv6 address: lower case, no leading zeros, longest zero run as `::`. */
-function _formatIPv6(groups: readonly number[]): string {
-  // Find the longest run of two or more zero groups (the first one on a tie).
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < groups.length;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < groups.length && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  const head = hex.slice(0, bestStart).join(":");
-  const tail = hex.slice(bestStart + bestLength).join(":");
-  return `${head}::${tail}`;
-}
-
-const REJECTED = "which the Kubernetes API rejects for endpoints";
-
-/**
- * An endpoint IP address, normalized (IPv6 lower case, compressed). Refuses what the API server
- * refuses: loopback, link-local, unspecified and multicast addresses.
- */
-export function checkAddress(value: unknown): Checked<string> {
-  if (typeof value !== "string") return failed(`must be an IP address, not ${kindOf(value)}`);
-  const text = value.trim();
-  const v4 = _parseIPv4(text);
-  if (v4 === "leading-zero") {
-    return failed(
-      `${quote(value)} is ambiguous: IPv4 numbers with leading zeros may be read as octal`,
-    );
-  }
-  if (v4 !== undefined) {
-    const [a, b] = v4 as [number, number, number, number];
-    if (v4.every((o) => o === 0)) {
-      return failed(`${quote(value)} is the unspecified address, ${REJECTED}`);
-    }
-    if (a === 127) return failed(`${quote(value)} is a loopback address, ${REJECTED}`);
-    if (a === 169 && b === 254) {
-      return failed(`${quote(value)} is a link-local address, ${REJECTED}`);
-    }
-    if (a >= 224 && a <= 239) return failed(`${quote(value)} is a multicast address, ${REJECTED}`);
-    return passed(v4.join("."));
-  }
-  const v6 = _parseIPv6(text);
-  if (v6 === undefined) return failed(`${quote(value)} is not an IP address`);
-  const [g0] = v6 as [number];
-  if (v6.every((g) => g === 0)) {
-    return failed(`${quote(value)} is the unspecified address, ${REJECTED}`);
-  }
-  if (v6.slice(0, 7).every((g) => g === 0) && v6[7] === 1) {
-    return failed(`${quote(value)} is a loopback address, ${REJECTED}`);
-  }
-  if ((g0 & 0xffc0) === 0xfe80) {
-    return failed(`${quote(value)} is a link-local address, ${REJECTED}`);
-  }
-  if ((g0 & 0xff00) === 0xff00) {
-    return failed(`${quote(value)} is a multicast address, ${REJECTED}`);
-  }
-  if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff) {
-    const v4Text = [v6[6]! >> 8, v6[6]! & 0xff, v6[7]! >> 8, v6[7]! & 0xff].join(".");
-    return failed(`${quote(value)} is an IPv4-mapped IPv6 address: write it as '${v4Text}'`);
-  }
-  return passed(_formatIPv6(v6));
-}
-
-// --- Cross-field checks -----------------------------------------------------------------------
-
-/** A value with the field path it came from. */
-export interface Located<T> {
-  readonly value: T;
-  readonly path: string;
-}
-
-/** Reports every target whose (normalized) address repeats an earlier one. */
-export function checkDuplicateTargets(
-  targets: readonly Located<Target>[],
-  issues: IssueList,
-): void {
-  const seen = new Map<string, string>();
-  for (const { value, path } of targets) {
-    const first = seen.get(value.address);
-    if (first === undefined) seen.set(value.address, path);
-    else issues.add(path, `${quote(value.address)} is listed twice: first at ${first}`);
-  }
-}
-
-/** A webhook URL (Teams or JSON): https, or http to a loopback host (tests). Never echoes the URL. */
-export function checkWebhookUrl(value: unknown): Checked<Secret> {
-  const message = "must be an https URL";
-  if (typeof value !== "string") return failed(`${message}, not ${kindOf(value)}`);
-  // The URL parser would percent-encode inner whitespace; a pasted URL never contains any.
-  if (/\s/.test(value.trim())) return failed(message);
-  let url: URL;
-  try {
-    url = new URL(value.trim());
-  } catch {
-    return failed(message);
-  }
-  if (url.protocol === "https:" && url.hostname !== "") return passed(new Secret(value.trim()));
-  if (url.protocol === "http:" && _isLoopbackHost(url.hostname)) {
-    return passed(new Secret(value.trim()));
-  }
-  return failed(`${message} (http is allowed only for loopback hosts, for tests)`);
-}
-
-function _isLoopbackHost(hostname: string): boolean {
-  if (hostname === "localhost" || hostname === "[::1]") return true;
-  const v4 = _parseIPv4(hostname);
-  return Array.isArray(v4) && v4[0] === 127;
-}
-
-/** Default {@linkcode closestName} distance: a third of the longer word, at least 1. */
-function _maxDistance(a: string, b: string): number {
-  return Math.max(1, Math.floor(Math.max(a.length, b.length) / 3));
-}
-
-/** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive. */
-export function editDistance(a: string, b: string): number {
-  const s = a.toLowerCase();
-  const t = b.toLowerCase();
-  const d: number[][] = Array.from(
-    { length: s.length + 1 },
-    (_, i) => Array.from({ length: t.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= s.length; i++) {
-    for (let j = 1; j <= t.length; j++) {
-      const cost = s[i - 1] === t[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1]) {
-        best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      }
-      d[i]![j] = best;
-    }
-  }
-  return d[s.length]![t.length]!;
-}
-
-/** The known name closest to a misspelt one, if it is close enough to be a likely typo. */
-export function closestName(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(name, candidate);
-    if (distance <= _maxDistance(name, candidate) && distance < bestDistance) {
-      [best, bestDistance] = [candidate, distance];
-    }
-  }
-  return best;
+  /** Values accepted under another spelling, for `validate` to show (`LOG_LEVEL=CRITICAL`). */
+  readonly notes?: readonly string[];
 }

@@ -1,0 +1,577 @@
+/**
+ * Every configuration option, declared once: its key in the structured file, its seed/environment
+ * variable, how its value is parsed and checked, its default and its line of documentation.
+ *
+ * The readers of both formats (`env.ts`, `file.ts`) loop over these tables, `validate` shows
+ * values the way an option says, and a test holds the README's configuration reference to them.
+ * Adding a scalar option is one entry here plus the code that uses the value: its variable is
+ * read, its key is allowed, its default applied, its type added to the model
+ * ({@linkcode OptionValues}), and the README test asks for its row.
+ *
+ * An option's structured key is its block's path plus its name in the table:
+ * `services[].probe.interval` is `PROBE_OPTIONS.interval`.
+ *
+ * @module
+ */
+
+import {
+  ALL_DOWN_MODES,
+  type AllDownMode,
+  type LogLevel,
+  PROBE_TYPES,
+  type ProbeType,
+  type Protocol,
+  PROTOCOLS,
+  TEAMS_CARD_SHAPES,
+  type TeamsCardShape,
+  UNHEALTHY_MODES,
+  type UnhealthyMode,
+} from "./choices.ts";
+import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
+import { type Checked, passed } from "./issues.ts";
+import type { Millis } from "./schema.ts";
+import {
+  checkAddress,
+  checkAppProtocol,
+  checkBoolean,
+  checkChoice,
+  checkCount,
+  checkDns1035Label,
+  checkDns1123Label,
+  checkJitter,
+  checkLogLevel,
+  checkPort,
+  checkText,
+  checkZone,
+  quote,
+} from "./validate.ts";
+
+/**
+ * Where a raw value comes from: a seed or environment variable (always text) or the structured
+ * file (any YAML value). It changes only how messages show the allowed values.
+ */
+export type OptionSource = "env" | "file";
+
+/** The options read before this one in the same block, by name (`{ interval: 2000 }`). */
+export type OptionBlock = Readonly<Record<string, unknown>>;
+
+/** One configuration option. */
+export interface Option<T> {
+  /** Its seed/environment variable; absent when only the structured file has the option. */
+  readonly env?: string;
+  /** Parses and checks one raw value (for a list, one item of it). */
+  parse(value: unknown, source: OptionSource): Checked<T>;
+  /** Its value when not given; absent when it is required, has none, or is computed. */
+  readonly default?: T;
+  /** The seed format's default, where it differs from {@linkcode Option.default}. */
+  readonly seedDefault?: T;
+  /** A required option: the configuration is invalid without it. */
+  readonly required?: boolean;
+  /** A default computed from the options read before it in its block. */
+  derive?(block: OptionBlock): T | undefined;
+  /** A check against the options read before it in its block. */
+  fits?(value: T, block: OptionBlock): Checked<T>;
+  /** How `validate` and the README show a value (default: as it is). */
+  show?(value: T): string | number | boolean;
+  /** The default in the README's words, when it is not a plain value. */
+  readonly defaultText?: string;
+  /** The seed format's default in the README's words, when it differs from the file's. */
+  readonly seedDefaultText?: string;
+  /** What `validate` notes about an accepted value: another spelling was read as `value`. */
+  note?(raw: unknown, value: T, source: OptionSource): string | undefined;
+  /** One line of documentation: the "meaning" column of the README's reference. */
+  readonly doc: string;
+}
+
+/** A block of options by name: the keys of one mapping of the structured file. */
+export type Options = Readonly<Record<string, Option<unknown>>>;
+
+/** The type of an option's value. */
+export type OptionValue<O> = O extends Option<infer T> ? T : never;
+
+/** The values of a block of options, by name: the settings type of the model. */
+export type OptionValues<G> = { readonly [K in keyof G]: OptionValue<G[K]> };
+
+/** Declares one option (keeps its value type for {@linkcode OptionValues}). */
+function option<T>(spec: Option<T>): Option<T> {
+  return spec;
+}
+
+const duration = { show: formatDuration, parse: (v: unknown) => checkDuration(v) };
+const durationOrZero = {
+  show: formatDuration,
+  parse: (v: unknown) => checkDuration(v, { allowZero: true }),
+};
+
+/** The longest timeout applied when none is configured: `min(interval, 1s)`. */
+export function defaultTimeout(interval: Millis): Millis {
+  return Math.min(interval, 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tables, one per block of the structured file
+// ---------------------------------------------------------------------------------------------
+
+/** Options at the top of the structured file. */
+export const GLOBAL_OPTIONS = {
+  /**
+   * Log level; the command line's `--log-level` wins.
+   *
+   * @default {"info"}
+   */
+  logLevel: option<LogLevel>({
+    env: "LOG_LEVEL",
+    parse: (v, source) => checkLogLevel(v, { upperCase: source === "env" }),
+    default: "info",
+    seedDefaultText: "`INFO`",
+    note: (raw, value, source) => {
+      const shown = source === "env" ? value.toUpperCase() : value;
+      return String(raw).trim().toLowerCase() === value
+        ? undefined
+        : `${quote(raw)} is read as '${shown}' (a level of the original HELASEID)`;
+    },
+    doc: "`debug`, `info`, `warn` or `error`, in any case (the original's `WARNING`, `CRITICAL` " +
+      "and `FATAL` are read as `warn`, `error`, `error`); `--log-level` wins",
+  }),
+} as const;
+
+/** Options of `alerts.teams`: Microsoft Teams (Workflows webhook) alerts. */
+export const TEAMS_OPTIONS = {
+  /** The Workflows webhook URL, a secret. */
+  url: option<string>({
+    env: "TEAMS_WEBHOOK_URL",
+    parse: checkText,
+    doc: "Microsoft Teams alerts: a Workflows webhook URL (from the Secret " +
+      "`datastream-hslc-dev`); never logged",
+  }),
+  /** A file holding the webhook URL (a mounted Secret), relative to the configuration file. */
+  urlFile: option<string>({
+    env: "TEAMS_WEBHOOK_URL_FILE",
+    parse: checkText,
+    doc: "the same URL read from a file, such as a mounted Secret; set only one of the two",
+  }),
+  /**
+   * What the webhook receives (see {@linkcode TEAMS_CARD_SHAPES}).
+   *
+   * @default {"workflows"}
+   */
+  shape: option<TeamsCardShape>({
+    env: "TEAMS_CARD_SHAPE",
+    parse: (v) => checkChoice(v, TEAMS_CARD_SHAPES, { what: "shape" }),
+    default: "workflows",
+    doc: "what the Teams webhook receives: `workflows` or `card` (see [Alerts](#alerts))",
+  }),
+} as const;
+
+/** Options of `alerts.webhook`: alerts as JSON to any webhook. */
+export const WEBHOOK_OPTIONS = {
+  /** The webhook URL, a secret. */
+  url: option<string>({
+    env: "WEBHOOK_URL",
+    parse: checkText,
+    doc: "alerts as JSON to any other webhook (see [Alerts](#alerts)); never logged",
+  }),
+  /** A file holding the webhook URL, relative to the configuration file. */
+  urlFile: option<string>({
+    env: "WEBHOOK_URL_FILE",
+    parse: checkText,
+    doc: "the same URL read from a file; set only one of the two",
+  }),
+} as const;
+
+/** Options of `alerts`: delivery of every channel. A loaded configuration keeps only what was given. */
+export const ALERT_OPTIONS = {
+  /**
+   * Transitions of a Service within this window make one alert; 0 sends each.
+   *
+   * @default {2000} 2s
+   */
+  coalesce: option<Millis>({
+    env: "ALERT_COALESCE",
+    ...durationOrZero,
+    default: 2000,
+    doc: "transitions of one Service within this window make one alert; `0` sends each",
+  }),
+  /**
+   * Alert when writes to the Kubernetes API have failed for this long.
+   *
+   * @default {60000} 1m
+   */
+  writeFailureThreshold: option<Millis>({
+    env: "ALERT_WRITE_FAILURE_AFTER",
+    ...durationOrZero,
+    default: 60_000,
+    doc: "alert when writes to the Kubernetes API have failed for this long",
+  }),
+  /**
+   * Alert when some but not all targets of a Service are down.
+   *
+   * @default {true}
+   */
+  degraded: option<boolean>({
+    env: "ALERT_DEGRADED",
+    parse: checkBoolean,
+    default: true,
+    doc: "alert when some, not all, targets of a Service are down",
+  }),
+} as const;
+
+/** Options of each entry of `services`. Ports and targets are lists, read item by item. */
+export const SERVICE_OPTIONS = {
+  /** The Service whose endpoints HELASEID keeps (a DNS-1035 label). */
+  name: option<string>({
+    env: "SERVICE_NAME",
+    parse: (v) => checkDns1035Label(v, { what: "Service name" }),
+    required: true,
+    doc: "the Service whose endpoints HELASEID keeps",
+  }),
+  /**
+   * Its namespace (a DNS-1123 label).
+   *
+   * @default {"default"} or the pod's namespace
+   */
+  namespace: option<string>({
+    env: "NAMESPACE",
+    parse: (v) => checkDns1123Label(v, { what: "namespace" }),
+    default: "default",
+    defaultText: "the pod's namespace, else `default`",
+    doc: "its namespace",
+  }),
+  /** The ports to check and publish: each a port number or a mapping of `PORT_OPTIONS`. */
+  ports: option<number>({
+    parse: checkPort,
+    required: true,
+    doc: "a port number, or `{name, port, protocol, appProtocol}`; with several ports each " +
+      "needs a unique name; at most 100",
+  }),
+  /** The targets: each an address or a mapping of `TARGET_OPTIONS`. */
+  targets: option<string>({
+    env: "IPS",
+    parse: checkAddress,
+    required: true,
+    doc: 'the targets: an address or `{address, zone, hostname}`; `IPS` is a bash array `("a" ' +
+      '"b")`, or addresses separated by spaces or commas (`IPS="10.188.2.3 10.188.2.4"`)',
+  }),
+} as const;
+
+/** Options of each entry of `services[].ports`. */
+export const PORT_OPTIONS = {
+  /**
+   * Name of the port: must equal the Service's port name ("" for a single unnamed port).
+   *
+   * @default {""}
+   */
+  name: option<string>({
+    env: "PORT_NAME",
+    parse: (v) => checkDns1123Label(v, { what: "port name" }),
+    default: "",
+    doc: "name of the port; when publishing, HELASEID uses the name of the Service's port with " +
+      "this target port",
+  }),
+  /** The port number to check and publish. */
+  port: option<number>({
+    env: "PORT",
+    parse: checkPort,
+    required: true,
+    doc: "the port to check and publish",
+  }),
+  /**
+   * Port protocol.
+   *
+   * @default {"TCP"}
+   */
+  protocol: option<Protocol>({
+    env: "PROTOCOL",
+    parse: (v, source) =>
+      checkChoice(v, PROTOCOLS, { what: "protocol", upperCase: source === "env" }),
+    default: "TCP",
+    doc: "`TCP`, `UDP` or `SCTP` (the check is a TCP connect)",
+  }),
+  /** The port's `appProtocol`, such as `kafka` or `kubernetes.io/h2c`. */
+  appProtocol: option<string>({
+    parse: checkAppProtocol,
+    doc: "the port's `appProtocol`, such as `kafka` or `kubernetes.io/h2c`",
+  }),
+} as const;
+
+/** Options of each mapping in `services[].targets`. */
+export const TARGET_OPTIONS = {
+  /** IPv4 or IPv6 address, normalized (IPv6 lower case, compressed). */
+  address: option<string>({
+    parse: checkAddress,
+    required: true,
+    doc: "the IP address of the target",
+  }),
+  /** Published as `zone` on the endpoint. */
+  zone: option<string>({ parse: checkZone, doc: "published as the endpoint's `zone`" }),
+  /** Published as `hostname` on the endpoint. */
+  hostname: option<string>({
+    parse: (v) => checkDns1123Label(v, { what: "hostname" }),
+    doc: "published as the endpoint's `hostname` (a DNS label)",
+  }),
+} as const;
+
+/** Options of `services[].probe` and `defaults.probe` (Envoy/HAProxy semantics, DESIGN §3.4). */
+export const PROBE_OPTIONS = {
+  /**
+   * The kind of check.
+   *
+   * @default {"tcp"}
+   */
+  type: option<ProbeType>({
+    parse: (v) => checkChoice(v, PROBE_TYPES, { what: "probe type" }),
+    default: "tcp",
+    doc: "the check: a TCP connect",
+  }),
+  /** Port to check; the service's first port when not given. */
+  port: option<number>({
+    parse: checkPort,
+    defaultText: "the first port",
+    doc: "the port to check",
+  }),
+  /**
+   * Time between the starts of two checks of one target.
+   *
+   * @default {2000} 2s
+   */
+  interval: option<Millis>({
+    env: "INTERVAL",
+    ...duration,
+    default: 2000,
+    doc: "time between two checks of one target; `0.01` is legal",
+  }),
+  /** A check that has not answered by then failed; never more than the interval. */
+  timeout: option<Millis>({
+    env: "TIMEOUT",
+    ...duration,
+    derive: (block) =>
+      typeof block.interval === "number" ? defaultTimeout(block.interval) : undefined,
+    fits: (value, block) =>
+      typeof block.interval === "number" ? checkTimeoutFits(value, block.interval) : passed(value),
+    defaultText: "the shorter of the interval and `1s`",
+    doc: "a check that has not connected by then failed; at most the interval",
+  }),
+  /**
+   * Consecutive successes for an unhealthy target to become healthy (the seed format: 1).
+   *
+   * @default {2}
+   */
+  rise: option<number>({
+    env: "RISE",
+    parse: checkCount,
+    default: 2,
+    seedDefault: 1,
+    doc: "consecutive successes before an unhealthy target is healthy again",
+  }),
+  /**
+   * Consecutive failures for a healthy (or unknown) target to become unhealthy.
+   *
+   * @default {3}
+   */
+  fall: option<number>({
+    env: "MAX_RETRY",
+    parse: checkCount,
+    default: 3,
+    doc: "consecutive failures before a target is unhealthy",
+  }),
+  /**
+   * Random spread of each interval, as a fraction of it (0 to 0.5; 0.1 = ±10%).
+   *
+   * @default {0.1}
+   */
+  jitter: option<number>({
+    env: "JITTER",
+    parse: checkJitter,
+    default: 0.1,
+    doc: "each check moves randomly by up to ±jitter × interval around its slot (0 to 0.5)",
+  }),
+} as const;
+
+/** Options of `services[].publish` and `defaults.publish`: what HELASEID writes for a Service. */
+export const PUBLISH_OPTIONS = {
+  /**
+   * Write EndpointSlices.
+   *
+   * @default {true}
+   */
+  endpointSlices: option<boolean>({
+    parse: checkBoolean,
+    default: true,
+    doc: "write EndpointSlices",
+  }),
+  /**
+   * Write the legacy Endpoints object too (deprecated from Kubernetes 1.33).
+   *
+   * @default {true}
+   */
+  endpoints: option<boolean>({
+    env: "PUBLISH_ENDPOINTS",
+    parse: checkBoolean,
+    default: true,
+    doc: "also write the legacy Endpoints object",
+  }),
+  /**
+   * Unhealthy targets stay listed as not ready, or are removed.
+   *
+   * @default {"notReady"}
+   */
+  unhealthy: option<UnhealthyMode>({
+    env: "UNHEALTHY",
+    parse: (v) => checkChoice(v, UNHEALTHY_MODES, { what: "mode" }),
+    default: "notReady",
+    doc: "`notReady` keeps unhealthy targets listed as not ready; `remove` leaves them out",
+  }),
+  /**
+   * Panic guard: publish every target as ready when none is healthy, or none.
+   *
+   * @default {"publishAll"}
+   */
+  allDown: option<AllDownMode>({
+    env: "ALL_DOWN",
+    parse: (v) => checkChoice(v, ALL_DOWN_MODES, { what: "mode" }),
+    default: "publishAll",
+    doc: "panic guard: when no target is healthy, publish all of them as ready (`publishAll`) " +
+      "or none (`empty`)",
+  }),
+  /**
+   * Create a missing selector-less Service (else report it and wait).
+   *
+   * @default {false}
+   */
+  createService: option<boolean>({
+    env: "CREATE_SERVICE",
+    parse: checkBoolean,
+    default: false,
+    doc: "create the Service (headless, no selector) when it is missing; needs " +
+      "`manifests/optional/rbac-create-service.yaml`",
+  }),
+} as const;
+
+/** Whether a block describes the one Service of the seed format or applies to any format. */
+export type OptionScope = "service" | "global";
+
+/** A block of options and where it sits in the structured file. */
+export interface OptionBlockSpec {
+  /** Path of the block in the structured file, `[]` marking list items: `services[].probe`. */
+  readonly path: string;
+  readonly options: Options;
+  /** `service` variables are ignored next to a structured file; `global` ones override it. */
+  readonly scope: OptionScope;
+}
+
+/** Every block of options, in the order their variables are listed. */
+export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
+  { path: "services[]", options: SERVICE_OPTIONS, scope: "service" },
+  { path: "services[].ports[]", options: PORT_OPTIONS, scope: "service" },
+  { path: "services[].targets[]", options: TARGET_OPTIONS, scope: "service" },
+  { path: "services[].probe", options: PROBE_OPTIONS, scope: "service" },
+  { path: "services[].publish", options: PUBLISH_OPTIONS, scope: "service" },
+  { path: "", options: GLOBAL_OPTIONS, scope: "global" },
+  { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
+  { path: "alerts.webhook", options: WEBHOOK_OPTIONS, scope: "global" },
+  { path: "alerts", options: ALERT_OPTIONS, scope: "global" },
+];
+
+/** Keys of the structured file that hold blocks, not values, with their documentation. */
+export const STRUCTURED_BLOCKS: Readonly<Record<string, string>> = {
+  "defaults.probe": "defaults of every service's `probe` (without `port`)",
+  "defaults.publish": "defaults of every service's `publish`",
+};
+
+function _variables(scope: OptionScope): string[] {
+  return OPTION_BLOCKS.filter((block) => block.scope === scope).flatMap((block) =>
+    Object.values(block.options).flatMap((o) => o.env === undefined ? [] : [o.env])
+  );
+}
+
+/** Variables that describe the one Service of the seed format. */
+export const SEED_SERVICE_VARIABLES: readonly string[] = _variables("service");
+
+/** Variables that apply to any format: they override a structured file too. */
+export const GLOBAL_VARIABLES: readonly string[] = _variables("global");
+
+/** Every variable the seed format knows. */
+export const SEED_VARIABLES: readonly string[] = [...SEED_SERVICE_VARIABLES, ...GLOBAL_VARIABLES];
+
+/** Keys of each block of the structured file. */
+export const STRUCTURED_KEYS = {
+  root: [...Object.keys(GLOBAL_OPTIONS), "alerts", "defaults", "services"],
+  alerts: ["teams", "webhook", ...Object.keys(ALERT_OPTIONS)],
+  teams: Object.keys(TEAMS_OPTIONS),
+  webhook: Object.keys(WEBHOOK_OPTIONS),
+  defaults: ["probe", "publish"],
+  service: [...Object.keys(SERVICE_OPTIONS), "probe", "publish"],
+  port: Object.keys(PORT_OPTIONS),
+  target: Object.keys(TARGET_OPTIONS),
+  probe: Object.keys(PROBE_OPTIONS),
+  defaultProbe: Object.keys(PROBE_OPTIONS).filter((key) => key !== "port"),
+  publish: Object.keys(PUBLISH_OPTIONS),
+} as const satisfies Record<string, readonly string[]>;
+
+// ---------------------------------------------------------------------------------------------
+// Defaults, derived from the tables
+// ---------------------------------------------------------------------------------------------
+
+/** The defaults of a block; options without one are left out. */
+function _defaults<G extends Options>(
+  options: G,
+  format: "env" | "structured",
+): Partial<OptionValues<G>> {
+  const values: Record<string, unknown> = {};
+  for (const [name, option] of Object.entries(options)) {
+    const value = (format === "env" ? option.seedDefault : undefined) ?? option.default ??
+      option.derive?.(values);
+    if (value !== undefined) values[name] = value;
+  }
+  return values as Partial<OptionValues<G>>;
+}
+
+/** The default of one option in a format: the seed's own where it has one. */
+export function defaultOf<T>(option: Option<T>, format: "env" | "structured"): T | undefined {
+  return (format === "env" ? option.seedDefault : undefined) ?? option.default;
+}
+
+const _probe = _defaults(PROBE_OPTIONS, "structured");
+const _seed = _defaults(PROBE_OPTIONS, "env");
+
+/** Defaults of the structured file's probe settings (DESIGN §3.4). */
+export const PROBE_DEFAULTS: {
+  readonly interval: Millis;
+  readonly timeout: Millis;
+  readonly rise: number;
+  readonly fall: number;
+  readonly jitter: number;
+} = {
+  interval: _probe.interval!,
+  timeout: _probe.timeout!,
+  rise: _probe.rise!,
+  fall: _probe.fall!,
+  jitter: _probe.jitter!,
+};
+
+/** Defaults of the seed format's probe settings where its `config.env` is silent. */
+export const SEED_DEFAULTS: {
+  readonly interval: Millis;
+  readonly fall: number;
+  readonly rise: number;
+  readonly jitter: number;
+} = {
+  interval: _seed.interval!,
+  fall: _seed.fall!,
+  rise: _seed.rise!,
+  jitter: _seed.jitter!,
+};
+
+/** Publishing defaults. */
+export const PUBLISH_DEFAULTS: OptionValues<typeof PUBLISH_OPTIONS> = _defaults(
+  PUBLISH_OPTIONS,
+  "structured",
+) as OptionValues<typeof PUBLISH_OPTIONS>;
+
+/** Defaults of the alert settings and of the Teams card shape. */
+export const ALERT_DEFAULTS: OptionValues<typeof ALERT_OPTIONS> & {
+  readonly shape: TeamsCardShape;
+} = {
+  ...(_defaults(ALERT_OPTIONS, "structured") as OptionValues<typeof ALERT_OPTIONS>),
+  shape: TEAMS_OPTIONS.shape.default!,
+};
