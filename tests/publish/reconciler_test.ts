@@ -134,15 +134,15 @@ function run(
   options: Partial<ReconcilerOptions> & { health?: HealthSource } = {},
 ): Running {
   const states: PublishState[] = [];
-  let reconciler: Reconciler | undefined;
-  const store = new ObjectStore({
+  // The store calls back only once tracking starts, after the reconciler exists.
+  const store: ObjectStore = new ObjectStore({
     client: kube,
     clock,
     log: silentLogger(),
-    onChange: (change) => reconciler?.storeChanged(change),
-    onFailure: (resource, namespace) => reconciler?.storeFailed(resource, namespace),
+    onChange: (change) => reconciler.storeChanged(change),
+    onFailure: (resource, namespace) => reconciler.storeFailed(resource, namespace),
   });
-  reconciler = new Reconciler({
+  const reconciler: Reconciler = new Reconciler({
     services: [config],
     health: options.health ?? new Health(config.targets.map((t) => t.address)),
     client: kube,
