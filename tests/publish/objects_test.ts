@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { PUBLISH_DEFAULTS } from "../../src/config/schema.ts";
 import type { EndpointSliceObject, EndpointsObject, ServiceObject } from "../../src/kube/types.ts";
 import {
+  ANNOTATION_OVER_CAPACITY,
   ANNOTATION_TRIGGER_TIME,
   desiredObjects,
   endpointPorts,
@@ -101,4 +102,38 @@ Deno.test("objects: ports are named after the Service's port that targets them",
   assert.equal(named([{ port: 9092 }]), "");
   assert.equal(named([{ name: "other", port: 80, targetPort: 8080 }]), "", "no match: config name");
   assert.equal(named([{ name: "udp", port: 9092, protocol: "UDP" }]), "");
+});
+
+Deno.test("objects: Endpoints keep 1000 addresses, ready ones first, and say they were truncated", () => {
+  // 1,200 targets: 300 unhealthy ones first in address order, then 900 healthy.
+  const addresses = Array.from({ length: 1200 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  const down = new Set(addresses.slice(0, 300));
+  const config = serviceConfig(addresses);
+  const view = serviceView(
+    config,
+    (address) => down.has(address) ? "unhealthy" : "healthy",
+    new Map(),
+  );
+  const objects = desiredObjects(config, view, { service });
+  const endpoints = objects.find((o) => o.kind === "Endpoints") as EndpointsObject;
+  const [subset] = endpoints.subsets!;
+  assert.equal(subset!.addresses!.length, 900, "every ready address");
+  assert.equal(subset!.notReadyAddresses!.length, 100, "not-ready ones fill up to 1000");
+  assert.ok(subset!.addresses!.every((a) => !down.has(a.ip)));
+  assert.equal(endpoints.metadata.annotations?.[ANNOTATION_OVER_CAPACITY], "truncated");
+  // The slices keep every endpoint, 1000 per slice.
+  const slices = objects.filter((o) => o.kind === "EndpointSlice") as EndpointSliceObject[];
+  assert.deepEqual(slices.map((s) => s.endpoints!.length), [1000, 200]);
+  // More ready addresses than fit: only ready ones.
+  const allUp = serviceView(config, () => "healthy", new Map());
+  const full = desiredObjects(config, allUp, { service })
+    .find((o) => o.kind === "Endpoints") as EndpointsObject;
+  assert.equal(full.subsets![0]!.addresses!.length, 1000);
+  assert.equal(full.subsets![0]!.notReadyAddresses, undefined);
+  // At the limit nothing is cut and there is no annotation.
+  const exact = serviceConfig(addresses.slice(0, 1000));
+  const fits = desiredObjects(exact, serviceView(exact, () => "healthy", new Map()), { service })
+    .find((o) => o.kind === "Endpoints") as EndpointsObject;
+  assert.equal(fits.subsets![0]!.addresses!.length, 1000);
+  assert.equal(fits.metadata.annotations?.[ANNOTATION_OVER_CAPACITY], undefined);
 });

@@ -126,3 +126,28 @@ Deno.test("plan: the planner never modifies its inputs", () => {
   planChanges(objects, observed);
   assert.deepEqual([objects, observed], snapshot);
 });
+
+Deno.test("plan: who wrote an object and with which configuration is not a change", () => {
+  const config = serviceConfig(["192.0.2.1", "192.0.2.2"]);
+  const view = serviceView(config, () => "healthy", new Map());
+  const ours = desiredObjects(config, view, {
+    service,
+    writer: { id: "pod-new/1", configHash: "aaaaaaaaaaaaaaaa" },
+  });
+  const theirs = desiredObjects(config, view, {
+    service,
+    triggerTime: 5,
+    writer: { id: "pod-old/1", configHash: "bbbbbbbbbbbbbbbb" },
+  });
+  assert.deepEqual(planChanges(ours, theirs), []);
+  const fewer = serviceConfig(["192.0.2.1"]);
+  const changed = desiredObjects(fewer, serviceView(fewer, () => "healthy", new Map()), {
+    service,
+    writer: { id: "pod-new/1", configHash: "aaaaaaaaaaaaaaaa" },
+  });
+  assert.deepEqual(
+    planChanges(changed, theirs).map((a) => a.type === "apply" ? a.object.kind : a.type),
+    ["EndpointSlice", "Endpoints"],
+    "a real change is written, with the new writer",
+  );
+});
