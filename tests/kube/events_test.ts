@@ -383,3 +383,53 @@ Deno.test("events: without a uid source the Service's uid comes from the API, li
   assert.equal(lists, 1);
   await recorder.stop();
 });
+
+Deno.test("events: each block raises one Event naming it; a conflict names the other writer", async () => {
+  const { clock, recorder, events, stored } = setup();
+  const state = (publish: Partial<PublishState>): PublishState => ({
+    service: "datastream/brokers",
+    writes: new Map(),
+    failures: 0,
+    ...publish,
+  });
+  recorder.publishState(state({ blocked: "waiting-first-checks" }));
+  const forbidden = state({
+    blocked: "access-denied",
+    blockedSince: clock.now(),
+    detail: "watch endpointslices in namespace 'datastream': 403 Forbidden",
+  });
+  recorder.publishState(forbidden);
+  recorder.publishState(forbidden);
+  await clock.advance(0);
+  assert.equal(events().length, 1, "waiting is not news; a repeated state is not a new block");
+  const denied = stored(events()[0]!);
+  assert.equal(denied.reason, "PublishForbidden");
+  assert.equal(denied.type, "Warning");
+  assert.equal(
+    denied.note,
+    "The API refuses access: watch endpointslices in namespace 'datastream': 403 Forbidden: " +
+      "check the Role and the credentials",
+  );
+  recorder.publishState(state({
+    blocked: "conflict",
+    blockedSince: clock.now(),
+    detail: "another HELASEID writer 'laptop/4242' with another configuration rewrote x",
+    conflict: { writer: "laptop/4242", retryAt: clock.now() + 10_000 },
+  }));
+  await clock.advance(0);
+  const conflict = stored(events().at(-1)!);
+  assert.equal(conflict.reason, "PublishConflict");
+  assert.match(conflict.note, /^Not writing while another HELASEID writer 'laptop\/4242'/);
+  recorder.publishState(state({
+    blocked: "namespace-missing",
+    blockedSince: clock.now(),
+    detail: "create services in namespace 'datastream': 404 Not Found: namespace 'datastream' " +
+      "does not exist",
+  }));
+  await clock.advance(0);
+  const missing = stored(events().at(-1)!);
+  assert.equal(missing.reason, "PublishBlocked");
+  assert.match(missing.note, /namespace 'datastream' does not exist$/);
+  assert.equal(events().length, 3);
+  await recorder.stop();
+});

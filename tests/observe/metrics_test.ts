@@ -15,7 +15,7 @@ import {
   PROMETHEUS_CONTENT_TYPE,
   writeResultLabel,
 } from "../../src/observe/metrics.ts";
-import type { PublishState } from "../../src/publish/reconciler.ts";
+import { BLOCKED_REASONS, type PublishState } from "../../src/publish/reconciler.ts";
 import type { ServiceView } from "../../src/publish/views.ts";
 import type { WriteResult } from "../../src/publish/writer.ts";
 import { serviceConfig } from "../support/fakes.ts";
@@ -375,4 +375,42 @@ Deno.test("metrics: the test parser rejects what Prometheus would reject", () =>
     "# TYPE a counter\na 1",
   ];
   for (const text of bad) assert.throws(() => parsePrometheus(text), Error, text);
+});
+
+Deno.test("metrics: every blocked reason has a series; a conflict shows in its own gauge", () => {
+  const publish = (state: Partial<PublishState>): ServiceStatus[] => [{
+    namespace: "datastream",
+    name: "brokers",
+    targets: [target("192.0.2.1", "healthy")],
+    publish: { service: "datastream/brokers", writes: new Map(), failures: 0, ...state },
+  }];
+  const { setStatus, scrape } = setup(publish({ view: view([true]) }));
+  let exposition = scrape();
+  assert.deepEqual(
+    findAll(exposition, "helaseid_service_blocked").map((s) => [s.labels.reason, s.value]),
+    BLOCKED_REASONS.map((reason) => [reason, 0]),
+  );
+  assert.equal(valueOf(exposition, "helaseid_service_conflict", LABELS), 0);
+  for (const reason of ["access-denied", "namespace-missing"] as const) {
+    setStatus(publish({ blocked: reason, blockedSince: 1, detail: "x" }));
+    exposition = scrape();
+    assert.equal(valueOf(exposition, "helaseid_service_blocked", { ...LABELS, reason }), 1);
+    assert.equal(valueOf(exposition, "helaseid_service_conflict", LABELS), 0);
+  }
+  setStatus(publish({
+    blocked: "conflict",
+    blockedSince: 1,
+    detail: "another HELASEID writer 'b/2' ...",
+    conflict: { writer: "b/2", retryAt: 10_001 },
+  }));
+  exposition = scrape();
+  assert.equal(valueOf(exposition, "helaseid_service_conflict", LABELS), 1);
+  assert.equal(
+    valueOf(exposition, "helaseid_service_blocked", { ...LABELS, reason: "conflict" }),
+    1,
+  );
+  assert.equal(
+    findAll(exposition, "helaseid_service_blocked").filter((s) => s.value === 1).length,
+    1,
+  );
 });

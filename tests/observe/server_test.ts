@@ -11,6 +11,7 @@ import {
   startServer,
   statusDocument,
 } from "../../src/observe/server.ts";
+import type { PublishState } from "../../src/publish/reconciler.ts";
 import type { WriteResult } from "../../src/publish/writer.ts";
 
 const T0 = Date.UTC(2026, 10, 26, 4, 30);
@@ -111,19 +112,24 @@ Deno.test("server: listens on a free port when asked for port 0, and shuts down"
   }
 });
 
-Deno.test("server: a taken address is a ListenError naming it", async () => {
+Deno.test("server: a taken address is a ListenError naming it, caused by the bind's error", () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = taken.addr.port;
-    assert.throws(
-      () => startServer({ ...sources(), listen: { hostname: "127.0.0.1", port } }),
-      (error: unknown) =>
-        error instanceof ListenError && error.message.includes(`'127.0.0.1:${port}'`),
-    );
+    let thrown: unknown;
+    try {
+      const server = startServer({ ...sources(), listen: { hostname: "127.0.0.1", port } });
+      // Not expected: still release the port before failing.
+      server.shutdown();
+    } catch (error) {
+      thrown = error;
+    }
+    assert.ok(thrown instanceof ListenError, `expected a ListenError, got ${thrown}`);
+    assert.match(thrown.message, new RegExp(`^Cannot listen on '127\\.0\\.0\\.1:${port}': `));
+    assert.ok(thrown.cause instanceof Deno.errors.AddrInUse, `cause: ${thrown.cause}`);
   } finally {
     taken.close();
   }
-  await Promise.resolve();
 });
 
 Deno.test("server: readiness needs first checks, and the API unless in dry-run", () => {
@@ -131,15 +137,66 @@ Deno.test("server: readiness needs first checks, and the API unless in dry-run",
     ready: true,
     reasons: [],
   });
-  const neither = agentReadiness({ checked: false, connected: false }, { dryRun: false });
-  assert.equal(neither.ready, false);
-  assert.equal(neither.reasons.length, 2);
-  assert.match(neither.reasons[0]!, /first check/);
-  assert.match(neither.reasons[1]!, /Kubernetes API/);
+  assert.deepEqual(agentReadiness({ checked: false, connected: false }, { dryRun: false }), {
+    ready: false,
+    reasons: [
+      "waiting for the first check of every target",
+      "Kubernetes API not reachable: the watches are not running",
+    ],
+  });
   assert.deepEqual(agentReadiness({ checked: true, connected: false }, { dryRun: true }), {
     ready: true,
     reasons: [],
   });
+});
+
+Deno.test("server: readiness names each blocked Service, what blocks it, and the other writer", () => {
+  const blocked = (name: string, publish: Partial<PublishState>): ServiceStatus => ({
+    namespace: "shop",
+    name,
+    targets: [],
+    publish: { service: `shop/${name}`, writes: new Map(), failures: 0, ...publish },
+  });
+  const services = [
+    blocked("ok", {}),
+    blocked("waiting", { blocked: "waiting-first-checks" }),
+    blocked("brokers", {
+      blocked: "access-denied",
+      blockedSince: T0,
+      detail: "watch endpointslices in namespace 'shop': 403 Forbidden",
+    }),
+    blocked("cache", {
+      blocked: "conflict",
+      blockedSince: T0,
+      detail: "another HELASEID writer 'laptop/4242' with another configuration rewrote x",
+      conflict: { writer: "laptop/4242", retryAt: T0 + 10_000 },
+    }),
+  ];
+  const readiness = agentReadiness(
+    { checked: true, connected: false, status: () => services },
+    { dryRun: false },
+  );
+  assert.deepEqual(readiness, {
+    ready: false,
+    reasons: [
+      "shop/brokers: access-denied: watch endpointslices in namespace 'shop': 403 Forbidden",
+      "shop/cache: conflict: another HELASEID writer 'laptop/4242' with another configuration " +
+      "rewrote x; looking again at 2026-11-26T04:30:10.000Z",
+    ],
+  }, "the refused watch explains the stopped watches: no vague API reason");
+  const missing = agentReadiness({
+    checked: true,
+    connected: true,
+    status: () => [
+      blocked("brokers", {
+        blocked: "service-missing",
+        detail: "Service 'shop/brokers' not found",
+      }),
+    ],
+  }, { dryRun: false });
+  assert.deepEqual(missing.reasons, [
+    "shop/brokers: service-missing: Service 'shop/brokers' not found",
+  ]);
 });
 
 Deno.test("server: the status document has ISO times, arrays of writes, no credentials", () => {
@@ -190,6 +247,24 @@ Deno.test("server: the status document has ISO times, arrays of writes, no crede
     },
   }];
   const document = statusDocument(services, { now: T0 + 6000, version: "1.2.3" });
+  const conflicted = statusDocument([{
+    ...services[0]!,
+    publish: {
+      ...services[0]!.publish!,
+      blocked: "conflict",
+      blockedSince: T0 + 1000,
+      detail: "another HELASEID writer 'laptop/4242' rewrote x",
+      conflict: { writer: "laptop/4242", retryAt: T0 + 11_000 },
+    },
+  }], { now: T0 + 6000 });
+  const publish = conflicted.services[0]!.publish!;
+  assert.equal(publish.blocked, "conflict");
+  assert.equal(publish.blockedSince, "2026-11-26T04:30:01.000Z");
+  assert.equal(publish.detail, "another HELASEID writer 'laptop/4242' rewrote x");
+  assert.deepEqual(publish.conflict, {
+    writer: "laptop/4242",
+    retryAt: "2026-11-26T04:30:11.000Z",
+  });
   assert.equal(document.time, "2026-11-26T04:30:06.000Z");
   assert.equal(document.version, "1.2.3");
   const [service] = document.services;
