@@ -158,6 +158,8 @@ export interface Receiver extends AsyncDisposable {
   readonly hanging: number;
   /** Queues answers for the next requests (default 200). */
   answer(...answers: Answer[]): void;
+  /** Answers a request by its body before the script does (undefined: the script answers). */
+  route?: (json: unknown) => Answer | undefined;
   /** Resolves once `n` requests arrived (fails after `timeoutMs`). */
   waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
   /** Answers the hanging requests, then stops the server. */
@@ -188,7 +190,7 @@ export function startReceiver(): Receiver {
           waiter.resolve();
         }
       }
-      const answer = answers.shift() ?? { status: 200 };
+      const answer = receiver.route?.(JSON.parse(body)) ?? answers.shift() ?? { status: 200 };
       if (answer === "hang") {
         hanging++;
         const aborted = new Promise<void>((resolve) =>
@@ -208,7 +210,7 @@ export function startReceiver(): Receiver {
     release.resolve();
     await server.shutdown();
   };
-  return {
+  const receiver: Receiver = {
     url: (path = WORKFLOW_PATH) => `http://127.0.0.1:${server.addr.port}${path}`,
     requests,
     get hanging() {
@@ -237,6 +239,7 @@ export function startReceiver(): Receiver {
     close,
     [Symbol.asyncDispose]: close,
   };
+  return receiver;
 }
 
 /** The facts of an Adaptive Card as `title → value`, from every FactSet. */

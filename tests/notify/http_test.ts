@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
 import { systemClock } from "../../src/health/scheduler.ts";
-import { createNotifier, type DeliveryOptions, type Notifier } from "../../src/notify/mod.ts";
+import {
+  createNotifier,
+  type CreateNotifierOptions,
+  type DeliveryOptions,
+  type Notifier,
+} from "../../src/notify/mod.ts";
+import { Metrics } from "../../src/observe/metrics.ts";
 import { kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
@@ -20,6 +26,9 @@ import {
   type Receiver,
   startReceiver,
 } from "./_support.ts";
+
+/** The part of an EndpointSlice endpoint these tests read. */
+type EndpointShape = { addresses: string[]; conditions?: { ready?: boolean } };
 
 const A = "192.0.2.1";
 const B = "192.0.2.2";
@@ -42,7 +51,12 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 function setup(
   receiver: Receiver,
-  options: { alerts?: Partial<AlertSettings>; services?: number; delivery?: DeliveryOptions } = {},
+  options: {
+    alerts?: Partial<AlertSettings>;
+    services?: number;
+    delivery?: DeliveryOptions;
+    onResult?: CreateNotifierOptions["onResult"];
+  } = {},
 ) {
   /** When each request started, at the client. */
   const starts: number[] = [];
@@ -65,6 +79,7 @@ function setup(
     cluster: "test-bed",
     fetch: timedFetch,
     ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(options.onResult ? { onResult: options.onResult } : {}),
   });
   assert.ok(notifier);
   const sims = services.map((service) => new HealthSim(service, systemClock));
@@ -102,7 +117,9 @@ Deno.test("http: Teams receives one Workflows card per outage and one per recove
   assert.equal(facts.State, "1 of 3 targets healthy");
   assert.equal(facts.Error, "connection refused");
   assert.match(facts.Since!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(/);
-  await delay(500);
+  // Both targets are in this card; an extra card would arrive before the recovery's (one lane
+  // per Service, in order), which is checked to be the second request.
+  await until(() => notifier.stats().teams?.sent === 1, "the card acknowledged");
   assert.equal(receiver.requests.length, 1, "one card for both targets");
 
   apply(sim.set(A, "healthy"), sim.set(B, "healthy"));
@@ -111,12 +128,15 @@ Deno.test("http: Teams receives one Workflows card per outage and one per recove
   assert.equal(headerOf(upCard).title, "2 targets of datastream/brokers recovered: 3 of 3 healthy");
   assert.equal(headerOf(upCard).style, "good");
   assert.match(factsOf(upCard)[`${A}:9092`]!, /^recovered after \d+ms down$/);
-  await delay(500);
-  assert.equal(receiver.requests.length, 2, "one card for both recoveries");
   assert.equal(
     receiver.requests[0]?.path,
     new URL(receiver.url()).pathname + new URL(receiver.url()).search,
   );
+  // close() sends what is queued and waits for it: after it, every card raised has arrived.
+  await notifier.close(2000);
+  assert.equal(notifier.stats().teams?.sent, 2);
+  assert.equal(notifier.stats().teams?.dropped, 0);
+  assert.equal(receiver.requests.length, 2, "one card for both recoveries");
   await finish(notifier, receiver, lines);
 });
 
@@ -216,11 +236,19 @@ Deno.test("http: probing and publishing go on while the webhook hangs; close() i
     const probes = prober.requests.length;
     const writes = kube.writes.length;
     prober.set(B, { ok: false, error: "refused" });
-    await delay(300);
-    assert.equal(receiver.hanging, 1, "still hanging");
-    assert.ok(prober.requests.length - probes >= 10, "probing went on");
-    assert.ok(kube.writes.length > writes, "B's verdict was published meanwhile");
-    assert.equal(receiver.requests.length, 1, "B's alert waits in the queue");
+    // Positive signals only: B's alert reaches the queue, probing and publishing go on.
+    await until(() => notifier.stats().teams?.pending === 1, "B's alert queued");
+    await until(() => prober.requests.length - probes >= 10, "ten more probes");
+    const publishedDown = (address: string) =>
+      kube.writes.slice(writes).some((write) =>
+        write.resource === "endpointslices" &&
+        (write.object as { endpoints?: EndpointShape[] } | undefined)?.endpoints?.some((e) =>
+          e.addresses.includes(address) && e.conditions?.ready === false
+        )
+      );
+    await until(() => publishedDown(B), "B's verdict published");
+    assert.equal(receiver.hanging, 1, "A's alert still hangs");
+    assert.equal(receiver.requests.length, 1, "B's alert waits behind A's, in the same lane");
   } finally {
     await agent.stop();
   }
@@ -266,10 +294,121 @@ Deno.test("http: no log line holds the URL, even when fetch fails or the body ec
   await notifier.close(1000);
   await receiver.close();
   const errors = lines.map((line) => JSON.parse(line)).filter((line) => line.error !== undefined);
-  assert.ok(
-    errors.some((line) => line.channel === "teams" && /<redacted>|refused/i.test(line.error)),
-  );
-  assert.ok(errors.some((line) => line.channel === "webhook" && line.error.includes("<redacted>")));
+  // Where the URL was, the redaction marker is: exactly, in place of the URL and nothing more.
+  const teams = errors.filter((line) => line.channel === "teams");
+  assert.deepEqual(teams.map((line) => line.msg), [
+    "alert delivery failed: retrying",
+    "gave up delivering the alert",
+  ]);
+  for (const line of teams) {
+    assert.match(
+      line.error,
+      /^TypeError: fetch failed: error sending request for url \(<redacted>\): client error \(Connect\): .*Connection refused/,
+    );
+  }
+  const webhook = errors.filter((line) => line.channel === "webhook");
+  assert.deepEqual(webhook.map((line) => [line.msg, line.error]), [[
+    "webhook refused the alert: check the webhook URL and the flow behind it",
+    "HTTP 400: invalid request to <redacted>",
+  ]]);
   assertNoSecretLogged(lines, deadUrl);
+  assertNoSecretLogged(lines, receiver.url());
+});
+
+/** The Service a Teams card is about. */
+function serviceOf(json: unknown): string | undefined {
+  return factsOf(cardOf(json)).Service;
+}
+
+Deno.test("http: one Service's cards failing with 5xx hold up no other's; its news supersedes the stale card", async () => {
+  const receiver = startReceiver();
+  let broken = true;
+  receiver.route = (json) =>
+    broken && serviceOf(json) === "datastream/brokers"
+      ? { status: 503, body: "flow failed" }
+      : undefined;
+  const { notifier, sims, apply, lines } = setup(receiver, {
+    alerts: { coalesce: 0 },
+    services: 2,
+    // A retry waits 30-60 s: a card that waited for it could not arrive within waitFor's 10 s.
+    delivery: { retry: { initial: 60_000, max: 60_000 }, maxAge: 300_000 },
+  });
+  const [first, second] = sims as [HealthSim, HealthSim];
+  apply(...first.allHealthy(), ...second.allHealthy());
+  apply(first.set(A, "unhealthy", "connection refused"));
+  await receiver.waitFor(1);
+  await until(() => notifier.stats().teams?.retried === 1, "the failed card waiting to retry");
+
+  apply(second.set(A, "unhealthy", "connection refused"));
+  const [, other] = await receiver.waitFor(2);
+  assert.equal(serviceOf(other!.json), "datastream/brokers-1");
+  assert.equal(
+    headerOf(cardOf(other!.json)).title,
+    "1 target of datastream/brokers-1 is down: 2 of 3 healthy",
+  );
+
+  // The flow recovers, and so does the target: one card of the current state goes out now,
+  // not the stale "down" card after its backoff.
+  broken = false;
+  apply(first.set(A, "healthy"));
+  const [, , current] = await receiver.waitFor(3);
+  assert.equal(serviceOf(current!.json), "datastream/brokers");
+  assert.equal(
+    headerOf(cardOf(current!.json)).title,
+    "datastream/brokers: 1 briefly down: 3 of 3 healthy",
+  );
+  assert.match(
+    factsOf(cardOf(current!.json))[`${A}:9092`]!,
+    /^down for [\d.]+m?s, then recovered \(connection refused\)$/,
+  );
+  // close() waits for everything queued: the stale card was dropped, not merely delayed.
+  await notifier.close(2000);
+  assert.equal(receiver.requests.length, 3);
+  const stats = notifier.stats().teams!;
+  assert.deepEqual([stats.sent, stats.retried, stats.failed], [2, 1, 0]);
+  assert.deepEqual(stats.droppedBy, { superseded: 1, expired: 0, "queue-full": 0, shutdown: 0 });
+  await receiver.close();
+  assertNoSecretLogged(lines, receiver.url());
+});
+
+Deno.test("http: a card the webhook keeps failing is dropped at the maximum age and counted", async () => {
+  const receiver = startReceiver();
+  let broken = true;
+  receiver.route = () => broken ? { status: 500 } : undefined;
+  const metrics = new Metrics({ version: "test", services: [] });
+  const { notifier, sim, apply, lines } = setup(receiver, {
+    alerts: { coalesce: 0 },
+    delivery: { retry: { initial: 50, max: 100, attempts: 1000 }, maxAge: 500 },
+    onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
+  });
+  apply(...sim.allHealthy(), sim.set(C, "unhealthy"));
+  await until(() => notifier.stats().teams?.droppedBy.expired === 1, "the card expired");
+  const tried = receiver.requests.length;
+  assert.ok(tried >= 2, `retried before it expired: ${tried}`);
+  assert.ok(
+    receiver.requests.every((r) => r.body === receiver.requests[0]!.body),
+    "the same card each time",
+  );
+  const text = metrics.render();
+  assert.match(
+    text,
+    /^helaseid_notifications_dropped_total\{channel="teams",reason="expired"\} 1$/m,
+  );
+  assert.match(text, /^helaseid_notifications_total\{channel="teams",result="dropped"\} 1$/m);
+  const expired = lines.map((line) => JSON.parse(line)).find((line) =>
+    line.msg === "alert dropped: too old to deliver"
+  );
+  assert.equal(expired?.maxAgeMs, 500);
+
+  // The next change goes out on its own: the expired card is neither retried nor folded in.
+  broken = false;
+  apply(sim.set(C, "healthy"));
+  await notifier.close(2000);
+  assert.equal(receiver.requests.length, tried + 1);
+  assert.equal(
+    headerOf(cardOf(receiver.requests.at(-1)!.json)).title,
+    "1 target of datastream/brokers recovered: 3 of 3 healthy",
+  );
+  await receiver.close();
   assertNoSecretLogged(lines, receiver.url());
 });
