@@ -15,6 +15,7 @@ import {
   type Notifier,
 } from "../../src/notify/mod.ts";
 import { Metrics } from "../../src/observe/metrics.ts";
+import { delay, until } from "../support/wait.ts";
 import { kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
@@ -35,19 +36,6 @@ const B = "192.0.2.2";
 const C = "192.0.2.3";
 /** Allowance for timer and clock granularity in lower bounds. */
 const SLACK_MS = 5;
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until `condition` holds; fails after 10 s (only so that a broken test ends). */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while (!condition()) {
-    assert.ok(performance.now() < deadline, `timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 function setup(
   receiver: Receiver,
@@ -119,7 +107,7 @@ Deno.test("http: Teams receives one Workflows card per outage and one per recove
   assert.match(facts.Since!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(/);
   // Both targets are in this card; an extra card would arrive before the recovery's (one lane
   // per Service, in order), which is checked to be the second request.
-  await until(() => notifier.stats().teams?.sent === 1, "the card acknowledged");
+  await until("the card acknowledged", () => notifier.stats().teams?.sent === 1);
   assert.equal(receiver.requests.length, 1, "one card for both targets");
 
   apply(sim.set(A, "healthy"), sim.set(B, "healthy"));
@@ -154,7 +142,7 @@ Deno.test("http: at most 4 requests per second reach the webhook", async () => {
     const arrivals = [requests[i]!.at, requests[i + 4]!.at];
     assert.ok(arrivals[1]! - arrivals[0]! >= 900, `arrivals ${i}, ${i + 4}: ${arrivals}`);
   }
-  await until(() => notifier.stats().teams?.sent === 6, "six alerts sent");
+  await until("six alerts sent", () => notifier.stats().teams?.sent === 6);
   await finish(notifier, receiver, lines);
 });
 
@@ -171,7 +159,7 @@ Deno.test("http: a 429 answered twice still gets the card, no sooner than Retry-
   assert.ok(requests[1]!.at - requests[0]!.at >= 1000 - SLACK_MS);
   assert.ok(requests[2]!.at - requests[1]!.at >= 1000 - SLACK_MS);
   assert.equal(requests[2]!.body, requests[0]!.body, "the same card");
-  await until(() => notifier.stats().teams?.sent === 1, "the card sent");
+  await until("the card sent", () => notifier.stats().teams?.sent === 1);
   assert.deepEqual(notifier.stats().teams, {
     sent: 1,
     failed: 0,
@@ -196,7 +184,7 @@ Deno.test("http: server errors are retried with backoff, then given up and logge
   // Equal jitter: at least half of 100ms, then half of 200ms.
   assert.ok(requests[1]!.at - requests[0]!.at >= 50 - SLACK_MS);
   assert.ok(requests[2]!.at - requests[1]!.at >= 100 - SLACK_MS);
-  await until(() => notifier.stats().teams?.failed === 1, "the alert given up");
+  await until("the alert given up", () => notifier.stats().teams?.failed === 1);
   assert.equal(receiver.requests.length, 3);
   const gaveUp = lines.map((line) => JSON.parse(line)).find((line) =>
     line.msg === "gave up delivering the alert"
@@ -237,8 +225,8 @@ Deno.test("http: probing and publishing go on while the webhook hangs; close() i
     const writes = kube.writes.length;
     prober.set(B, { ok: false, error: "refused" });
     // Positive signals only: B's alert reaches the queue, probing and publishing go on.
-    await until(() => notifier.stats().teams?.pending === 1, "B's alert queued");
-    await until(() => prober.requests.length - probes >= 10, "ten more probes");
+    await until("B's alert queued", () => notifier.stats().teams?.pending === 1);
+    await until("ten more probes", () => prober.requests.length - probes >= 10);
     const publishedDown = (address: string) =>
       kube.writes.slice(writes).some((write) =>
         write.resource === "endpointslices" &&
@@ -246,7 +234,7 @@ Deno.test("http: probing and publishing go on while the webhook hangs; close() i
           e.addresses.includes(address) && e.conditions?.ready === false
         )
       );
-    await until(() => publishedDown(B), "B's verdict published");
+    await until("B's verdict published", () => publishedDown(B));
     assert.equal(receiver.hanging, 1, "A's alert still hangs");
     assert.equal(receiver.requests.length, 1, "B's alert waits behind A's, in the same lane");
   } finally {
@@ -288,8 +276,8 @@ Deno.test("http: no log line holds the URL, even when fetch fails or the body ec
   }
   await receiver.waitFor(1);
   await until(
-    () => notifier.stats().teams!.failed + notifier.stats().webhook!.failed === 2,
     "both channels to fail",
+    () => notifier.stats().teams!.failed + notifier.stats().webhook!.failed === 2,
   );
   await notifier.close(1000);
   await receiver.close();
@@ -337,7 +325,7 @@ Deno.test("http: one Service's cards failing with 5xx hold up no other's; its ne
   apply(...first.allHealthy(), ...second.allHealthy());
   apply(first.set(A, "unhealthy", "connection refused"));
   await receiver.waitFor(1);
-  await until(() => notifier.stats().teams?.retried === 1, "the failed card waiting to retry");
+  await until("the failed card waiting to retry", () => notifier.stats().teams?.retried === 1);
 
   apply(second.set(A, "unhealthy", "connection refused"));
   const [, other] = await receiver.waitFor(2);
@@ -382,7 +370,7 @@ Deno.test("http: a card the webhook keeps failing is dropped at the maximum age 
     onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
   });
   apply(...sim.allHealthy(), sim.set(C, "unhealthy"));
-  await until(() => notifier.stats().teams?.droppedBy.expired === 1, "the card expired");
+  await until("the card expired", () => notifier.stats().teams?.droppedBy.expired === 1);
   const tried = receiver.requests.length;
   assert.ok(tried >= 2, `retried before it expired: ${tried}`);
   assert.ok(
