@@ -69,6 +69,8 @@ export async function main(args: readonly string[]): Promise<number> {
 
   switch (invocation.command) {
     case "validate":
+      // Notes go to stderr whatever the log level, so that stdout stays the normalized JSON.
+      for (const note of loaded.notes) console.error(`note: ${note}`);
       console.log(JSON.stringify(describeConfig(config), null, 2));
       return EXIT.ok;
     case "check": {
