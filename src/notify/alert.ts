@@ -36,7 +36,7 @@ export const ALERT_EVENTS = [
  * - `writes-failing` / `writes-recovered`: the agent cannot write the Service's objects to the
  *   Kubernetes API for longer than the threshold / can again;
  * - `blocked` / `blocked-recovered`: the Service cannot be published (missing, has a selector,
- *   namespace missing, access denied, another writer) / is published again.
+ *   namespace missing, access denied, another writer) / is no longer blocked.
  */
 export type AlertEvent = typeof ALERT_EVENTS[number];
 
@@ -121,6 +121,17 @@ export function alertFingerprint(alert: Alert): string {
     ...(alert.reason === undefined ? [] : [alert.reason, alert.writer ?? "", alert.error ?? ""]),
   ]);
 }
+
+/** A blocked reason in a few words, for titles. */
+export const BLOCKED_REASON_LABEL: Readonly<
+  Record<Exclude<BlockedReason, "waiting-first-checks">, string>
+> = {
+  "service-missing": "Service missing",
+  "service-has-selector": "Service has a selector",
+  "namespace-missing": "namespace missing",
+  "access-denied": "access denied",
+  "conflict": "another writer",
+};
 
 /** What a blocked reason means, for a card's "Reason" fact. */
 export const BLOCKED_REASON_TEXT: Readonly<

@@ -11,7 +11,9 @@
  *   missing, access denied) for `writeFailureThreshold`, one alert with the reason and the
  *   detail (verb, resource, status); a conflict with another HELASEID writer at once, naming
  *   it. Another reason or writer later is one more alert; the end of the block one recovery
- *   alert (only if the block was reported). Waiting for the first checks is no block.
+ *   alert (only if the block was reported). Waiting for the first checks is no block. Writes
+ *   that fail while the Service is blocked raise no write alert of their own (the block's says
+ *   why they fail).
  * - Each alert goes to every channel's queue with a way to fold in an older alert of the same
  *   subject that is still undelivered ({@linkcode combineAlerts}).
  *
@@ -27,6 +29,7 @@ import {
   type Alert,
   alertFingerprint,
   alertKey,
+  BLOCKED_REASON_LABEL,
   BLOCKED_REASON_TEXT,
   formatSpan,
 } from "./alert.ts";
@@ -163,6 +166,13 @@ export class Notifier implements AgentListener {
         this.#writes.set(state.service, writes);
       }
       writes.error = _lastWriteError(state) ?? writes.error;
+      // A block (403, a missing Service, ...) explains the failed writes: its own alert says it
+      // with the detail, so the writes wait; if they still fail after it, their alert is due.
+      if (state.blocked !== undefined && state.blocked !== "waiting-first-checks") {
+        if (writes.timer !== undefined) this.#options.clock.clearTimeout(writes.timer);
+        writes.timer = undefined;
+        return;
+      }
       if (writes.reported || writes.timer !== undefined) return;
       const current = writes;
       const delay = Math.max(
@@ -272,7 +282,9 @@ export class Notifier implements AgentListener {
         ...base,
         event: "blocked-recovered",
         severity: "resolved",
-        title: `The endpoints of ${key} are published again after ${formatSpan(lasted)}`,
+        title: `${key} is no longer blocked (${BLOCKED_REASON_LABEL[blocked.reason]}) after ${
+          formatSpan(lasted)
+        }`,
         lasted,
       };
     }

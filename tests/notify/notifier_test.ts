@@ -363,7 +363,7 @@ Deno.test("notifier: access denied past the threshold is one card with reason an
   await clock.advance(0);
   assert.equal(cards().length, 2);
   assert.deepEqual(headerOf(cards()[1]!), {
-    title: "The endpoints of datastream/brokers are published again after 1m 20s",
+    title: "datastream/brokers is no longer blocked (access denied) after 1m 20s",
     style: "good",
     color: "Good",
   });
@@ -436,7 +436,7 @@ Deno.test("notifier: a conflict alerts at once naming the other writer, not agai
   await clock.advance(0);
   assert.equal(
     headerOf(cards()[2]!).title,
-    "The endpoints of datastream/brokers are published again after 1m",
+    "datastream/brokers is no longer blocked (another writer) after 1m",
   );
   await close();
 });
@@ -516,5 +516,34 @@ Deno.test("notifier: two queued down cards of one Service become one naming both
     "2 targets of datastream/brokers are down: 1 of 3 healthy",
   );
   assert.equal(factsOf(cards()[1]!).Targets, `${A}:9092, ${B}:9092`);
+  await close();
+});
+
+Deno.test("notifier: writes refused with 403 while access is denied make one card, the block's", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 60_000 });
+  const since = clock.now();
+  const denied = (at: number, failures: number): PublishState => ({
+    ...failingState(since, failures, at),
+    blocked: "access-denied",
+    blockedSince: since,
+    detail: "apply endpointslices in namespace 'datastream': 403 Forbidden",
+  });
+  notifier.publishState(denied(since, 1));
+  for (let i = 2; i <= 12; i++) {
+    await clock.advance(10_000);
+    notifier.publishState(denied(clock.now(), i));
+  }
+  assert.deepEqual(cards().map((card) => headerOf(card).title), [
+    "Cannot publish the endpoints of datastream/brokers for 1m: " +
+    "the Kubernetes API denies access: check the Role and the credentials",
+  ]);
+  // Access comes back but writes still fail (500): now they are worth their own card.
+  notifier.publishState(failingState(since, 13, clock.now()));
+  await clock.advance(0);
+  assert.deepEqual(cards().slice(1).map((card) => headerOf(card).title), [
+    "datastream/brokers is no longer blocked (access denied) after 1m 50s",
+    "Cannot write the endpoints of datastream/brokers to the Kubernetes API for 1m 50s: " +
+    "they may be stale",
+  ]);
   await close();
 });
