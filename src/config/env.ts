@@ -34,7 +34,7 @@ import {
 } from "./options.ts";
 import type {
   AlertOptions,
-  LogLevel,
+  GlobalSettings,
   ParsedConfig,
   SecretSource,
   ServiceConfig,
@@ -334,7 +334,7 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   const input = { vars, issues, notes };
 
   const service = _seedService(input, { defaultNamespace: options.defaultNamespace });
-  const { logLevel } = _readGiven(input, GLOBAL_OPTIONS);
+  const globals = _values(_readGiven(input, GLOBAL_OPTIONS));
   // The environment's webhook variables replace the file's as a pair, so that the environment
   // can switch from a URL to a URL file without an ambiguity error.
   const layerOf = (names: { url: string; file: string }) =>
@@ -350,7 +350,7 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   return {
     format: "env",
     services: service === undefined || issues.issues.length > 0 ? [] : [service],
-    logLevel: logLevel?.value,
+    ...globals,
     teams,
     webhook,
     alerts: _alertOptions(input),
@@ -361,9 +361,7 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
 }
 
 /** What the environment contributes next to a structured file. */
-export interface EnvOverrides {
-  /** From `LOG_LEVEL`. */
-  readonly logLevel?: LogLevel;
+export interface EnvOverrides extends GlobalSettings {
   /** From `TEAMS_WEBHOOK_URL` or `TEAMS_WEBHOOK_URL_FILE`. */
   readonly teams?: SecretSource;
   /** From `WEBHOOK_URL` or `WEBHOOK_URL_FILE`. */
@@ -382,7 +380,7 @@ export function readEnvOverrides(env: Environment): EnvOverrides {
   const input = { vars: _knownEnv(env, GLOBAL_VARIABLES), issues: new IssueList(), notes: [] };
   const ignored = SEED_SERVICE_VARIABLES.filter((key) => (env[key] ?? "").trim() !== "");
   return {
-    logLevel: _readGiven(input, GLOBAL_OPTIONS).logLevel?.value,
+    ..._values(_readGiven(input, GLOBAL_OPTIONS)),
     teams: _secretSource(input, WEBHOOK_VARIABLES.teams),
     webhook: _secretSource(input, WEBHOOK_VARIABLES.webhook),
     alerts: _alertOptions(input),
@@ -439,6 +437,15 @@ function _readGiven<G extends Options>(
     given[name] = { value, path: option.env! };
   }
   return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
+}
+
+/** The values of what {@linkcode _readGiven} read, without their paths. */
+function _values<G extends Options>(
+  given: { [K in keyof G]?: Located<OptionValues<G>[K]> },
+): Partial<OptionValues<G>> {
+  const values: Record<string, unknown> = {};
+  for (const [name, located] of Object.entries(given)) values[name] = located!.value;
+  return values as Partial<OptionValues<G>>;
 }
 
 /**

@@ -74,14 +74,14 @@ export function parseStructuredConfig(
   if (top === undefined) {
     return { format: "structured", services: [], issues: issues.issues, warnings };
   }
-  const { logLevel } = _given(top, "", { options: GLOBAL_OPTIONS, ctx });
+  const globals = _given(top, "", { options: GLOBAL_OPTIONS, ctx });
   const alerts = _alerts(top.alerts, ctx);
   const defaults = _defaults(top.defaults, ctx);
   const services = _services(top.services, { ctx, defaults });
   return {
     format: "structured",
     services: issues.issues.length > 0 ? [] : services,
-    logLevel: logLevel?.value,
+    ...Object.fromEntries(Object.entries(globals).map(([name, given]) => [name, given.value])),
     ...alerts,
     issues: issues.issues,
     warnings,
@@ -190,26 +190,27 @@ function _given<G extends Options>(
 ): { [K in keyof G]?: Located<OptionValues<G>[K]> } {
   const given: Record<string, Located<unknown>> = {};
   for (const [name, option] of Object.entries(options.options)) {
-    const value = _option(block, _join(path, name), { option, ctx: options.ctx });
+    const value = _option(block, path, { key: name, option, ctx: options.ctx });
     if (value !== undefined) given[name] = value;
   }
   return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
 }
 
-/** One option of a block, checked; `undefined` when absent or invalid (reported). */
+/** The option `key` of the block at `path`, checked; `undefined` when absent or invalid (reported). */
 function _option<T>(
   block: Record<string, unknown>,
   path: string,
-  options: { option: Option<T>; ctx: _Context },
+  options: { key: string; option: Option<T>; ctx: _Context },
 ): Located<T> | undefined {
-  const { option, ctx } = options;
-  const raw = block[path.slice(path.lastIndexOf(".") + 1)];
+  const { key, option, ctx } = options;
+  const raw = block[key];
   if (!_present(raw)) return undefined;
-  const value = ctx.issues.take(path, option.parse(raw, "file"));
+  const at = _join(path, key);
+  const value = ctx.issues.take(at, option.parse(raw, "file"));
   if (value === undefined) return undefined;
   const note = option.note?.(raw, value, "file");
-  if (note !== undefined) ctx.notes.push(`${path}: ${note}`);
-  return { value, path };
+  if (note !== undefined) ctx.notes.push(`${at}: ${note}`);
+  return { value, path: at };
 }
 
 /**
@@ -226,12 +227,11 @@ function _item<G extends Options>(
   const values: Record<string, unknown> = {};
   let complete = true;
   for (const [name, option] of Object.entries(options.options)) {
-    const at = _join(path, name);
     const why = required[name];
     const value = _present(block[name])
-      ? _option(block, at, { option, ctx })?.value
+      ? _option(block, path, { key: name, option, ctx })?.value
       : why !== undefined
-      ? ctx.issues.add(at, `required: ${why}`)
+      ? ctx.issues.add(_join(path, name), `required: ${why}`)
       : option.default;
     if (value !== undefined) values[name] = value;
     else if (option.required || option.default !== undefined) complete = false;
@@ -256,7 +256,7 @@ function _alerts(value: unknown, ctx: _Context): _Alerts {
     const block = _mapping(alerts.teams, "alerts.teams", { ctx, keys: STRUCTURED_KEYS.teams });
     if (block !== undefined) {
       teams = _webhookSource(block, "alerts.teams", ctx);
-      shape = _option(block, "alerts.teams.shape", { option: TEAMS_OPTIONS.shape, ctx });
+      shape = _option(block, "alerts.teams", { key: "shape", option: TEAMS_OPTIONS.shape, ctx });
     }
   }
   let webhook: SecretSource | undefined;

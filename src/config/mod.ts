@@ -12,6 +12,7 @@ import { ConfigError, IssueList } from "./issues.ts";
 import {
   ALERT_DEFAULTS,
   ALERT_OPTIONS,
+  GLOBAL_OPTIONS,
   type Options,
   PROBE_OPTIONS,
   PUBLISH_OPTIONS,
@@ -22,6 +23,7 @@ import type {
   AlertOptions,
   AlertSettings,
   Config,
+  GlobalSettings,
   ParsedConfig,
   Secret,
   SecretSource,
@@ -128,7 +130,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
     format: parsed.format,
     services: parsed.services,
     alerts,
-    ...(parsed.logLevel === undefined ? {} : { logLevel: parsed.logLevel }),
+    ..._globals((name) => parsed[name]),
   };
   return { config, warnings, notes: parsed.notes ?? [] };
 }
@@ -181,7 +183,7 @@ function _withEnvOverrides(parsed: ParsedConfig, env: Environment): ParsedConfig
   }
   return {
     ...parsed,
-    logLevel: overrides.logLevel ?? parsed.logLevel,
+    ..._globals((name) => overrides[name] ?? parsed[name]),
     teams: overrides.teams ?? parsed.teams,
     webhook: overrides.webhook ?? parsed.webhook,
     alerts: { ...parsed.alerts, ...overrides.alerts },
@@ -226,7 +228,7 @@ async function _resolveWebhook(
 export function describeConfig(config: Config): unknown {
   return {
     format: config.format,
-    ...(config.logLevel === undefined ? {} : { logLevel: config.logLevel }),
+    ..._show(GLOBAL_OPTIONS, _globals((name) => config[name])) as GlobalSettings,
     alerts: _describeAlerts(config.alerts),
     services: config.services.map((service) => ({
       name: service.name,
@@ -237,6 +239,18 @@ export function describeConfig(config: Config): unknown {
       publish: _show(PUBLISH_OPTIONS, service.publish),
     })),
   };
+}
+
+/** The global settings (`GLOBAL_OPTIONS`) that `valueOf` gives, leaving out those it has not. */
+function _globals(
+  valueOf: <K extends keyof GlobalSettings>(name: K) => GlobalSettings[K],
+): GlobalSettings {
+  const settings: Record<string, unknown> = {};
+  for (const name of Object.keys(GLOBAL_OPTIONS) as (keyof GlobalSettings)[]) {
+    const value = valueOf(name);
+    if (value !== undefined) settings[name] = value;
+  }
+  return settings as GlobalSettings;
 }
 
 /** Settings as `validate` shows them: each value the way its option says (durations as text). */

@@ -9,10 +9,11 @@
  * @module
  */
 
-import type { LogLevel, Protocol, TeamsCardShape } from "./choices.ts";
+import type { Protocol, TeamsCardShape } from "./choices.ts";
 import type { ConfigIssue, Located } from "./issues.ts";
 import type {
   ALERT_OPTIONS,
+  GLOBAL_OPTIONS,
   OptionValue,
   OptionValues,
   PROBE_OPTIONS,
@@ -146,13 +147,18 @@ export type AlertSettings =
 /** Where a configuration came from: shown by `validate` and in errors. */
 export type ConfigFormat = "env" | "structured";
 
+/**
+ * Settings of the whole agent, one optional field per entry of `GLOBAL_OPTIONS`: `logLevel`
+ * (from `LOG_LEVEL` or the file's `logLevel`; the CLI flag wins over both). Only what was
+ * given is set.
+ */
+export type GlobalSettings = Partial<OptionValues<typeof GLOBAL_OPTIONS>>;
+
 /** A complete, validated configuration. */
-export interface Config {
+export interface Config extends GlobalSettings {
   readonly format: ConfigFormat;
   readonly services: readonly ServiceConfig[];
   readonly alerts: AlertSettings;
-  /** From `LOG_LEVEL` or the file's `logLevel`; the CLI flag wins over both. */
-  readonly logLevel?: LogLevel;
 }
 
 /**
@@ -176,11 +182,10 @@ export type AlertOptions =
   & { readonly [K in keyof typeof ALERT_OPTIONS]?: Located<OptionValue<typeof ALERT_OPTIONS[K]>> };
 
 /** A configuration as one input format parsed it, before secrets are read and checked. */
-export interface ParsedConfig {
+export interface ParsedConfig extends GlobalSettings {
   readonly format: ConfigFormat;
   /** Complete only when `issues` is empty. */
   readonly services: readonly ServiceConfig[];
-  readonly logLevel?: LogLevel;
   readonly teams?: SecretSource;
   /** The generic JSON webhook. */
   readonly webhook?: SecretSource;
