@@ -38,15 +38,17 @@ import {
   sleep,
 } from "./measure.ts";
 import { sparse, sparseSettings, sparseTable, verdictToWatch } from "./sparse.ts";
+import { correlated, correlatedSettings, correlatedTable } from "./correlated.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
 const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1000,5000"))
   .split(",").map(Number);
-/** Scenarios to run (default all): capacity, memory, latency, sparse, steady, baseline. */
+/** Scenarios to run (default all): capacity, memory, latency, sparse, correlated, steady, baseline. */
 const ONLY = new Set(
-  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,steady,baseline").split(","),
+  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,correlated,steady,baseline")
+    .split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
 const log = (text: string) =>
@@ -456,6 +458,20 @@ try {
     const runs = await twice("sparse", () => sparse(bed, sparseSettings(Deno.env.toObject())));
     results.sparse = { runs, median: medians(runs) };
     table.push(...sparseTable(medians(runs), fmt));
+  }
+
+  if (ONLY.has("correlated")) {
+    const bed = {
+      agentRun: (count: number, probe: Record<string, unknown>, publish: Record<string, unknown>) =>
+        agentRun(count, probe, { perService: count, publish }),
+      watchSlices: (namespace: string) => record(cluster.kubeconfigPath, slicePath(namespace)),
+      watchEndpoints: (namespace: string) =>
+        record(cluster.kubeconfigPath, `/api/v1/namespaces/${namespace}/endpoints`),
+    };
+    const settings = correlatedSettings(Deno.env.toObject());
+    const runs = await twice("correlated", () => correlated(bed, settings));
+    results.correlated = { runs, median: medians(runs) };
+    table.push(...correlatedTable(medians(runs), fmt));
   }
 
   if (ONLY.has("steady")) {

@@ -15,7 +15,7 @@ import {
   servicePhases,
   systemClock,
 } from "./health/scheduler.ts";
-import { holdUntil } from "./health/hold.ts";
+import { holdLimit, holdUntil } from "./health/hold.ts";
 import {
   type HealthStatus,
   initialHealth,
@@ -375,14 +375,14 @@ export class Agent {
 
   /**
    * Shows a target's new status to the publisher, unless a whole-Service outage is unfolding:
-   * then the Service's write waits (at most one interval) for the remaining verdicts, so that
+   * then the Service's write waits (at most `holdLimit`) for the remaining verdicts, so that
    * its final state is written once (src/health/hold.ts).
    */
   #publish(entry: TargetEntry, transition: Transition | undefined, now: number): void {
     const { service } = entry;
     const status = viewStatus(entry.health);
     const changed = status !== entry.visible;
-    const limit = service.config.probe.interval;
+    const limit = holdLimit(service.config.probe);
     if (service.hold) {
       const { hold } = service;
       if (changed) hold.held.add(entry);

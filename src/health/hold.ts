@@ -8,8 +8,8 @@
  * before the panic guard (or the empty set) takes over. So, as the EndpointSlice controller
  * batches Pod changes (`--endpointslice-updates-batch-period`), the write of such a Service is
  * held while every one of its targets is failing and some have no unhealthy verdict yet, for
- * at most one interval; the last verdict (or any success, or the bound) releases it, and the
- * final state is written once. Partial outages are never held.
+ * at most {@linkcode holdLimit}; the last verdict (or any success, or the bound) releases it,
+ * and the final state is written once. Partial outages are never held.
  *
  * @module
  */
@@ -45,4 +45,18 @@ export function holdUntil(
   if (!outageUnfolding(counts)) return undefined;
   const until = (options.heldSince ?? options.now) + options.limit;
   return options.now < until ? until : undefined;
+}
+
+/**
+ * The longest a hold may last: how far apart the verdicts of targets that died together can
+ * be. Each target's first failed check comes within one interval of the outage, moved by up to
+ * ±jitter × interval; its verdict comes `fall - 1` checks later, moved again by up to ±jitter ×
+ * interval: so verdicts spread over at most interval × (1 + 6 × jitter), plus one timeout when
+ * some checks are refused and others time out. (Measured: 1.1 s apart at 1 s and 10 % jitter,
+ * which a bound of one interval cut short.)
+ */
+export function holdLimit(
+  probe: { readonly interval: Millis; readonly jitter: number; readonly timeout: Millis },
+): Millis {
+  return probe.interval * (1 + 6 * probe.jitter) + probe.timeout;
 }
