@@ -16,6 +16,7 @@ import {
   type Options,
   PROBE_OPTIONS,
   PUBLISH_OPTIONS,
+  resolveAlertSettings,
   TEAMS_OPTIONS,
   WEBHOOK_OPTIONS,
 } from "./options.ts";
@@ -285,15 +286,11 @@ function _alertSettings(
 
 /** The alert settings with their defaults applied, URLs redacted. */
 function _describeAlerts(alerts: AlertSettings): unknown {
-  const delivery: Record<string, unknown> = {};
-  for (const name of Object.keys(ALERT_OPTIONS) as (keyof typeof ALERT_OPTIONS)[]) {
-    delivery[name] = alerts[name] ?? ALERT_DEFAULTS[name];
-  }
   return {
     ...(alerts.teams === undefined ? {} : {
       teams: { url: "<redacted>", shape: alerts.teams.shape ?? ALERT_DEFAULTS.shape },
     }),
     ...(alerts.webhook === undefined ? {} : { webhook: { url: "<redacted>" } }),
-    ..._show(ALERT_OPTIONS, delivery) as Record<string, unknown>,
+    ..._show(ALERT_OPTIONS, resolveAlertSettings(alerts)) as Record<string, unknown>,
   };
 }

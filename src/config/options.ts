@@ -575,3 +575,17 @@ export const ALERT_DEFAULTS: OptionValues<typeof ALERT_OPTIONS> & {
   ...(_defaults(ALERT_OPTIONS, "structured") as OptionValues<typeof ALERT_OPTIONS>),
   shape: TEAMS_OPTIONS.shape.default!,
 };
+
+/**
+ * The delivery settings of `ALERT_OPTIONS` with the defaults applied where the configuration is
+ * silent (a loaded configuration keeps only what was given).
+ */
+export function resolveAlertSettings(
+  given: Partial<OptionValues<typeof ALERT_OPTIONS>>,
+): OptionValues<typeof ALERT_OPTIONS> {
+  const settings: Record<string, unknown> = {};
+  for (const name of Object.keys(ALERT_OPTIONS) as (keyof typeof ALERT_OPTIONS)[]) {
+    settings[name] = given[name] ?? ALERT_DEFAULTS[name];
+  }
+  return settings as OptionValues<typeof ALERT_OPTIONS>;
+}

@@ -53,6 +53,7 @@ export {
   defaultTimeout,
   PROBE_DEFAULTS,
   PUBLISH_DEFAULTS,
+  resolveAlertSettings,
   SEED_DEFAULTS,
 } from "./options.ts";
 export { Secret } from "./secret.ts";
