@@ -8,6 +8,8 @@ import {
   type DropReason,
 } from "../../src/notify/mod.ts";
 import type { WebhookPayload } from "../../src/notify/webhook.ts";
+import { MemoryKube } from "../../src/kube/memory.ts";
+import { serviceObject } from "../../src/publish/objects.ts";
 import type { PublishState } from "../../src/publish/reconciler.ts";
 import type { WriteResult } from "../../src/publish/writer.ts";
 import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
@@ -546,4 +548,51 @@ Deno.test("notifier: writes refused with 403 while access is denied make one car
     "they may be stale",
   ]);
   await close();
+});
+
+Deno.test("notifier: with the real agent, a missing Service is one blocked card; creating it ends the block", async () => {
+  const clock = new FakeClock();
+  const fake = new ScriptedFetch(clock);
+  const { log, lines } = captureLog();
+  const service = serviceConfig([A, B, C]);
+  const config: Config = {
+    format: "structured",
+    services: [service],
+    alerts: { teams: { url: new Secret(TEAMS_URL) }, writeFailureThreshold: 10_000 },
+  };
+  const notifier = createNotifier(config, { log, cluster: "prod-eu", fetch: fake.fetch, clock });
+  assert.ok(notifier);
+  const kube = new MemoryKube();
+  const agent = new Agent({
+    config,
+    client: kube,
+    log: captureLog().log,
+    clock,
+    prober: new ScriptedProber(clock, {}).probe,
+    random: () => 0.5,
+    listeners: [notifier],
+  });
+  agent.start();
+  const titles = () => fake.requests.map((request) => headerOf(cardOf(request.json)).title);
+  await clock.advance(9_000);
+  assert.deepEqual(titles(), [], "not before the threshold");
+  await clock.advance(2_000);
+  assert.deepEqual(titles(), [
+    "Cannot publish the endpoints of datastream/brokers for 10s: the Service does not exist",
+  ]);
+  assert.equal(factsOf(cardOf(fake.requests[0]!.json)).Reason, "the Service does not exist");
+  await kube.create(serviceObject(service, { uid: "svc-uid" }));
+  await clock.advance(1_000);
+  assert.equal(titles().length, 2);
+  assert.match(
+    titles()[1]!,
+    /^datastream\/brokers is no longer blocked \(Service missing\) after /,
+  );
+  const stopping = agent.stop();
+  await clock.advance(1000);
+  await stopping;
+  const closing = notifier.close(1000);
+  await clock.advance(1000);
+  await closing;
+  assertNoSecretLogged(lines, TEAMS_URL);
 });
