@@ -136,7 +136,7 @@ interface Conflict {
   readonly object: string;
   /** When the conflict was first seen (kept over further backoffs). */
   readonly since: number;
-  /** When the current backoff started: a foreign write after it means "still writing". */
+  /** When the current backoff started: a foreign write after it (and its settling) means "still writing". */
   readonly from: number;
   readonly retryAt: number;
   readonly timer: unknown;
@@ -636,7 +636,7 @@ export class Reconciler {
   #conflictDue(entry: ServiceEntry): void {
     const conflict = entry.conflict;
     if (!conflict || this.#stopped) return;
-    if (entry.foreign && entry.foreign.at > conflict.from) {
+    if (entry.foreign && entry.foreign.at > conflict.from + CONFLICT_SETTLE) {
       return this.#enterConflict(entry, entry.foreign);
     }
     this.#options.log.warn("the other writer has been quiet: taking the Service over", {
@@ -683,6 +683,12 @@ export class Reconciler {
 const TWIN_WRITES = 3;
 /** The window of {@linkcode TWIN_WRITES}, ms. */
 const TWIN_WINDOW = 30_000;
+
+/**
+ * How long after a conflict starts the other writer's events still count as the write we saw
+ * (its plan's other objects arrive a moment later), not as a new one.
+ */
+const CONFLICT_SETTLE = 2000;
 
 /** Whether a Service's entry can run in the next pass. */
 function due(entry: ServiceEntry): boolean {
