@@ -136,7 +136,7 @@ interface Conflict {
   readonly object: string;
   /** When the conflict was first seen (kept over further backoffs). */
   readonly since: number;
-  /** When the current backoff started: a foreign write after it (and its settling) means "still writing". */
+  /** When the current backoff started: a foreign write after it (and its settling) is news. */
   readonly from: number;
   readonly retryAt: number;
   readonly timer: unknown;
@@ -487,7 +487,7 @@ export class Reconciler {
     }
   }
 
-  /** The first failure of the store's collections in the Service's namespace that needs an operator. */
+  /** The first failing collection of the Service's namespace that needs an operator. */
   #storeFailure(entry: ServiceEntry): StoreFailure | undefined {
     const failures = this.#options.store.failures()
       .filter((failure) => failure.namespace === entry.config.namespace);
@@ -679,7 +679,7 @@ export class Reconciler {
   }
 }
 
-/** Overwrites by a writer of our configuration within {@linkcode TWIN_WINDOW} that make a conflict. */
+/** Overwrites by a writer of our configuration within {@linkcode TWIN_WINDOW} that conflict. */
 const TWIN_WRITES = 3;
 /** The window of {@linkcode TWIN_WRITES}, ms. */
 const TWIN_WINDOW = 30_000;
