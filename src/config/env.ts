@@ -17,6 +17,7 @@ import {
 } from "./issues.ts";
 import {
   ALERT_OPTIONS,
+  type GivenOptions,
   GLOBAL_OPTIONS,
   GLOBAL_VARIABLES,
   type Option,
@@ -427,7 +428,7 @@ function _readOption<T>(input: _Input, option: Option<T>, block: OptionBlock): T
 function _readGiven<G extends Options>(
   input: _Input,
   options: G,
-): { [K in keyof G]?: Located<OptionValues<G>[K]> } {
+): GivenOptions<G> {
   const given: Record<string, Located<unknown>> = {};
   const values: Record<string, unknown> = {};
   for (const [name, option] of Object.entries(options)) {
@@ -436,12 +437,12 @@ function _readGiven<G extends Options>(
     values[name] = value;
     given[name] = { value, path: option.env! };
   }
-  return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
+  return given as GivenOptions<G>;
 }
 
 /** The values of what {@linkcode _readGiven} read, without their paths. */
 function _values<G extends Options>(
-  given: { [K in keyof G]?: Located<OptionValues<G>[K]> },
+  given: GivenOptions<G>,
 ): Partial<OptionValues<G>> {
   const values: Record<string, unknown> = {};
   for (const [name, located] of Object.entries(given)) values[name] = located!.value;

@@ -10,6 +10,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { IssueList, type Located } from "./issues.ts";
 import {
   ALERT_OPTIONS,
+  type GivenOptions,
   GLOBAL_OPTIONS,
   type Option,
   type Options,
@@ -187,13 +188,13 @@ function _given<G extends Options>(
   block: Record<string, unknown>,
   path: string,
   options: { options: G; ctx: _Context },
-): { [K in keyof G]?: Located<OptionValues<G>[K]> } {
+): GivenOptions<G> {
   const given: Record<string, Located<unknown>> = {};
   for (const [name, option] of Object.entries(options.options)) {
     const value = _option(block, path, { key: name, option, ctx: options.ctx });
     if (value !== undefined) given[name] = value;
   }
-  return given as { [K in keyof G]?: Located<OptionValues<G>[K]> };
+  return given as GivenOptions<G>;
 }
 
 /** The option `key` of the block at `path`, checked; `undefined` when absent or invalid (reported). */
@@ -311,7 +312,7 @@ function _webhookSource(
 }
 
 /** Probe settings given in one block, each with the path it came from. */
-type _ProbePart = { readonly [K in keyof ProbeSettings]?: Located<ProbeSettings[K]> };
+type _ProbePart = GivenOptions<typeof PROBE_OPTIONS>;
 
 interface _Defaults {
   readonly probe: _ProbePart;

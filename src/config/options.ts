@@ -28,7 +28,7 @@ import {
   type UnhealthyMode,
 } from "./choices.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
-import { type Checked, passed } from "./issues.ts";
+import { type Checked, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
 import {
   checkAddress,
@@ -91,6 +91,9 @@ export type OptionValue<O> = O extends Option<infer T> ? T : never;
 
 /** The values of a block of options, by name: the settings type of the model. */
 export type OptionValues<G> = { readonly [K in keyof G]: OptionValue<G[K]> };
+
+/** The options of a block that an input gave, each with the field path it came from. */
+export type GivenOptions<G> = { readonly [K in keyof G]?: Located<OptionValue<G[K]>> };
 
 /** Declares one option (keeps its value type for {@linkcode OptionValues}). */
 function option<T>(spec: Option<T>): Option<T> {
