@@ -39,15 +39,16 @@ import {
 } from "./measure.ts";
 import { sparse, sparseSettings, sparseTable, verdictToWatch } from "./sparse.ts";
 import { correlated, correlatedSettings, correlatedTable } from "./correlated.ts";
+import { big, bigSettings, bigTable } from "./big.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
 const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1000,5000"))
   .split(",").map(Number);
-/** Scenarios to run (default all): capacity, memory, latency, sparse, correlated, steady, baseline. */
+/** Scenarios to run (default all): capacity, memory, latency, sparse, correlated, big, steady, baseline. */
 const ONLY = new Set(
-  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,correlated,steady,baseline")
+  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,correlated,big,steady,baseline")
     .split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
@@ -472,6 +473,17 @@ try {
     const runs = await twice("correlated", () => correlated(bed, settings));
     results.correlated = { runs, median: medians(runs) };
     table.push(...correlatedTable(medians(runs), fmt));
+  }
+
+  if (ONLY.has("big")) {
+    const bed = {
+      cluster,
+      metricsPort: () => metricsPort++,
+      watchSlices: (namespace: string) => record(cluster.kubeconfigPath, slicePath(namespace)),
+    };
+    const runs = await twice("big", () => big(bed, bigSettings(Deno.env.toObject())));
+    results.big = { runs, median: medians(runs) };
+    table.push(...bigTable(medians(runs), fmt));
   }
 
   if (ONLY.has("steady")) {

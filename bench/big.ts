@@ -1,0 +1,221 @@
+/**
+ * Benchmark scenario "big Service" (DESIGN §5, issue 10 item 9): one Service with 10,000
+ * targets at a 1 s interval. It measures how long a fresh agent takes to publish every target
+ * ready (the goal is 10 s), the CPU it spends getting there, then its steady CPU, RSS,
+ * scheduling lag and probe rate.
+ *
+ * The targets are 10,000 addresses of 2001:db8:1::/112 made local at once by a route
+ * (`ip -6 route add local … dev lo`), served by one listener on `[::]`: no per-target setup,
+ * so the bench measures the agent, not the test bed. The objects are IPv6 EndpointSlices of
+ * 1,000 endpoints each.
+ *
+ * Settings: `BENCH_BIG_TARGETS` (default 10000).
+ *
+ * @module
+ */
+
+import { stringify } from "yaml";
+import { type AgentProcess, startAgent } from "../tests/support/agent_process.ts";
+import type { ClusterAccess } from "../tests/support/cluster.ts";
+import type { Recorder } from "../tests/support/watch.ts";
+import { cpuSeconds, delta, histogramQuantile, rssMiB, scrape, sleep } from "./measure.ts";
+
+/** What the scenario needs of the bench. */
+export interface BigBed {
+  readonly cluster: ClusterAccess;
+  /** A free port for the agent's metrics. */
+  metricsPort(): number;
+  /** Records the EndpointSlices of a namespace as a watch client sees them. */
+  watchSlices(namespace: string): Promise<Recorder>;
+}
+
+/** Settings of one run. */
+export interface BigSettings {
+  readonly targets: number;
+  /** Seconds of steady state measured after the first full publish. */
+  readonly steadySeconds: number;
+}
+
+/** The settings from the environment. */
+export function bigSettings(env: Readonly<Record<string, string | undefined>>): BigSettings {
+  return { targets: Number(env.BENCH_BIG_TARGETS ?? 10_000), steadySeconds: 15 };
+}
+
+/** One run's figures. */
+export interface BigResult extends Record<string, number> {
+  readonly targets: number;
+  /** Process start → the first EndpointSlice seen on a watch. */
+  readonly firstSliceMs: number;
+  /** Process start → every target ready on the watch (the goal: ≤ 10 s). */
+  readonly allReadyMs: number;
+  /** Agent CPU seconds from its start to every target ready. */
+  readonly cpuToReadySeconds: number;
+  /** Steady state after that: cores used, RSS, scheduling lag, probes per second. */
+  readonly cpuPerSecond: number;
+  readonly rssMiB: number;
+  readonly lagP50Ms: number;
+  readonly lagP99Ms: number;
+  readonly probesPerSecond: number;
+  readonly failedProbes: number;
+  /** Writes in the steady window (must be 0). */
+  readonly steadyWrites: number;
+}
+
+const PREFIX = "2001:db8:1::";
+const PORT = 9092;
+const now = () => performance.timeOrigin + performance.now();
+
+/** The i-th target address (i from 1). */
+function address(i: number): string {
+  return `${PREFIX}${i.toString(16)}`;
+}
+
+async function ip(args: string[]): Promise<void> {
+  const out = await new Deno.Command("ip", { args, stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`Cannot run 'ip ${args.join(" ")}': ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/** Serves every address of the prefix: accept, close (what a healthy broker's port does). */
+async function serveAll(): Promise<AsyncDisposable> {
+  await ip(["-6", "route", "add", "local", `${PREFIX}/112`, "dev", "lo"]);
+  const listener = Deno.listen({ hostname: "::", port: PORT });
+  const serving = (async () => {
+    try {
+      for await (const conn of listener) conn.close();
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await serving;
+      await ip(["-6", "route", "del", "local", `${PREFIX}/112`, "dev", "lo"]);
+    },
+  };
+}
+
+/** Ready endpoints across every slice, by the latest version of each slice on the watch. */
+function readyCount(watch: Recorder): number {
+  const latest = new Map<string, { endpoints?: { conditions?: { ready?: boolean } }[] }>();
+  for (const event of watch.events) {
+    if (event.type === "DELETED") latest.delete(event.object.metadata.name);
+    else latest.set(event.object.metadata.name, event.object);
+  }
+  let ready = 0;
+  for (const slice of latest.values()) {
+    for (const endpoint of slice.endpoints ?? []) if (endpoint.conditions?.ready) ready++;
+  }
+  return ready;
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`No ${what} within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** Runs the scenario once. */
+export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult> {
+  const { cluster } = bed;
+  const namespace = await cluster.createNamespace("big");
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "big", namespace },
+      spec: { ports: [{ name: "kafka", port: PORT }] },
+    }),
+  });
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  await Deno.writeTextFile(
+    file,
+    stringify({
+      services: [{
+        name: "big",
+        namespace,
+        ports: [{ name: "kafka", port: PORT }],
+        targets: Array.from({ length: settings.targets }, (_, i) => address(i + 1)),
+        probe: { interval: "1s", timeout: "500ms", rise: 2, fall: 3 },
+      }],
+    }),
+  );
+  await using _targets = await serveAll();
+  await using watch = await bed.watchSlices(namespace);
+  const port = bed.metricsPort();
+  const metrics = `http://127.0.0.1:${port}/metrics`;
+  const started = now();
+  let agent: AgentProcess | undefined;
+  try {
+    agent = await startAgent({
+      args: [
+        "run",
+        "--config",
+        file,
+        "--kubeconfig",
+        cluster.kubeconfigPath,
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--log-level",
+        "warn",
+      ],
+      env: Deno.env.get("BENCH_V8_FLAGS") ? { DENO_V8_FLAGS: Deno.env.get("BENCH_V8_FLAGS")! } : {},
+    });
+    const pid = agent.pid;
+    await waitFor("full publish", () => readyCount(watch) >= settings.targets, 120_000);
+    const allReadyMs = now() - started;
+    const cpuToReadySeconds = cpuSeconds(pid);
+    const firstSliceMs = (watch.events[0]?.at ?? NaN) - started;
+    await sleep(5000);
+    const before = await scrape(metrics);
+    const cpu0 = cpuSeconds(pid);
+    const t0 = now();
+    await sleep(settings.steadySeconds * 1000);
+    const after = await scrape(metrics);
+    const seconds = (now() - t0) / 1000;
+    const probes = delta(before, after, "helaseid_probes_total");
+    return {
+      targets: settings.targets,
+      firstSliceMs,
+      allReadyMs,
+      cpuToReadySeconds,
+      cpuPerSecond: (cpuSeconds(pid) - cpu0) / seconds,
+      rssMiB: rssMiB(pid),
+      lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
+      lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
+      probesPerSecond: probes / seconds,
+      failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
+      steadyWrites: delta(before, after, "helaseid_kube_writes_total"),
+    };
+  } finally {
+    await agent?.stop();
+    await Deno.remove(file);
+  }
+}
+
+/** The scenario's lines of the bench table, from the medians of its runs. */
+export function bigTable(m: BigResult, format: (value: number, digits?: number) => string) {
+  return [
+    "",
+    `| big Service: ${m.targets} targets at 1 s, fresh agent | value |`,
+    "|---|---|",
+    `| process start → first EndpointSlice on a watch (ms) | ${format(m.firstSliceMs, 0)} |`,
+    `| process start → every target ready on the watch (ms; goal ≤ 10000) | ${
+      format(m.allReadyMs, 0)
+    } |`,
+    `| agent CPU until then (s) | ${format(m.cpuToReadySeconds, 2)} |`,
+    `| steady: agent CPU (cores) | ${format(m.cpuPerSecond, 3)} |`,
+    `| steady: RSS (MiB) | ${format(m.rssMiB)} |`,
+    `| steady: scheduling lag p50 / p99 (ms) | ${format(m.lagP50Ms, 1)} / ${
+      format(m.lagP99Ms, 1)
+    } |`,
+    `| steady: probes/s (failed) | ${format(m.probesPerSecond, 0)} (${
+      format(m.failedProbes, 0)
+    }) |`,
+    `| steady: API writes | ${format(m.steadyWrites, 0)} |`,
+  ];
+}
