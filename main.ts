@@ -15,7 +15,7 @@ import { systemClock } from "./src/health/scheduler.ts";
 import { createKubeClient, inClusterNamespace, type KubeClient } from "./src/kube/client.ts";
 import { EventRecorder, reportingInstance } from "./src/kube/events.ts";
 import { MemoryKube } from "./src/kube/memory.ts";
-import { createNotifier } from "./src/notify/mod.ts";
+import { configuredChannels, createNotifier, DROP_REASONS } from "./src/notify/mod.ts";
 import { Logger } from "./src/observe/log.ts";
 import { Metrics } from "./src/observe/metrics.ts";
 import { writerIdentity } from "./src/publish/identity.ts";
@@ -104,6 +104,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     cluster: client.name,
     onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
   });
+  metrics.notificationChannels(configuredChannels(config), DROP_REASONS);
   const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
   // The annotation breaks the inference cycle through the closures above.
   const agent: Agent = new Agent({

@@ -58,6 +58,14 @@ export const CHANNELS = ["teams", "webhook"] as const;
 /** A channel name. */
 export type ChannelName = typeof CHANNELS[number];
 
+/**
+ * The channels a configuration alerts on, in {@linkcode CHANNELS} order: the `channel` values
+ * whose notification series exist from the start.
+ */
+export function configuredChannels(config: Pick<Config, "alerts">): ChannelName[] {
+  return CHANNELS.filter((channel) => config.alerts[channel] !== undefined);
+}
+
 /** Options of {@linkcode createNotifier}. */
 export interface CreateNotifierOptions {
   /** Where delivery problems are logged (with `component: "notify"`); URLs never are. */

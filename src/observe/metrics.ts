@@ -239,6 +239,20 @@ export class Metrics implements AgentListener {
     this.#notificationsDropped.set(dropped, (this.#notificationsDropped.get(dropped) ?? 0) + 1);
   }
 
+  /**
+   * Makes `helaseid_notifications_dropped_total{channel,reason}` exist at zero for every
+   * configured channel and drop reason, so that Prometheus' increase() sees the first drop.
+   * Both lists must be small and fixed: they become labels.
+   */
+  notificationChannels(channels: readonly string[], reasons: readonly string[]): void {
+    for (const channel of channels) {
+      for (const reason of reasons) {
+        const key = labelPairs({ channel, reason });
+        if (!this.#notificationsDropped.has(key)) this.#notificationsDropped.set(key, 0);
+      }
+    }
+  }
+
   /** Every metric, in the text exposition format 0.0.4. */
   render(): string {
     const out = new TextWriter();
