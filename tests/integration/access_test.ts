@@ -1,0 +1,282 @@
+/**
+ * No silent failure of list/watch (issue 10, item 3), against the real API server: a bogus
+ * token, a revoked one, a Role without `watch`, a missing namespace. Each makes `/readyz` 503
+ * with the Service, the verb, the resource and the status, and sets the blocked metric; where
+ * an operator can fix it in place (the Role, the namespace), the agent recovers by itself.
+ *
+ * Deadlines here only keep a broken test from hanging; nothing asserts a duration.
+ */
+
+import assert from "node:assert/strict";
+import { type AgentProcess, startAgent } from "../support/agent_process.ts";
+import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { type SimulatedTarget, startTargets } from "../support/targets.ts";
+import { TestNetwork } from "../support/testnet.ts";
+import { untilValue } from "../support/wait.ts";
+import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
+
+const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+async function get(base: string, path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+  return { status: response.status, body: await response.text() };
+}
+
+async function blockedMetric(base: string, reason: string): Promise<number | undefined> {
+  const { body } = await get(base, "/metrics");
+  return valueOf(parsePrometheus(body), "helaseid_service_blocked", { service: "brokers", reason });
+}
+
+/** Waits until `/readyz` answers `status` with a body matching `body`, and returns the body. */
+function readyz(base: string, status: number, body: RegExp, timeoutMs = 30_000): Promise<string> {
+  return untilValue(`/readyz ${status} matching ${body}`, async () => {
+    const answer = await get(base, "/readyz");
+    return answer.status === status && body.test(answer.body) ? answer.body : undefined;
+  }, { timeoutMs, intervalMs: 100 });
+}
+
+async function createService(cluster: ClusterAccess, namespace: string): Promise<void> {
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "brokers", namespace },
+      spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
+    }),
+  });
+}
+
+/** The agent's least-privilege Role (manifests/rbac.yaml), with `watch` left out if asked. */
+function role(namespace: string, options: { watch: boolean }) {
+  const read = options.watch ? ["get", "list", "watch"] : ["get", "list"];
+  const write = [...read, "create", "update", "patch", "delete"];
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: "helaseid", namespace },
+    rules: [
+      { apiGroups: [""], resources: ["services"], verbs: read },
+      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: write },
+      { apiGroups: [""], resources: ["endpoints"], verbs: write },
+      { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+    ],
+  };
+}
+
+/** A ServiceAccount bound to {@linkcode role}; returns a kubeconfig with its token. */
+async function serviceAccount(
+  cluster: ClusterAccess,
+  namespace: string,
+  options: { watch: boolean },
+): Promise<string> {
+  const objects = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "helaseid", namespace } },
+    role(namespace, options),
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "helaseid", namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "helaseid" },
+      subjects: [{ kind: "ServiceAccount", name: "helaseid", namespace }],
+    },
+  ];
+  for (const object of objects) {
+    await cluster.kubectlOk(["apply", "-f", "-"], { stdin: JSON.stringify(object) });
+  }
+  return await cluster.serviceAccountKubeconfig(namespace, "helaseid");
+}
+
+interface Bed extends AsyncDisposable {
+  readonly agent: AgentProcess;
+  readonly base: string;
+  readonly targets: SimulatedTarget[];
+}
+
+async function bed(
+  kubeconfig: string,
+  namespace: string,
+  addresses: string | string[],
+  env: Record<string, string> = {},
+): Promise<Bed> {
+  const ips = typeof addresses === "string" ? [addresses] : addresses;
+  const net = await TestNetwork.open();
+  let targets: SimulatedTarget[] = [];
+  let agent: AgentProcess | undefined;
+  try {
+    targets = await startTargets(net, ips.map((address) => ({ address, port: 9092 })));
+    const port = freePort();
+    agent = await startAgent({
+      args: ["run", "--kubeconfig", kubeconfig, "--listen", `127.0.0.1:${port}`],
+      echo: ECHO,
+      env: {
+        IPS: ips.join(" "),
+        PORT: "9092",
+        MAX_RETRY: "3",
+        INTERVAL: "0.1",
+        NAMESPACE: namespace,
+        SERVICE_NAME: "brokers",
+        ...env,
+      },
+    });
+    const running = agent;
+    return {
+      agent: running,
+      base: `http://127.0.0.1:${port}`,
+      targets,
+      async [Symbol.asyncDispose]() {
+        await running.stop("SIGKILL");
+        for (const target of targets) await target.close();
+        await net.close();
+      },
+    };
+  } catch (error) {
+    await agent?.stop("SIGKILL");
+    for (const target of targets) await target.close();
+    await net.close();
+    throw error;
+  }
+}
+
+Deno.test("access: a bogus token is reported by /readyz, the metric and an ERROR line", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("access");
+  await createService(cluster, namespace);
+  // The admin kubeconfig (JSON) with its client certificate replaced by a token nobody issued.
+  const kubeconfig = JSON.parse(await Deno.readTextFile(cluster.kubeconfigPath));
+  kubeconfig.users[0].user = { token: "not-a-token" };
+  const path = await Deno.makeTempFile({ suffix: ".kubeconfig" });
+  await Deno.writeTextFile(path, JSON.stringify(kubeconfig));
+  try {
+    await using b = await bed(path, namespace, "192.0.2.181");
+    const body = await readyz(b.base, 503, /access-denied/);
+    assert.match(
+      body,
+      new RegExp(
+        `${namespace}/brokers: access-denied: (list|watch) (services|endpointslices|endpoints) ` +
+          `in namespace '${namespace}': 401 Unauthorized`,
+      ),
+    );
+    assert.doesNotMatch(body, /not reachable/, "not the vague reason");
+    assert.doesNotMatch(body, /not-a-token/, "no secret in the answer");
+    assert.equal(await blockedMetric(b.base, "access-denied"), 1);
+    const status = JSON.parse((await get(b.base, "/status")).body).services[0].publish;
+    assert.equal(status.blocked, "access-denied");
+    assert.match(status.detail, /401 Unauthorized$/);
+    assert.match(status.blockedSince, /^\d{4}-\d\d-\d\dT/);
+    const line = await b.agent.waitForLog((line) =>
+      line.level === "error" && line.reason === "access-denied"
+    );
+    assert.match(String(line.detail), /401 Unauthorized/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("access: a Role without watch blocks with the verb, and granting it recovers", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("access");
+  await createService(cluster, namespace);
+  const kubeconfig = await serviceAccount(cluster, namespace, { watch: false });
+  await using b = await bed(kubeconfig, namespace, "192.0.2.182");
+  const body = await readyz(b.base, 503, /access-denied/);
+  assert.match(
+    body,
+    new RegExp(
+      `${namespace}/brokers: access-denied: watch (services|endpointslices|endpoints) ` +
+        `in namespace '${namespace}': 403 Forbidden`,
+    ),
+  );
+  assert.equal(await blockedMetric(b.base, "access-denied"), 1);
+  // The operator fixes the Role: the agent lists, watches and publishes by itself.
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify(role(namespace, { watch: true })),
+  });
+  await readyz(b.base, 200, /ok/, 60_000);
+  assert.equal(await blockedMetric(b.base, "access-denied"), 0);
+  const slice = JSON.parse(
+    await cluster.kubectlOk([
+      "get",
+      "endpointslice",
+      "brokers-helaseid-ipv4",
+      "-n",
+      namespace,
+      "-o",
+      "json",
+    ]),
+  );
+  assert.deepEqual(slice.endpoints.map((e: { addresses: string[] }) => e.addresses[0]), [
+    "192.0.2.182",
+  ]);
+});
+
+Deno.test("access: a revoked token blocks the next write with its verb and status", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("access");
+  await createService(cluster, namespace);
+  const kubeconfig = await serviceAccount(cluster, namespace, { watch: true });
+  await using b = await bed(kubeconfig, namespace, ["192.0.2.183", "192.0.2.186"]);
+  await readyz(b.base, 200, /ok/);
+  await cluster.kubectlOk(["delete", "serviceaccount", "helaseid", "-n", namespace]);
+  // The API server caches accepted tokens for a few seconds: wait until it refuses this one.
+  await untilValue("the token to be refused", async () => {
+    const result = await cluster.kubectl(["get", "services", "-n", namespace], { kubeconfig });
+    return /Unauthorized/.test(result.stderr) || undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500 });
+  // The next write (a target going down) is refused: the token died with its account.
+  await b.targets[0]!.setMode("refuse");
+  const body = await readyz(b.base, 503, /access-denied/);
+  assert.match(
+    body,
+    new RegExp(
+      `${namespace}/brokers: access-denied: \\w+ \\w+ in namespace '${namespace}': 401 Unauthorized`,
+    ),
+  );
+  assert.equal(await blockedMetric(b.base, "access-denied"), 1);
+});
+
+Deno.test("access: a missing namespace is named, and creating it recovers", async () => {
+  const cluster = await sharedCluster();
+  const namespace = `access-missing-${Date.now().toString(36)}`;
+  await using b = await bed(cluster.kubeconfigPath, namespace, "192.0.2.184", {
+    CREATE_SERVICE: "true",
+  });
+  try {
+    const body = await readyz(b.base, 503, /namespace-missing/);
+    assert.match(
+      body,
+      new RegExp(
+        `${namespace}/brokers: namespace-missing: create services in namespace '${namespace}': ` +
+          `404 Not Found: namespace '${namespace}' does not exist`,
+      ),
+    );
+    assert.equal(await blockedMetric(b.base, "namespace-missing"), 1);
+    await cluster.kubectlOk(["create", "namespace", namespace]);
+    await readyz(b.base, 200, /ok/, 60_000);
+    assert.equal(await blockedMetric(b.base, "namespace-missing"), 0);
+  } finally {
+    await cluster.kubectl(["delete", "namespace", namespace, "--wait=false"]);
+  }
+});
+
+Deno.test("access: a missing Service is named in /readyz and the metric", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("access");
+  await using b = await bed(cluster.kubeconfigPath, namespace, "192.0.2.185");
+  const body = await readyz(b.base, 503, /service-missing/);
+  assert.match(
+    body,
+    new RegExp(`${namespace}/brokers: service-missing: Service '${namespace}/brokers' not found`),
+  );
+  assert.equal(await blockedMetric(b.base, "service-missing"), 1);
+  await createService(cluster, namespace);
+  await readyz(b.base, 200, /ok/);
+  assert.equal(await blockedMetric(b.base, "service-missing"), 0);
+});
