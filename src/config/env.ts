@@ -68,6 +68,7 @@ export interface EnvFile {
   readonly entries: ReadonlyMap<string, EnvEntry>;
   /** Syntax errors, with `file:line` as path. */
   readonly issues: readonly ConfigIssue[];
+  /** Keys set more than once. */
   readonly warnings: readonly string[];
 }
 
@@ -371,6 +372,7 @@ export interface EnvOverrides extends GlobalSettings {
   readonly alerts: AlertOptions;
   /** Seed service variables that are set and therefore ignored. */
   readonly ignored: readonly string[];
+  /** Problems with the variables, each under its variable's name. */
   readonly issues: readonly ConfigIssue[];
   /** Values accepted under another spelling. */
   readonly notes: readonly string[];

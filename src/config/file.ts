@@ -14,7 +14,6 @@ import {
   GLOBAL_OPTIONS,
   type Option,
   type Options,
-  type OptionValues,
   PORT_OPTIONS,
   PROBE_OPTIONS,
   PUBLISH_DEFAULTS,

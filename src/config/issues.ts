@@ -18,6 +18,7 @@ export interface ConfigIssue {
 export class ConfigError extends Error {
   /** Every problem found, in input order. */
   readonly issues: readonly ConfigIssue[];
+  /** An error listing `issues`, one `path: message` line each. */
   constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
     super(issues.map(formatIssue).join("\n"), options);
     this.name = "ConfigError";
@@ -48,7 +49,9 @@ export function failed<T = never>(message: string): Checked<T> {
 
 /** A value with the field path it came from. */
 export interface Located<T> {
+  /** The checked value. */
   readonly value: T;
+  /** Where it was given: `services[0].probe.interval`, `INTERVAL`. */
   readonly path: string;
 }
 

@@ -83,6 +83,7 @@ export interface LoadOptions {
 
 /** A loaded configuration and the warnings to log about it. */
 export interface LoadedConfig {
+  /** The validated configuration. */
   readonly config: Config;
   /** Problems that do not stop the agent: unknown `config.env` keys, ignored variables. */
   readonly warnings: readonly string[];

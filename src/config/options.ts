@@ -457,6 +457,7 @@ export type OptionScope = "service" | "global";
 export interface OptionBlockSpec {
   /** Path of the block in the structured file, `[]` marking list items: `services[].probe`. */
   readonly path: string;
+  /** Its options by key. */
   readonly options: Options;
   /** `service` variables are ignored next to a structured file; `global` ones override it. */
   readonly scope: OptionScope;

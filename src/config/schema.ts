@@ -103,8 +103,11 @@ export type ProbeSettings = OptionValues<typeof PROBE_OPTIONS>;
 export interface ServicePort {
   /** Must equal the Service's port name ("" for a single unnamed port). */
   readonly name: string;
+  /** The port number, 1-65535. */
   readonly port: number;
+  /** `TCP` unless configured. */
   readonly protocol: Protocol;
+  /** Published as the port's `appProtocol` when configured. */
   readonly appProtocol?: string;
 }
 
@@ -113,16 +116,23 @@ export type PublishSettings = OptionValues<typeof PUBLISH_OPTIONS>;
 
 /** One Service whose endpoints HELASEID keeps. */
 export interface ServiceConfig {
+  /** The Service's name (a DNS-1035 label). */
   readonly name: string;
+  /** Its namespace. */
   readonly namespace: string;
+  /** The ports published, at least one; with several, each named. */
   readonly ports: readonly ServicePort[];
+  /** The instances behind the Service, at least one, no address twice. */
   readonly targets: readonly Target[];
+  /** How its targets are checked. */
   readonly probe: ProbeSettings;
+  /** What is written for it. */
   readonly publish: PublishSettings;
 }
 
 /** Microsoft Teams (Workflows webhook) alerts. */
 export interface TeamsSettings {
+  /** The Workflows webhook URL. */
   readonly url: Secret;
   /** Payload shape (default {@linkcode ALERT_DEFAULTS}.shape). */
   readonly shape?: TeamsCardShape;
@@ -130,6 +140,7 @@ export interface TeamsSettings {
 
 /** Alerts as JSON to any webhook (Slack-style or Alertmanager-style receivers, relays). */
 export interface WebhookSettings {
+  /** The webhook URL. */
   readonly url: Secret;
 }
 
@@ -157,8 +168,11 @@ export type GlobalSettings = Partial<OptionValues<typeof GLOBAL_OPTIONS>>;
 
 /** A complete, validated configuration. */
 export interface Config extends GlobalSettings {
+  /** The format it was read from. */
   readonly format: ConfigFormat;
+  /** Every Service, at least one. */
   readonly services: readonly ServiceConfig[];
+  /** Alert channels and delivery settings. */
   readonly alerts: AlertSettings;
 }
 
@@ -184,14 +198,19 @@ export type AlertOptions =
 
 /** A configuration as one input format parsed it, before secrets are read and checked. */
 export interface ParsedConfig extends GlobalSettings {
+  /** The format it was read from. */
   readonly format: ConfigFormat;
   /** Complete only when `issues` is empty. */
   readonly services: readonly ServiceConfig[];
+  /** The Teams webhook URL's source. */
   readonly teams?: SecretSource;
   /** The generic JSON webhook. */
   readonly webhook?: SecretSource;
+  /** Alert delivery settings given. */
   readonly alerts?: AlertOptions;
+  /** Every problem found. */
   readonly issues: readonly ConfigIssue[];
+  /** What does not stop the agent but deserves a log line. */
   readonly warnings: readonly string[];
   /** Values accepted under another spelling, for `validate` to show (`LOG_LEVEL=CRITICAL`). */
   readonly notes?: readonly string[];

@@ -11,6 +11,7 @@
  */
 export class Secret {
   readonly #value: string;
+  /** Wraps `value`; from here on it prints as `<redacted>`. */
   constructor(value: string) {
     this.#value = value;
   }
@@ -26,6 +27,7 @@ export class Secret {
   toJSON(): string {
     return "<redacted>";
   }
+  /** Always `<redacted>` (`Deno.inspect`, `console.log`). */
   [Symbol.for("Deno.customInspect")](): string {
     return "<redacted>";
   }
