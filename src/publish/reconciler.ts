@@ -179,6 +179,8 @@ export class Reconciler {
   #stopped = false;
   #synced = false;
   readonly #writer: string;
+  /** Wakes a waiting {@linkcode flush} when every Service is blocked by the store. */
+  #storeBlocked?: () => void;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -276,6 +278,7 @@ export class Reconciler {
       const failure = this.#storeFailure(entry);
       if (failure) {
         this.#blockForStore(entry, failure);
+        if (this.#allStoreBlocked()) this.#storeBlocked?.();
       } else if (entry.storeBlocked) {
         entry.storeBlocked = false;
         this.#setState(entry, { service: entry.key, writes: entry.state.writes, failures: 0 });
@@ -295,12 +298,25 @@ export class Reconciler {
     await this.#running;
   }
 
-  /** Runs one pass now, once the store has listed, and waits for it (for `--once`). */
+  /**
+   * Runs one pass now, once the store has listed, and waits for it (for `--once`). Returns at
+   * once, publishing nothing, when every Service is blocked by a list or watch the API refuses
+   * (the store would never list): {@linkcode settled} is then false.
+   */
   async flush(): Promise<void> {
-    await this.#options.store.synced();
+    const blocked = Promise.withResolvers<void>();
+    this.#storeBlocked = blocked.resolve;
+    if (this.#allStoreBlocked()) return;
+    await Promise.race([this.#options.store.synced(), blocked.promise]);
+    this.#storeBlocked = undefined;
+    if (this.#allStoreBlocked()) return;
     await this.#running;
     for (const entry of this.#services.values()) entry.dirty = true;
     await this.#pass();
+  }
+
+  #allStoreBlocked(): boolean {
+    return [...this.#services.values()].every((entry) => entry.storeBlocked);
   }
 
   #markDirty(entry: ServiceEntry): void {

@@ -553,3 +553,26 @@ Deno.test("reconciler: a missing Service and a selector block with since and det
     await r.stop();
   }
 });
+
+Deno.test("reconciler: --once's flush does not wait for a store the API refuses to fill", async () => {
+  const clock = new FakeClock();
+  const config = serviceConfig([A]);
+  const kube = new ScriptedKube(clock);
+  kube.seed(serviceObject(config, { uid: "uid-1" }));
+  kube.refuse.set(
+    "list services",
+    new KubeError("Cannot list: unauthorized", { status: 401, reason: "Unauthorized" }),
+  );
+  const r = run(kube, config, clock);
+  try {
+    let flushed = false;
+    const flushing = r.reconciler.flush().then(() => flushed = true);
+    await clock.advance(10);
+    assert.equal(flushed, true);
+    await flushing;
+    assert.equal(r.reconciler.settled, false);
+    assert.equal(r.state().detail, "list services in namespace 'datastream': 401 Unauthorized");
+  } finally {
+    await r.stop();
+  }
+});
