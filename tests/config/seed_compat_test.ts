@@ -202,3 +202,17 @@ Deno.test({
     assert.equal(stdout, SEED_VALIDATE_OUTPUT.replace('"logLevel": "info"', '"logLevel": "error"'));
   },
 });
+
+Deno.test("a config.env written on Windows is read from disk like the plain one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-bom-" });
+  try {
+    const bytes = new TextEncoder().encode(SEED_CONFIG_ENV.replaceAll("\n", "\r\n"));
+    await Deno.writeFile(`${dir}/config.env`, new Uint8Array([0xef, 0xbb, 0xbf, ...bytes]));
+    await Deno.writeTextFile(`${dir}/plain.env`, SEED_CONFIG_ENV);
+    const windows = await loadConfig({ path: `${dir}/config.env`, env: {} });
+    const plain = await loadConfig({ path: `${dir}/plain.env`, env: {} });
+    assert.deepEqual(windows, plain);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
