@@ -59,6 +59,8 @@ export interface BigResult extends Record<string, number> {
   readonly failedProbes: number;
   /** Writes in the steady window (must be 0). */
   readonly steadyWrites: number;
+  /** How long one GET /metrics took (the event loop renders ~10,000 series meanwhile). */
+  readonly scrapeMs: number;
 }
 
 const PREFIX = "2001:db8:1::";
@@ -175,8 +177,10 @@ export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult
     const cpu0 = cpuSeconds(pid);
     const t0 = now();
     await sleep(settings.steadySeconds * 1000);
+    const scraped = now();
     const after = await scrape(metrics);
-    const seconds = (now() - t0) / 1000;
+    const scrapeMs = now() - scraped;
+    const seconds = (scraped - t0) / 1000;
     const probes = delta(before, after, "helaseid_probes_total");
     return {
       targets: settings.targets,
@@ -190,6 +194,7 @@ export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult
       probesPerSecond: probes / seconds,
       failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
       steadyWrites: delta(before, after, "helaseid_kube_writes_total"),
+      scrapeMs,
     };
   } finally {
     await agent?.stop();
@@ -217,5 +222,6 @@ export function bigTable(m: BigResult, format: (value: number, digits?: number) 
       format(m.failedProbes, 0)
     }) |`,
     `| steady: API writes | ${format(m.steadyWrites, 0)} |`,
+    `| one GET /metrics (ms) | ${format(m.scrapeMs, 0)} |`,
   ];
 }

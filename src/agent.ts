@@ -430,8 +430,9 @@ export class Agent {
   /** Passes publish states on, and logs the panic guard turning on at WARN. */
   #onState(state: PublishState): void {
     const service = [...this.#services.values()].find((s) => s.key === state.service);
-    const panic = state.view?.panic ?? false;
-    if (service && panic !== service.panic) {
+    // A state without a view (blocked before any publish) says nothing about the guard.
+    const panic = state.view?.panic;
+    if (service && panic !== undefined && panic !== service.panic) {
       service.panic = panic;
       if (panic) {
         this.#options.log.warn("panic guard on: no target is healthy, publishing all of them", {
