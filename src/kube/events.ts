@@ -191,7 +191,8 @@ export class EventRecorder implements AgentListener {
     };
     const before = this.#failing.get(state.service) ?? 0;
     this.#failing.set(state.service, state.failures);
-    if (state.failures > 0 && before === 0) {
+    // A refused or namespace-less write is a block: its own Event below says what to fix.
+    if (state.failures > 0 && before === 0 && !state.blocked) {
       const failed = [...state.writes.values()].filter((write) => !write.ok);
       const detail = failed.map((write) =>
         `${write.kind}/${write.name}: ${write.error ?? "failed"}`

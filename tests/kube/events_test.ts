@@ -431,5 +431,16 @@ Deno.test("events: each block raises one Event naming it; a conflict names the o
   assert.equal(missing.reason, "PublishBlocked");
   assert.match(missing.note, /namespace 'datastream' does not exist$/);
   assert.equal(events().length, 3);
+  // A refused write fails and blocks: one Event, the one that says what to fix.
+  recorder.publishState(state({
+    service: "datastream/cache",
+    blocked: "access-denied",
+    blockedSince: clock.now(),
+    detail: "apply endpointslices in namespace 'datastream': 403 Forbidden",
+    failures: 1,
+    failingSince: clock.now(),
+  }));
+  await clock.advance(0);
+  assert.deepEqual(events().slice(3).map((write) => stored(write).reason), ["PublishForbidden"]);
   await recorder.stop();
 });
