@@ -25,8 +25,8 @@ export const LOG_FORMATS = ["json", "text"] as const;
 /** A log line format. */
 export type LogFormat = typeof LOG_FORMATS[number];
 
-/** Probe kinds. Only TCP for now. */
-export const PROBE_TYPES = ["tcp"] as const;
+/** Probe kinds: the protocol a check speaks (see `src/probe/`). */
+export const PROBE_TYPES = ["tcp", "http", "https", "tls", "kafka", "redpanda"] as const;
 /** A probe kind. */
 export type ProbeType = typeof PROBE_TYPES[number];
 

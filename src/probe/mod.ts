@@ -1,37 +1,62 @@
 /**
- * Probers answer one question about one target: does it accept a check right now? They never
- * retry, never sleep and never throw: a failure is a result with an error text.
+ * Probers answer one question about one target: does it pass a check right now? They never
+ * retry, never sleep past their timeout and never throw: a failure is a result with a short
+ * reason. One file per protocol; this registry makes the prober of a validated check.
+ *
+ * ```ts
+ * const prober = proberFor({ type: "kafka" });
+ * const result = await prober({ address: "10.188.2.3", port: 9092, timeout: 1000 });
+ * // { ok: true, latency: 1.7 } or { ok: false, latency: 1000, error: "timeout" }
+ * ```
  *
  * @module
  */
 
-import type { Millis, ProbeType } from "../config/schema.ts";
+import type { ProbeType } from "../config/schema.ts";
+import { httpProber, type HttpProberOptions } from "./http.ts";
+import { kafkaProber } from "./kafka.ts";
+import { redpandaProber } from "./redpanda.ts";
 import { tcpProber } from "./tcp.ts";
+import { tlsProber } from "./tls.ts";
+import type { ProbeCheck, Prober } from "./types.ts";
 
-/** What to check. */
-export interface ProbeRequest {
-  readonly address: string;
-  readonly port: number;
-  /** The check fails if it has not answered by then. */
-  readonly timeout: Millis;
-}
+export type {
+  CertificateInfo,
+  Matcher,
+  ProbeCheck,
+  Prober,
+  ProbeRequest,
+  ProbeResult,
+  StatusRange,
+} from "./types.ts";
+export { reasonOf } from "./types.ts";
 
-/** The outcome of one check. */
-export interface ProbeResult {
-  readonly ok: boolean;
-  /** Time from the start of the check to its answer (or to the timeout). */
-  readonly latency: Millis;
-  /** Short, stable reason of a failure: `refused`, `timeout`, `unreachable`, or the OS text. */
-  readonly error?: string;
-}
+/** Side effects every prober may take, injectable for tests. */
+export type ProberDeps = HttpProberOptions;
 
-/** A way of checking targets. */
-export type Prober = (request: ProbeRequest) => Promise<ProbeResult>;
-
-/** The prober of a probe type. */
-export function proberFor(type: ProbeType): Prober {
-  switch (type) {
+/**
+ * The prober of a validated check (or of a bare probe type with its defaults). Probers keep
+ * no state between checks but their CA certificates and correlation counter: make one per
+ * check spec and share it between targets.
+ */
+export function proberFor(check: ProbeCheck | ProbeType, deps: ProberDeps = {}): Prober {
+  const spec: ProbeCheck = typeof check === "string" ? { type: check } : check;
+  switch (spec.type) {
     case "tcp":
-      return tcpProber();
+      return tcpProber({
+        ...deps,
+        ...(spec.port === undefined ? {} : { port: spec.port }),
+        ...(spec.send === undefined ? {} : { send: spec.send }),
+        ...(spec.expect === undefined ? {} : { expect: spec.expect }),
+      });
+    case "http":
+    case "https":
+      return httpProber(spec, deps);
+    case "tls":
+      return tlsProber(spec, deps);
+    case "kafka":
+      return kafkaProber(spec, deps);
+    case "redpanda":
+      return redpandaProber(spec, deps);
   }
 }

@@ -1,53 +1,67 @@
 /**
- * TCP connect probe: the target is up if it completes the handshake within the timeout. The
- * connection is closed at once; nothing is sent.
+ * TCP probe: the target is up if it completes the handshake within the timeout. Without `send`
+ * and `expect` nothing is sent and the connection is closed at once; with them (HAProxy's
+ * `tcp-check send` / `expect`), the bytes are sent and the reply must contain the expected
+ * text (or match the regular expression) within the first 64 KiB, before the timeout.
  *
  * @module
  */
 
-import type { Prober, ProbeRequest, ProbeResult } from "./mod.ts";
+import { matches, MAX_READ_BYTES, sendBytes } from "../config/checks.ts";
+import { readUntil, runCheck, writeAll } from "./conn.ts";
+import { ProbeFailure } from "./reason.ts";
+import type { Matcher, Prober, ProbeRequest, ProbeResult } from "./types.ts";
 
-/** The parts of Deno a TCP probe uses, injectable for tests. */
+/** The parts of Deno a TCP probe uses, injectable for tests, and what it sends and expects. */
 export interface TcpProberOptions {
   /** Defaults to `Deno.connect`. */
   readonly connect?: (options: Deno.ConnectOptions) => Promise<Deno.Conn>;
   /** Monotonic milliseconds (default `performance.now`). */
   readonly now?: () => number;
+  /** Bytes to send once connected (a decoded `send`: characters up to U+00FF are bytes). */
+  readonly send?: string;
+  /** What the reply must contain. */
+  readonly expect?: Matcher;
+  /** The port to check instead of the request's. */
+  readonly port?: number;
 }
 
-/** Creates a TCP connect prober. */
+/** Creates a TCP connect prober (with send/expect when given). */
 export function tcpProber(options: TcpProberOptions = {}): Prober {
-  const connect = options.connect ?? Deno.connect;
   const now = options.now ?? (() => performance.now());
-  return async (request: ProbeRequest): Promise<ProbeResult> => {
-    const started = now();
-    // Not AbortSignal.timeout(): its timer cannot be cancelled, so every successful probe
-    // would leave one behind until the timeout passes (thousands at 5,000 targets).
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), request.timeout);
-    try {
-      const conn = await connect({
-        hostname: request.address,
-        port: request.port,
-        signal: controller.signal,
-      });
-      conn.close();
-      return { ok: true, latency: now() - started };
-    } catch (error) {
-      return { ok: false, latency: now() - started, error: describe(error, controller.signal) };
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const send = options.send === undefined ? undefined : sendBytes(options.send);
+  const { expect } = options;
+  const deps = options.connect === undefined ? {} : { connect: options.connect };
+  return (request: ProbeRequest): Promise<ProbeResult> =>
+    runCheck(request.timeout, now, async (deadline) => {
+      const connect = deps.connect ?? Deno.connect;
+      const conn = deadline.track(
+        await connect({
+          hostname: request.address,
+          port: options.port ?? request.port,
+          signal: deadline.signal,
+        }),
+      );
+      if (send !== undefined) await writeAll(conn, send);
+      if (expect === undefined) return;
+      const { bytes, eof } = await readUntil(
+        conn,
+        MAX_READ_BYTES,
+        (bytes) => matches(expect, latin1(bytes)),
+      );
+      if (!matches(expect, latin1(bytes))) {
+        throw new ProbeFailure(
+          eof ? "tcp: closed before the expected reply" : "tcp: reply did not match",
+        );
+      }
+    });
 }
 
-/** Maps connect errors to short, stable reasons (they become alert text and metric labels). */
-function describe(error: unknown, signal: AbortSignal): string {
-  if (signal.aborted) return "timeout";
-  if (error instanceof Deno.errors.ConnectionRefused) return "refused";
-  if (error instanceof Deno.errors.TimedOut) return "timeout";
-  if (error instanceof Deno.errors.ConnectionReset) return "reset";
-  const message = error instanceof Error ? error.message : String(error);
-  if (/unreachable|no route/i.test(message)) return "unreachable";
-  return message.replace(/\s*\(os error \d+\)$/, "");
+/** Bytes as text, one character per byte, so that binary replies match byte for byte. */
+export function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return text;
 }

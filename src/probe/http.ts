@@ -1,0 +1,160 @@
+/**
+ * HTTP and HTTPS probes, spoken by hand over one fresh connection per check: `fetch` cannot set
+ * SNI (an IP target checked against a name), pools connections (a stale pooled connection
+ * would hide a refused connect) and drops a `Host` header without a special client. The
+ * request asks the server to close; the response is read only as far as the verdict needs
+ * (the head, and the body only when it is matched), at most 16 KiB of head and 64 KiB of body.
+ *
+ * Verdict: the status is in the accepted ranges (default 200-399, the kubelet's rule) and, when
+ * configured, the body contains the text or matches the regular expression.
+ *
+ * @module
+ */
+
+import { DEFAULT_STATUS, matches, MAX_READ_BYTES } from "../config/checks.ts";
+import {
+  type ByteStream,
+  caLoader,
+  type ConnectDeps,
+  type Deadline,
+  type Endpoint,
+  openNodeTls,
+  openTcp,
+  openTls,
+  readUntil,
+  runCheck,
+  type TlsSettings,
+  writeAll,
+} from "./conn.ts";
+import {
+  encodeRequest,
+  type HttpHead,
+  type HttpRequestLine,
+  MAX_HEAD_BYTES,
+  parseBody,
+  parseHead,
+} from "./http_response.ts";
+import { ProbeFailure } from "./reason.ts";
+import type { ProbeCheck, Prober, ProbeRequest, StatusRange } from "./types.ts";
+
+/** Side effects of an HTTP prober, injectable for tests. */
+export interface HttpProberOptions extends ConnectDeps {
+  /** Monotonic milliseconds (default `performance.now`). */
+  readonly now?: () => number;
+}
+
+/** A response as far as it was read. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: ReadonlyMap<string, string>;
+  /** The body (at most 64 KiB), empty unless it was asked for. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Sends `request` and reads the response: the head, plus the body when `withBody`.
+ *
+ * @throws {ProbeFailure} `http: empty response`, `http: malformed response`.
+ */
+export async function exchange(
+  stream: ByteStream,
+  request: HttpRequestLine,
+  withBody: boolean,
+): Promise<HttpResponse> {
+  await writeAll(stream, encodeRequest(request));
+  let head: HttpHead | undefined;
+  let malformed = false;
+  const { bytes, eof } = await readUntil(stream, MAX_HEAD_BYTES + MAX_READ_BYTES, (bytes) => {
+    if (head === undefined) {
+      const parsed = parseHead(bytes);
+      if (parsed.kind === "malformed") malformed = true;
+      if (parsed.kind !== "head") return malformed;
+      head = parsed.head;
+    }
+    if (!withBody) return true;
+    const body = parseBody(head, bytes, { method: request.method, eof: false });
+    return body.complete || body.malformed;
+  });
+  if (head === undefined && !malformed) {
+    const parsed = parseHead(bytes);
+    if (parsed.kind === "head") head = parsed.head;
+  }
+  if (head === undefined) {
+    throw new ProbeFailure(
+      bytes.length === 0 ? "http: empty response" : "http: malformed response",
+    );
+  }
+  if (!withBody) return { status: head.status, headers: head.headers, body: new Uint8Array(0) };
+  const body = parseBody(head, bytes, { method: request.method, eof });
+  if (body.malformed) throw new ProbeFailure("http: malformed response");
+  // A body cut at the read limit is matched as far as it was read.
+  return { status: head.status, headers: head.headers, body: body.body };
+}
+
+/** Whether `status` is in one of `ranges`. */
+export function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
+  return ranges.some((range) => status >= range.from && status <= range.to);
+}
+
+/** The `Host` header for an address and port: IPv6 in brackets, the port unless the default. */
+export function hostHeader(address: string, port: number, secure: boolean): string {
+  const host = address.includes(":") ? `[${address}]` : address;
+  return port === (secure ? 443 : 80) ? host : `${host}:${port}`;
+}
+
+/**
+ * Opens the connection of an HTTP(S) check: plain TCP, TLS verified with `Deno.startTls`, or,
+ * with `insecureSkipVerify`, TLS through `node:tls` accepting any certificate.
+ */
+export async function openHttpStream(
+  endpoint: Endpoint,
+  tls: (TlsSettings & { readonly caCerts?: string[] }) | undefined,
+  deadline: Deadline,
+  deps: ConnectDeps,
+): Promise<ByteStream> {
+  if (tls === undefined) return await openTcp(endpoint, deadline, deps);
+  if (tls.insecureSkipVerify) return (await openNodeTls(endpoint, tls, deadline)).stream;
+  return await openTls(endpoint, tls, deadline, deps);
+}
+
+/** Creates an `http` or `https` prober for a validated check. */
+export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): Prober {
+  const now = options.now ?? (() => performance.now());
+  const secure = check.type === "https";
+  const method = check.method ?? "GET";
+  const statuses = check.status ?? DEFAULT_STATUS;
+  const loadCa = caLoader(options.readTextFile);
+  const { body } = check;
+  return (request: ProbeRequest) =>
+    runCheck(request.timeout, now, async (deadline) => {
+      const endpoint = { address: request.address, port: check.port ?? request.port };
+      const tls = secure
+        ? {
+          ...(check.serverName === undefined ? {} : { serverName: check.serverName }),
+          ...(check.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+          ...await _caCerts(loadCa, check.caFile),
+        }
+        : undefined;
+      const stream = await openHttpStream(endpoint, tls, deadline, options);
+      const response = await exchange(stream, {
+        method,
+        path: check.path ?? "/",
+        host: check.host ?? hostHeader(endpoint.address, endpoint.port, secure),
+        ...(check.headers === undefined ? {} : { headers: check.headers }),
+      }, body !== undefined);
+      if (!statusAccepted(response.status, statuses)) {
+        throw new ProbeFailure(`http ${response.status}`);
+      }
+      if (body !== undefined && !matches(body, new TextDecoder().decode(response.body))) {
+        throw new ProbeFailure("http: body did not match");
+      }
+    });
+}
+
+async function _caCerts(
+  load: (path: string | undefined) => Promise<string[] | undefined>,
+  file: string | undefined,
+): Promise<{ caCerts?: string[] }> {
+  const caCerts = await load(file);
+  return caCerts === undefined ? {} : { caCerts };
+}
