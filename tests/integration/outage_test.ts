@@ -1,7 +1,8 @@
 /**
  * A correlated outage as a watch client sees it (issue 10.6): when every target of a Service
  * dies together, the EndpointSlice goes straight to its final state in one change, although
- * the targets' verdicts arrive spread over part of an interval.
+ * the targets' verdicts arrive spread over part of an interval. The agent runs at
+ * `LOG_LEVEL=WARN`, which must still show each target going down and the panic guard.
  */
 
 import assert from "node:assert/strict";
@@ -55,7 +56,8 @@ for (const allDown of ["empty", "publishAll"] as const) {
           ALL_DOWN: allDown,
           NAMESPACE: namespace,
           SERVICE_NAME: "brokers",
-          LOG_LEVEL: "debug",
+          // At WARN the log must still show targets going down and the panic guard (10.10).
+          LOG_LEVEL: "WARN",
         },
       });
       await slices.waitFor(all(true));
@@ -71,6 +73,7 @@ for (const allDown of ["empty", "publishAll"] as const) {
       if (allDown === "empty") await slices.waitFor(all(false), { since: mark });
       else await agent.waitForLog((l) => l.msg.startsWith("panic guard on"));
       await agent.stop();
+      assert.ok(agent.lines.every((l) => l.level === "warn" || l.level === "error"));
       const changes = slices.events.slice(mark).filter((e) => e.object.metadata.name === SLICE);
       const states = changes.map((e) => JSON.stringify(readiness(e.object)));
       if (allDown === "empty") {
