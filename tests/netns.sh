@@ -16,6 +16,9 @@ shift
 deno install --frozen --quiet
 HELASEID_KUBE_ASSETS=$(tests/kube/build.sh)
 export HELASEID_KUBE_ASSETS
+# The kafka probe's test broker (kfake), built here while the network is there.
+HELASEID_KFAKE=$(tests/kafka/build.sh)
+export HELASEID_KFAKE
 
 for tool in ip nft openssl unshare; do
   command -v "$tool" >/dev/null || {
