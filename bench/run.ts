@@ -9,6 +9,9 @@
  *   scheduling lag p50/p99 (from the agent's histogram, interpolated), probes per second;
  * - latency: K of N targets refused at once; outage start → change seen on a watch, and the
  *   verdict (trigger-time annotation) → watch; writes per object per outage;
+ * - correlated: every target of a Service refused at once (bench/correlated.ts): writes per
+ *   object, intermediate states on a watch, outage → final state;
+ * - big: one Service of 10,000 targets (bench/big.ts): process start → all ready, CPU, RSS, lag;
  * - steady: a minute with nothing changing: writes must be 0;
  * - memory: RSS with 10 targets (and 5000 from capacity);
  * - baseline: a sequential seed-style checker (bench/seed_style.ts) beside the agent on the
@@ -16,6 +19,7 @@
  *   CPU, writes.
  *
  * Each scenario runs twice; the table shows medians. Results: bench/results/latest.{json,md}.
+ * `BENCH_ONLY=correlated,big` runs only the scenarios named (see ONLY below).
  *
  * @module
  */
