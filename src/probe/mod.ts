@@ -14,10 +14,10 @@
 
 import type { ProbeType } from "../config/schema.ts";
 import { httpProber, type HttpProberOptions } from "./http.ts";
-import { kafkaProber } from "./kafka.ts";
+import { kafkaProber, type KafkaProberOptions } from "./kafka.ts";
 import { redpandaProber } from "./redpanda.ts";
 import { tcpProber } from "./tcp.ts";
-import { tlsProber } from "./tls.ts";
+import { tlsProber, type TlsProberOptions } from "./tls.ts";
 import type { ProbeCheck, Prober } from "./types.ts";
 
 export type {
@@ -32,7 +32,7 @@ export type {
 export { reasonOf } from "./types.ts";
 
 /** Side effects every prober may take, injectable for tests. */
-export type ProberDeps = HttpProberOptions;
+export type ProberDeps = HttpProberOptions & TlsProberOptions & KafkaProberOptions;
 
 /**
  * The prober of a validated check (or of a bare probe type with its defaults). Probers keep
