@@ -16,7 +16,8 @@
  *   and of our own writes block the Service with a one-line detail, even before the first
  *   listing completes.
  * - Restart without flapping: nothing is written for a Service until the store has listed
- *   what the API shows and every target has a first probe result or is shown there.
+ *   what the API shows and every target has a verdict (or a check past its timeout) or is
+ *   shown there.
  *
  * @module
  */
@@ -52,7 +53,7 @@ export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
 export interface HealthSource {
   /** The verdict on a target (`failing`: no verdict yet, and its checks so far failed). */
   status(service: ServiceConfig, address: string): ViewStatus;
-  /** True once the target has a probe result, or its first check overran its timeout. */
+  /** True once the target has a verdict, or a check of it overran its timeout. */
   checked(service: ServiceConfig, address: string): boolean;
 }
 
@@ -140,6 +141,8 @@ interface Conflict {
   readonly from: number;
   readonly retryAt: number;
   readonly timer: unknown;
+  /** The one line operators read (`PublishState.detail`). */
+  readonly detail: string;
 }
 
 interface ServiceEntry {
@@ -281,7 +284,9 @@ export class Reconciler {
         if (this.#allStoreBlocked()) this.#storeBlocked?.();
       } else if (entry.storeBlocked) {
         entry.storeBlocked = false;
-        this.#setState(entry, { service: entry.key, writes: entry.state.writes, failures: 0 });
+        const state = { service: entry.key, writes: entry.state.writes, failures: 0 };
+        // A conflict still holds while the store failed and recovered.
+        this.#setState(entry, entry.conflict ? conflictState(state, entry.conflict) : state);
         this.#markDirty(entry);
       }
     }
@@ -614,8 +619,14 @@ export class Reconciler {
     // Jitter in [0.75, 1.25) of the delay, so two blocked agents do not retry together.
     const delay = Math.round(base * (0.75 + 0.5 * (random ?? Math.random)()));
     if (entry.conflict) clock.clearTimeout(entry.conflict.timer);
+    const detail = foreign.hash === entry.hash
+      ? `another HELASEID writer '${foreign.writer}' with the same configuration but other ` +
+        `verdicts keeps rewriting ${foreign.object}`
+      : `another HELASEID writer '${foreign.writer}' with another configuration ` +
+        `(config-hash ${foreign.hash ?? "none"}, ours ${entry.hash}) rewrote ${foreign.object}`;
     const first = !entry.conflict;
     entry.conflict = {
+      detail,
       writer: foreign.writer,
       object: foreign.object,
       since: entry.conflict?.since ?? now,
@@ -623,11 +634,6 @@ export class Reconciler {
       retryAt: now + delay,
       timer: clock.setTimeout(() => this.#conflictDue(entry), delay),
     };
-    const detail = foreign.hash === entry.hash
-      ? `another HELASEID writer '${foreign.writer}' with the same configuration but other ` +
-        `verdicts keeps rewriting ${foreign.object}`
-      : `another HELASEID writer '${foreign.writer}' with another configuration ` +
-        `(config-hash ${foreign.hash ?? "none"}, ours ${entry.hash}) rewrote ${foreign.object}`;
     const fields = {
       service: entry.key,
       reason: "conflict",
@@ -638,14 +644,7 @@ export class Reconciler {
     };
     if (first) log.error(BLOCKED_MESSAGES.conflict, { ...fields, detail });
     else log.warn("the other writer is still writing: not writing", fields);
-    const rest = withoutBlock(entry.state);
-    this.#setState(entry, {
-      ...rest,
-      blocked: "conflict",
-      blockedSince: entry.conflict.since,
-      detail,
-      conflict: { writer: foreign.writer, retryAt: entry.conflict.retryAt },
-    });
+    this.#setState(entry, conflictState(entry.state, entry.conflict));
   }
 
   /** The conflict's delay is over: back off again if the other writer wrote meanwhile. */
@@ -722,6 +721,17 @@ const BLOCKED_MESSAGES: Readonly<Record<BlockedReason, string>> = {
   "conflict": "another HELASEID writer rewrites this Service's objects: not writing",
   "waiting-first-checks": "waiting for the first checks before publishing",
 };
+
+/** `state` blocked by `conflict`. */
+function conflictState(state: PublishState, conflict: Conflict): PublishState {
+  return {
+    ...withoutBlock(state),
+    blocked: "conflict",
+    blockedSince: conflict.since,
+    detail: conflict.detail,
+    conflict: { writer: conflict.writer, retryAt: conflict.retryAt },
+  };
+}
 
 /** `state` without anything about a block. */
 function withoutBlock(state: PublishState): PublishState {

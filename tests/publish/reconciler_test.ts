@@ -576,3 +576,36 @@ Deno.test("reconciler: --once's flush does not wait for a store the API refuses 
     await r.stop();
   }
 });
+
+Deno.test("reconciler: a conflict backs off 10 s, doubling up to 5 min, while the other keeps writing", async () => {
+  const clock = new FakeClock();
+  const mine = serviceConfig([A, B]);
+  const theirs = serviceConfig([A, C]);
+  const kube = new ScriptedKube(clock);
+  kube.seed(serviceObject(mine, { uid: "uid-1" }));
+  const a = run(kube, mine, clock, { writer: "agent-a/1" });
+  await clock.advance(20);
+  const bHealth = new Health([A, C]);
+  const b = run(kube, theirs, clock, { writer: "agent-b/2", health: bHealth });
+  try {
+    await clock.advance(20);
+    const delays: number[] = [];
+    let retryAt = a.state().conflict!.retryAt;
+    delays.push(retryAt - a.state().blockedSince!);
+    // b keeps writing (C flaps every 5 s): a backs off again at each retry.
+    for (let round = 0; delays.length < 7; round++) {
+      bHealth.statuses.set(C, round % 2 === 0 ? "unhealthy" : "healthy");
+      b.reconciler.transition(theirs, clock.now());
+      await clock.advance(5000);
+      const next = a.state().conflict!.retryAt;
+      if (next !== retryAt) {
+        delays.push(next - retryAt);
+        retryAt = next;
+      }
+    }
+    assert.deepEqual(delays, [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
