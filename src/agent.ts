@@ -135,8 +135,8 @@ interface TargetEntry {
   lastResult?: ProbeResult & { at: number };
   /** When the check in flight started (undefined when none is). */
   checking?: number;
-  /** Wakes the publisher if the first check overruns its timeout. */
-  firstCheckTimer?: unknown;
+  /** Wakes the publisher if a check of a target without a verdict overruns its timeout. */
+  overrunTimer?: unknown;
   /** What the publisher sees: the view status, frozen while the Service's write is held. */
   visible: ViewStatus;
 }
@@ -204,10 +204,12 @@ export class Agent {
       health: {
         status: (service, address) =>
           this.#services.get(service)?.targets.get(address)?.visible ?? "unknown",
+        // A fresh Service is published once every target has a verdict or a check of it
+        // overran its timeout: a guess about a target is never published (issue 10.4).
         checked: (service, address) => {
           const entry = this.#services.get(service)?.targets.get(address);
           if (!entry) return false;
-          return entry.health.checks > 0 || (entry.checking !== undefined &&
+          return entry.health.status !== "unknown" || (entry.checking !== undefined &&
             this.#clock.now() - entry.checking >= service.probe.timeout);
         },
       },
@@ -255,7 +257,7 @@ export class Agent {
     for (const service of this.#services.values()) {
       if (service.hold) this.#clock.clearTimeout(service.hold.timer);
       service.hold = undefined;
-      for (const entry of service.targets.values()) this.#clearFirstCheckTimer(entry);
+      for (const entry of service.targets.values()) this.#clearOverrunTimer(entry);
     }
     await this.#reconciler.stop();
     await this.#store.stop();
@@ -317,12 +319,12 @@ export class Agent {
     const entry = this.#targets.get(key);
     if (!entry) return;
     entry.checking = started;
-    if (entry.health.checks > 0 || entry.firstCheckTimer !== undefined) return;
-    // Publishing waits for every target's first result, but never longer than its timeout.
+    if (entry.health.status !== "unknown" || entry.overrunTimer !== undefined) return;
+    // Publishing waits for this target's verdict, but not for a check past its timeout.
     const { config } = entry.service;
-    entry.firstCheckTimer = this.#clock.setTimeout(() => {
-      entry.firstCheckTimer = undefined;
-      if (entry.health.checks === 0) this.#reconciler.checked(config);
+    entry.overrunTimer = this.#clock.setTimeout(() => {
+      entry.overrunTimer = undefined;
+      if (entry.checking === started) this.#reconciler.checked(config);
     }, config.probe.timeout);
   }
 
@@ -332,7 +334,7 @@ export class Agent {
     const { service } = entry;
     const { config } = service;
     entry.checking = undefined;
-    this.#clearFirstCheckTimer(entry);
+    this.#clearOverrunTimer(entry);
     const before = entry.health;
     const { health, transition } = nextHealth(before, outcome.result, {
       rise: config.probe.rise,
@@ -421,10 +423,10 @@ export class Agent {
     this.#reconciler.transition(service.config, hold.trigger);
   }
 
-  #clearFirstCheckTimer(entry: TargetEntry): void {
-    if (entry.firstCheckTimer === undefined) return;
-    this.#clock.clearTimeout(entry.firstCheckTimer);
-    entry.firstCheckTimer = undefined;
+  #clearOverrunTimer(entry: TargetEntry): void {
+    if (entry.overrunTimer === undefined) return;
+    this.#clock.clearTimeout(entry.overrunTimer);
+    entry.overrunTimer = undefined;
   }
 
   /** Passes publish states on, and logs the panic guard turning on at WARN. */

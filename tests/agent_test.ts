@@ -250,23 +250,27 @@ Deno.test("agent: a fresh slice shows live targets ready even when their first c
   await stop(agent, clock);
 });
 
-Deno.test("agent: a target whose first check failed is not ready beside healthy ones", async () => {
+Deno.test("agent: a fresh Service is published once a target that fails its first check is judged", async () => {
   const clock = new FakeClock();
   const service = serviceConfig(TARGETS.slice(0, 3));
   const kube = kubeWithService(service);
   const prober = new ScriptedProber(clock, { "192.0.2.2": { ok: false, error: "refused" } });
   const agent = start(kube, service, clock, prober);
+  const { interval, fall } = service.probe;
+  await clock.advance(interval * (fall - 1) - 1);
+  assert.equal(kube.writes.length, 0, "no guess about 192.0.2.2 is published");
   await clock.advance(5);
   assert.deepEqual(readiness(sliceWrites(kube)[0]), {
     "192.0.2.1": true,
     "192.0.2.2": false,
     "192.0.2.3": true,
   });
+  assert.equal(agent.status()[0]!.targets[1]!.status, "unhealthy");
   assert.equal(agent.status()[0]!.publish?.view?.panic, false);
   await stop(agent, clock);
 });
 
-Deno.test("agent: nothing is published before every first check answered or overran its timeout", async () => {
+Deno.test("agent: nothing is published before every target has a verdict or a check past its timeout", async () => {
   const clock = new FakeClock();
   const service = serviceConfig(TARGETS.slice(0, 3));
   const kube = kubeWithService(service);
