@@ -7,9 +7,9 @@
  *   shows for it, so that a restart of the agent changes nothing; a target the API does not
  *   show yet is not ready;
  * - panic guard: when no target is healthy and at least one is unhealthy or failing, every
- *   target is published ready (fail open: an agent cut off from the brokers must not empty DNS,
- *   and a fresh agent whose first checks all failed must not publish its live brokers not
- *   ready), unless `publish.allDown` is `empty`.
+ *   target is published ready (fail open: an agent cut off from the brokers must not empty
+ *   DNS; a failing target without a verdict is as down as an unhealthy one), unless
+ *   `publish.allDown` is `empty`.
  *
  * @module
  */
