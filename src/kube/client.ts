@@ -2,7 +2,8 @@
  * The Kubernetes API as HELASEID uses it: a handful of verbs behind the {@linkcode KubeClient}
  * interface (server-side apply, create, delete, list, watch). Credentials come from
  * `credentials.ts` (kubeconfig or in-cluster, read with client-node's parsers and
- * authenticators); requests go through Deno's fetch. Tests and `--dry-run` use the in-memory implementation in `memory.ts`.
+ * authenticators); requests go through a small HTTP/1.1 client (`http1.ts`). Tests and
+ * `--dry-run` use the in-memory implementation in `memory.ts`.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   kubeconfigCredentials,
   type RequestAuth,
 } from "./credentials.ts";
+import { Http1Client, type Http1Response } from "./http1.ts";
 import {
   collectionPath,
   type KubeObject,
@@ -21,6 +23,7 @@ import {
   resourceOf,
   RESOURCES,
 } from "./types.ts";
+import { WatchStreamDecoder } from "./watch_stream.ts";
 
 /** A change seen on a watch. */
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -84,6 +87,17 @@ export interface KubeClientOptions {
   readonly fieldManager?: string;
   /** Environment, to find KUBECONFIG, HOME and the in-cluster variables (default Deno.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where the pod's service account is mounted (default the kubelet's path; for tests). */
+  readonly serviceAccountDir?: string;
+  /** Deadline of each request, in ms; of a watch, until its first byte (default 10 s). */
+  readonly requestTimeout?: number;
+  /**
+   * A watch that shows no event or bookmark for this long (ms) is taken for dead and ends
+   * with an error (default 180 s: the API server sends a bookmark about once a minute, the first after up to two; measured).
+   */
+  readonly watchIdleTimeout?: number;
+  /** Aborting it fails every request in flight and every later one at once (shutdown). */
+  readonly signal?: AbortSignal;
 }
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -101,7 +115,8 @@ export function locateCredentials(
   if (fromEnv) return { kind: "file", path: fromEnv };
   const home = env.HOME;
   if (home && exists(`${home}/.kube/config`)) return { kind: "file", path: `${home}/.kube/config` };
-  if (env.KUBERNETES_SERVICE_HOST && exists(`${SERVICE_ACCOUNT_DIR}/token`)) {
+  const serviceAccount = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+  if (env.KUBERNETES_SERVICE_HOST && exists(`${serviceAccount}/token`)) {
     return { kind: "in-cluster" };
   }
   return undefined;
@@ -130,7 +145,7 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
   try {
     resolved = credentials.kind === "file"
       ? kubeconfigCredentials(credentials.path, options.context)
-      : inClusterCredentials(options.env ?? Deno.env.toObject());
+      : inClusterCredentials(options.env ?? Deno.env.toObject(), options.serviceAccountDir);
   } catch (error) {
     const where = credentials.kind === "file" ? `'${credentials.path}'` : "the service account";
     const message = error instanceof Error ? error.message : String(error);
@@ -139,25 +154,41 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
       { status: 0, cause: error },
     );
   }
-  return new FetchKube(resolved, options.fieldManager ?? "helaseid");
+  return new Http1Kube(resolved, options);
 }
 
 /**
- * The transport: Deno's own fetch with a TLS client built from the credentials.
- * client-node's undici-based HTTP stack is not used: under Deno it crashed the process
- * (SIGSEGV) when the API server closed pooled connections, and its watches did not notice a
- * server that went away.
+ * The transport: a small HTTP/1.1 client (`http1.ts`) with TCP_NODELAY, with a TLS client
+ * built from the credentials. client-node's undici-based HTTP stack is not used: under Deno it
+ * crashed the process (SIGSEGV) when the API server closed pooled connections, and its watches
+ * did not notice a server that went away. Deno's fetch is not used either: it leaves Nagle's
+ * algorithm on, so the first write after a quiet period waited for a delayed ACK (54–116 ms
+ * against 10–24 ms on a warm connection), and over HTTP/2 it held request bodies above ~1 KB
+ * for one too (EndpointSlice apply p50 48 ms on h2, 5 ms on h1).
+ *
+ * Every request has a deadline ({@linkcode KubeClientOptions.requestTimeout}); a watch must
+ * show a sign of life (an event or a bookmark) within
+ * {@linkcode KubeClientOptions.watchIdleTimeout}; the `signal` of the options ends everything.
  */
-class FetchKube implements KubeClient {
+class Http1Kube implements KubeClient {
   readonly name: string;
   readonly #credentials: Credentials;
   readonly #fieldManager: string;
-  #http?: { key: string; client: Deno.HttpClient };
+  readonly #host: string;
+  readonly #timeout: number;
+  readonly #watchIdle: number;
+  readonly #signal?: AbortSignal;
+  #http?: { key: string; client: Http1Client };
 
-  constructor(credentials: Credentials, fieldManager: string) {
+  constructor(credentials: Credentials, options: KubeClientOptions) {
     this.#credentials = credentials;
-    this.#fieldManager = fieldManager;
+    this.#fieldManager = options.fieldManager ?? "helaseid";
     this.name = credentials.name;
+    this.#host = new URL(credentials.server).host;
+    this.#timeout = options.requestTimeout ?? 10_000;
+    this.#watchIdle = options.watchIdleTimeout ?? 180_000;
+    this.#signal = options.signal;
+    this.#signal?.addEventListener("abort", () => this.#http?.client.close(), { once: true });
   }
 
   apply(object: KubeObject): Promise<KubeObject> {
@@ -211,119 +242,199 @@ class FetchKube implements KubeClient {
 
   async watch(resource: Resource, namespace: string, options: WatchOptions): Promise<WatchHandle> {
     const { apiVersion, kind } = RESOURCES[resource];
+    const what = `watch ${kind} in ${namespace}`;
     const params = new URLSearchParams({
       watch: "true",
       resourceVersion: options.resourceVersion,
+      // Bookmarks (about once a minute) are the sign of life of a quiet watch.
       allowWatchBookmarks: "true",
       // The server ends each watch after a while; the store then lists and watches again.
       timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
     });
     if (options.labelSelector) params.set("labelSelector", options.labelSelector);
-    const abort = new AbortController();
-    const response = await this.#request(`watch ${kind} in ${namespace}`, {
+    const exchange = await this.#request(what, {
       method: "GET",
       path: `${collectionPath(resource, namespace)}?${params}`,
-      signal: abort.signal,
-    });
+    }, { stream: true });
+    const { response } = exchange;
     let stopped = false;
+    let idle: ReturnType<typeof setTimeout> | undefined;
     const finish = (error?: unknown) => {
+      clearTimeout(idle);
       if (stopped) return;
       stopped = true;
+      exchange.end();
       options.onDone(error);
     };
+    const alive = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        finish(
+          new KubeError(
+            `Cannot ${what}: no event or bookmark from ${this.#host} within ` +
+              `${seconds(this.#watchIdle)}`,
+            { status: 0 },
+          ),
+        );
+      }, this.#watchIdle);
+    };
+    alive();
     (async () => {
-      let buffer = "";
-      for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let newline;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          if (!line || stopped) continue;
-          const event = JSON.parse(line) as { type: string; object: KubeObject };
+      const decoder = new WatchStreamDecoder();
+      for await (const chunk of response.body) {
+        if (stopped) return;
+        alive();
+        for (const event of decoder.push(chunk)) {
+          if (stopped) return;
           if (event.type === "ERROR") {
-            const status = event.object as unknown as {
-              code?: number;
-              reason?: string;
-              message?: string;
-            };
-            abort.abort();
+            const { code, reason, message } = event.status;
             return finish(
-              new KubeError(`Watch of ${kind} in ${namespace} ended: ${status.message ?? ""}`, {
-                status: status.code ?? 500,
-                reason: status.reason,
+              new KubeError(`Watch of ${kind} in ${namespace} ended: ${message ?? ""}`, {
+                status: code ?? 500,
+                reason,
               }),
             );
           }
-          if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
+          if (event.type !== "BOOKMARK") {
             options.onEvent(event.type, { ...event.object, apiVersion, kind });
           }
         }
       }
       finish();
-    })().catch((error) => finish(stopped ? undefined : toKubeError(`watch ${kind}`, error)));
+    })().catch((error) => finish(stopped ? undefined : this.#error(what, error)));
     return {
       stop() {
+        clearTimeout(idle);
         stopped = true;
-        abort.abort();
+        exchange.end();
       },
     };
   }
 
   async #json<T = KubeObject>(what: string, request: ApiRequest): Promise<T> {
-    const response = await this.#request(what, request);
-    return await response.json() as T;
+    const { text } = await this.#request(what, request, { stream: false });
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw new KubeError(`Cannot ${what}: the answer of ${this.#host} is not JSON`, {
+        status: 0,
+        cause: error,
+      });
+    }
   }
 
-  /** Sends a request with fresh credentials; a non-2xx answer becomes a KubeError. */
-  async #request(what: string, request: ApiRequest): Promise<Response> {
-    let response: Response;
+  /**
+   * Sends a request with fresh credentials, within the request timeout and the client's
+   * signal. A non-2xx answer becomes a KubeError. `stream` answers keep their body open (the
+   * deadline then covers only the head) until `end()`.
+   */
+  #request(
+    what: string,
+    request: ApiRequest,
+    mode: { stream: true },
+  ): Promise<{ response: Http1Response; end: () => void }>;
+  #request(what: string, request: ApiRequest, mode: { stream: false }): Promise<{ text: string }>;
+  async #request(
+    what: string,
+    request: ApiRequest,
+    mode: { stream: boolean },
+  ): Promise<{ response?: Http1Response; text?: string; end?: () => void }> {
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, this.#timeout);
+    const onClose = () => abort.abort();
+    this.#signal?.addEventListener("abort", onClose, { once: true });
+    const end = () => {
+      clearTimeout(timer);
+      this.#signal?.removeEventListener("abort", onClose);
+      abort.abort();
+    };
     try {
+      if (this.#signal?.aborted) throw new ClientClosed();
       const auth = await this.#credentials.auth();
       const headers: Record<string, string> = { accept: "application/json", ...auth.headers };
       if (request.contentType) headers["content-type"] = request.contentType;
-      response = await fetch(this.#credentials.server + request.path, {
+      const response = await this.#client(auth).request({
         method: request.method,
+        path: request.path,
         headers,
         body: request.body,
-        signal: request.signal ?? AbortSignal.timeout(30_000),
-        client: this.#client(auth),
+        signal: abort.signal,
+      });
+      if (response.status >= 200 && response.status < 300) {
+        if (mode.stream) {
+          clearTimeout(timer);
+          return { response, end };
+        }
+        const text = await response.text();
+        end();
+        return { text };
+      }
+      const text = await response.text().catch(() => "");
+      end();
+      let status: { reason?: string; message?: string } = {};
+      try {
+        status = JSON.parse(text);
+      } catch {
+        // Not a Status object: keep the HTTP status alone.
+      }
+      throw new KubeError(`Cannot ${what}: ${status.message ?? `HTTP ${response.status}`}`, {
+        status: response.status,
+        reason: status.reason,
       });
     } catch (error) {
-      throw toKubeError(what, error);
+      end();
+      if (error instanceof KubeError) throw error;
+      if (timedOut) {
+        throw new KubeError(
+          `Cannot ${what}: no answer from ${this.#host} within ${seconds(this.#timeout)}`,
+          { status: 0 },
+        );
+      }
+      throw this.#error(what, error);
     }
-    if (response.ok) return response;
-    const text = await response.text().catch(() => "");
-    let status: { reason?: string; message?: string } = {};
-    try {
-      status = JSON.parse(text);
-    } catch {
-      // Not a Status object: keep the HTTP status alone.
+  }
+
+  #error(what: string, error: unknown): KubeError {
+    if (error instanceof KubeError) return error;
+    if (error instanceof ClientClosed || this.#signal?.aborted) {
+      return new KubeError(`Cannot ${what}: the client is shutting down`, {
+        status: 0,
+        cause: error,
+      });
     }
-    throw new KubeError(`Cannot ${what}: ${status.message ?? `HTTP ${response.status}`}`, {
-      status: response.status,
-      reason: status.reason,
+    const message = error instanceof Error ? error.message : String(error);
+    return new KubeError(`Cannot ${what} at ${this.#host}: ${message}`, {
+      status: 0,
+      cause: error,
     });
   }
 
-  /** One TLS client per distinct CA/certificate/key (they change only on rotation). */
-  #client(auth: RequestAuth): Deno.HttpClient {
+  /** One connection pool per distinct CA/certificate/key (they change only on rotation). */
+  #client(auth: RequestAuth): Http1Client {
     const { ca, cert, key } = auth;
     const id = `${ca}\u0000${cert}\u0000${key}`;
     if (this.#http?.key !== id) {
       this.#http?.client.close();
       this.#http = {
         key: id,
-        client: Deno.createHttpClient({
-          ...(ca ? { caCerts: [ca] } : {}),
-          ...(cert && key ? { cert, key } : {}),
-          // HTTP/1.1: over HTTP/2 Deno's client held every request body above ~1 KB for a
-          // delayed ACK (measured: EndpointSlice apply p50 48 ms on h2, 5 ms on h1).
-          http2: false,
+        client: new Http1Client({
+          server: this.#credentials.server,
+          tls: { ...(ca ? { caCerts: [ca] } : {}), ...(cert && key ? { cert, key } : {}) },
         }),
       };
     }
     return this.#http.client;
+  }
+}
+
+/** The client's signal was aborted: nothing is sent any more. */
+class ClientClosed extends Error {
+  constructor() {
+    super("The Kubernetes client is closed");
   }
 }
 
@@ -332,13 +443,10 @@ interface ApiRequest {
   readonly path: string;
   readonly contentType?: string;
   readonly body?: string;
-  readonly signal?: AbortSignal;
 }
 
-function toKubeError(what: string, error: unknown): KubeError {
-  if (error instanceof KubeError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new KubeError(`Cannot ${what}: ${message}`, { status: 0, cause: error });
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
 
 function describe(object: KubeObject): string {

@@ -112,19 +112,23 @@ export function kubeconfigCredentials(path: string, context?: string): Credentia
   };
 }
 
-/** The pod's service account (token re-read as the kubelet rotates it). */
+/**
+ * The pod's service account (token re-read as the kubelet rotates it). `dir` holds `token`
+ * and `ca.crt` (default the kubelet's mount, /var/run/secrets/kubernetes.io/serviceaccount).
+ */
 export function inClusterCredentials(
   env: Readonly<Record<string, string | undefined>>,
+  dir: string = SERVICE_ACCOUNT_DIR,
 ): Credentials {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT ?? "443";
   if (!host) {
     throw new CredentialsError("Cannot find the API server: KUBERNETES_SERVICE_HOST is unset");
   }
-  const ca = Deno.readTextFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`);
+  const ca = Deno.readTextFileSync(`${dir}/ca.crt`);
   const user = {
     name: "in-cluster",
-    authProvider: { name: "tokenFile", config: { tokenFile: `${SERVICE_ACCOUNT_DIR}/token` } },
+    authProvider: { name: "tokenFile", config: { tokenFile: `${dir}/token` } },
   } as unknown as User;
   return {
     name: "in-cluster",
