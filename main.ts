@@ -83,8 +83,16 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Shutdown budget after SIGTERM (the manifests' grace period is longer): writes in flight get
+ * `SHUTDOWN.writes` ms to land, then every API call is aborted; whatever is still running at
+ * `SHUTDOWN.total` ms is left behind, so a hung API server cannot hold the exit.
+ */
+const SHUTDOWN = { writes: 2000, total: 4000 };
+
 async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
-  const client = connect(config, flags, log);
+  const shutdown = new AbortController();
+  const client = connect(config, flags, log, shutdown.signal);
   if (!client) return EXIT.usage;
   const dryRun = client instanceof MemoryKube;
   const metrics = new Metrics({
@@ -156,10 +164,24 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     }
   } finally {
     for (const remove of signals) remove();
-    await agent.stop();
-    await Promise.all([events.stop(), notifier?.close(5000)]);
-    await server?.shutdown();
-    log.info("stopped");
+    const began = systemClock.now();
+    const abort = setTimeout(() => shutdown.abort(), SHUTDOWN.writes);
+    const cleanup = (async () => {
+      await agent.stop();
+      const left = SHUTDOWN.total - (systemClock.now() - began);
+      await Promise.all([events.stop(), notifier?.close(Math.max(0, left - 500))]);
+      await server?.shutdown();
+    })();
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      cleanup.then(() => true),
+      new Promise<false>((resolve) => deadline = setTimeout(() => resolve(false), SHUTDOWN.total)),
+    ]);
+    clearTimeout(abort);
+    clearTimeout(deadline);
+    shutdown.abort();
+    if (!finished) log.warn("stopped without waiting any longer for the shutdown to finish");
+    log.info("stopped", { ms: Math.round(systemClock.now() - began) });
   }
   return code;
 }
@@ -180,10 +202,15 @@ async function once(agent: Agent, config: Config, stopped: Promise<string>): Pro
 }
 
 /** The Kubernetes client: the real one, or the in-memory one for `--dry-run`. */
-function connect(config: Config, flags: Flags, log: Logger): KubeClient | undefined {
+function connect(
+  config: Config,
+  flags: Flags,
+  log: Logger,
+  signal: AbortSignal,
+): KubeClient | undefined {
   if (!flags.dryRun) {
     try {
-      return createKubeClient({ kubeconfig: flags.kubeconfig, context: flags.context });
+      return createKubeClient({ kubeconfig: flags.kubeconfig, context: flags.context, signal });
     } catch (error) {
       log.error("cannot connect to Kubernetes", { error });
       return undefined;
