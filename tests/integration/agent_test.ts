@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster, startCluster } from "../support/cluster.ts";
-import { type SimulatedTarget, startTargets } from "../support/targets.ts";
+import { type SimulatedTarget, startTargets, untilChecked } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
-import { readiness, record, type Recorder } from "../support/watch.ts";
+import { untilValue, within } from "../support/wait.ts";
+import { fence, readiness, record, type Recorder } from "../support/watch.ts";
 
 const INTERVAL = 0.2;
 const FALL = 3;
@@ -109,6 +110,19 @@ async function readSlice(cluster: ClusterAccess, namespace: string) {
 
 const A = "192.0.2.11", B = "192.0.2.12", C = "192.0.2.13";
 
+/**
+ * Every change of slices and Endpoints in the bed's namespace up to now (the watches fenced by a
+ * marker object each), markers left out.
+ */
+async function quiet(b: Bed) {
+  const options = { namespace: b.namespace };
+  const [slices, endpoints] = await Promise.all([
+    fence(b.slices, b.cluster, { ...options, kind: "EndpointSlice" }),
+    fence(b.endpoints, b.cluster, { ...options, kind: "Endpoints" }),
+  ]);
+  return [...slices, ...endpoints];
+}
+
 /** The latest state of our IPv4 slice as the watch saw it. */
 function lastSlice(recorder: Recorder) {
   return recorder.events.filter((e) => e.object.metadata.name === "brokers-helaseid-ipv4").at(-1)
@@ -177,11 +191,11 @@ Deno.test("agent: steady state makes zero writes", async () => {
   const seen = b.slices.events.length + b.endpoints.events.length;
   const published = agent.lines.filter((l) => l.msg === "published").length;
   assert.equal(published, 2, "one write per object");
-  // 20 intervals of checks with nothing changing.
-  await new Promise((resolve) => setTimeout(resolve, INTERVAL * 1000 * 20));
-  assert.equal(b.slices.events.length + b.endpoints.events.length, seen, "no change on the watch");
+  // 20 intervals of checks of both brokers with nothing changing, then the watches fenced.
+  await Promise.all(b.targets.map((target) => untilChecked(target, 20)));
+  const after = await quiet(b);
+  assert.equal(after.length, seen, "no change on the watch");
   assert.equal(agent.lines.filter((l) => l.msg === "published").length, published, "no write");
-  assert.ok(agent.lines.length > 0);
 });
 
 Deno.test("agent: someone else's edit or deletion of our slice is repaired", async () => {
@@ -226,8 +240,9 @@ Deno.test("agent: a Service with a selector is refused clearly and left alone", 
   const line = await agent.waitForLog((l) => l.reason === "service-has-selector");
   assert.match(line.msg, /selector/);
   assert.equal(line.level, "error");
-  await new Promise((resolve) => setTimeout(resolve, INTERVAL * 1000 * 5));
-  assert.equal(b.slices.events.length, 0, "nothing published for a Service with a selector");
+  // Five more checks: verdicts are in and would have been published by now.
+  await untilChecked(b.targets[0]!, 5);
+  assert.deepEqual(await quiet(b), [], "nothing published for a Service with a selector");
   assert.equal(agent.lines.filter((l) => l.msg === "published").length, 0);
 });
 
@@ -241,8 +256,9 @@ Deno.test("agent: a restarted agent causes zero endpoint changes", async () => {
   const seen = b.slices.events.length + b.endpoints.events.length;
   const second = await b.start();
   await second.waitForLog((l) => l.msg === "target unhealthy");
-  await new Promise((resolve) => setTimeout(resolve, INTERVAL * 1000 * 10));
-  assert.equal(b.slices.events.length + b.endpoints.events.length, seen, "no change on the watch");
+  // Ten more checks of each live broker: every verdict is in, then the watches fenced.
+  await Promise.all(b.targets.slice(0, 2).map((target) => untilChecked(target, 10)));
+  assert.equal((await quiet(b)).length, seen, "no change on the watch");
   assert.equal(second.lines.filter((l) => l.msg === "published").length, 0);
 });
 
@@ -257,13 +273,10 @@ Deno.test("agent: survives the API server going away, keeps probing, catches up"
   await agent.waitForLog((l) => l.msg === "write failed");
   await cluster.startApiServer();
   // The recorder's watch died with the server: look at the object itself.
-  const deadline = Date.now() + 30_000;
-  let shown: Record<string, boolean> = {};
-  while (Date.now() < deadline) {
-    shown = await readSlice(cluster, b.namespace) ?? shown;
-    if (shown[A] === false) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  const shown = await untilValue("the slice to show A not ready after the outage", async () => {
+    const slice = await readSlice(cluster, b.namespace);
+    return slice?.[A] === false ? slice : undefined;
+  });
   assert.deepEqual(shown, { [A]: false, [B]: true });
   assert.equal(await agent.stop(), 0, "no crash: clean exit after the outage");
 });
@@ -318,22 +331,22 @@ Deno.test("check: probes the seed's file with IPS overridden, exit 1 when one is
   const targets = await startTargets(net, [A, B].map((address) => ({ address, port: 9092 })));
   try {
     await targets[1]!.setMode("refuse");
-    const agent = await startAgent({
+    await using agent = await startAgent({
       args: ["check", "--config", "examples/seed-config.env"],
       env: { IPS: `${A},${B}` },
     });
-    const code = await agent.exited;
+    const code = await within("check to exit", agent.exited);
     const table = agent.lines.map((l) => l.msg).join("\n");
     assert.equal(code, 1, table);
     assert.match(table, /^SERVICE\s+ADDRESS\s+PORT\s+RESULT\s+LATENCY\s+ERROR$/m);
     assert.match(table, new RegExp(`datastream/datastream-redpanda-api-dev\\s+${A}\\s+9092\\s+up`));
     assert.match(table, new RegExp(`${B}\\s+9092\\s+down\\s+\\S+ms\\s+refused`));
     await targets[1]!.setMode("accept");
-    const again = await startAgent({
+    await using again = await startAgent({
       args: ["check", "--config", "examples/seed-config.env"],
       env: { IPS: `${A} ${B}` },
     });
-    assert.equal(await again.exited, 0);
+    assert.equal(await within("check to exit", again.exited), 0);
   } finally {
     for (const target of targets) await target.close();
     await net.close();
@@ -355,6 +368,6 @@ Deno.test("agent: --once publishes the verdicts and exits 0", async () => {
     },
   });
   b.agent = agent;
-  assert.equal(await agent.exited, 0, agent.stderr());
+  assert.equal(await within("--once to exit", agent.exited), 0, agent.stderr());
   assert.deepEqual(await readSlice(b.cluster, b.namespace), { [A]: true, [B]: false });
 });

@@ -13,8 +13,9 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
-import { startTargets } from "../support/targets.ts";
+import { startTargets, untilChecked } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
+import { untilValue } from "../support/wait.ts";
 import { readiness, record, type SeenEvent } from "../support/watch.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -100,22 +101,17 @@ function freePort(): number {
   return port;
 }
 
-/** The status of a GET, retried for a few seconds until it is 200 (readiness takes a moment). */
-async function httpStatus(url: string): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  let status = 0;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      await response.body?.cancel();
-      status = response.status;
-      if (status === 200) break;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return status;
+/** Waits until a GET of `url` answers 200 (readiness takes a moment); fails naming the last status. */
+async function untilOk(url: string): Promise<void> {
+  let last = "no answer";
+  await untilValue(`200 from ${url}`, async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    last = `HTTP ${response.status}`;
+    return response.status === 200 ? true : undefined;
+  }, { timeoutMs: 10_000 }).catch((error) => {
+    throw new Error(`${error.message} (last: ${last})`);
+  });
 }
 
 /**
@@ -123,28 +119,26 @@ async function httpStatus(url: string): Promise<number> {
  * recorder retries a failed write after 4 s, then 8 s: 20 s leaves room for one retry.
  */
 async function eventAbout(cluster: ClusterAccess, address: string, since: number): Promise<Obj> {
-  const deadline = Date.now() + 20_000;
   let seen: Obj[] = [];
-  while (Date.now() < deadline) {
+  return await untilValue(`a TargetUnhealthy Event about '${address}'`, async () => {
     const list = JSON.parse(
       await cluster.kubectlOk(["-n", NAMESPACE, "get", "events.events.k8s.io", "-o", "json"]),
     );
     seen = list.items;
-    const found = list.items.find((e: Obj) =>
+    return list.items.find((e: Obj) =>
       e.reason === "TargetUnhealthy" && e.regarding?.name === SERVICE &&
       e.note?.includes(address) &&
       Date.parse(e.series?.lastObservedTime ?? e.eventTime) >= since - 1000
     );
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const summary = seen.map((e) =>
-    `${e.reason} ${e.regarding?.name} '${e.note}' ${e.eventTime} ${e.series?.lastObservedTime}`
-  );
-  throw new Error(
-    `No TargetUnhealthy Event about '${address}' on the Service within 20 s of ` +
-      `${new Date(since).toISOString()}; saw:\n${summary.join("\n")}`,
-  );
+  }, { timeoutMs: 20_000 }).catch((error) => {
+    const summary = seen.map((e) =>
+      `${e.reason} ${e.regarding?.name} '${e.note}' ${e.eventTime} ${e.series?.lastObservedTime}`
+    );
+    throw new Error(
+      `${error.message} on the Service since ${new Date(since).toISOString()}; saw:\n` +
+        summary.join("\n"),
+    );
+  });
 }
 
 function sliceShows(expected: Record<string, boolean>) {
@@ -155,11 +149,14 @@ function sliceShows(expected: Record<string, boolean>) {
 
 Deno.test("manifests: kubectl apply -f manifests/ creates every object; again changes nothing", async () => {
   const cluster = await sharedCluster();
+  const expected = names(await manifestObjects());
+  // One line per object, each created, configured or unchanged (a shared cluster may have them).
   const first = await cluster.kubectlOk(["apply", "-f", MANIFESTS]);
-  assert.doesNotMatch(first, /error/i);
+  const lines = first.trim().split("\n");
+  assert.equal(lines.length, expected.length, first);
+  for (const line of lines) assert.match(line, /^\S+\/\S+ (created|configured|unchanged)$/);
   const again = await cluster.kubectlOk(["apply", "-f", MANIFESTS]);
   for (const line of again.trim().split("\n")) assert.match(line, / unchanged$/);
-  const expected = names(await manifestObjects());
   assert.deepEqual(await appliedNames(cluster, ["get", "-f", MANIFESTS]), expected);
   const service = JSON.parse(
     await cluster.kubectlOk(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"]),
@@ -261,7 +258,7 @@ Deno.test("manifests: the agent with the ServiceAccount's token publishes the br
     const [container] = (await manifest("Deployment")).spec.template.spec.containers;
     for (const probe of [container.livenessProbe, container.readinessProbe]) {
       assert.equal(probe.httpGet.port, container.ports[0].name);
-      assert.equal(await httpStatus(`http://127.0.0.1:${port}${probe.httpGet.path}`), 200);
+      await untilOk(`http://127.0.0.1:${port}${probe.httpGet.path}`);
     }
     const service = JSON.parse(
       await cluster.kubectlOk(["-n", NAMESPACE, "get", "service", SERVICE, "-o", "json"]),
@@ -381,8 +378,12 @@ Deno.test("manifests: configured for another namespace, the agent logs forbidden
       (line.level === "warn" || line.level === "error") && /forbidden/i.test(JSON.stringify(line))
     );
     assert.match(JSON.stringify(refused), new RegExp(other));
-    // It keeps probing (the brokers are fine) but has nothing it may publish.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // It keeps probing (the brokers are fine) but has nothing it may publish: every broker has
+    // its verdict, then checks go on (a permitted agent writes right after the verdicts).
+    for (const broker of BROKERS) {
+      await agent.waitForLog((l) => l.msg === "target healthy" && l.target === `${broker}:9092`);
+    }
+    await Promise.all(brokers.map((broker) => untilChecked(broker, 3)));
     assert.equal(agent.lines.filter((line) => line.msg === "published").length, 0);
     const written = await cluster.kubectlOk([
       "-n",

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startAgent } from "../support/agent_process.ts";
+import { type LogLine, startAgent } from "../support/agent_process.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import {
@@ -23,10 +23,6 @@ import {
 
 const A = "192.0.2.61", B = "192.0.2.62", C = "192.0.2.63";
 const HOOK_PATH = "/hooks/helaseid?token=j50n-h00k-t0k3n";
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 Deno.test("dry-run agent: two brokers dying together make one card, their return one more", async () => {
   await using receiver = startReceiver();
@@ -61,11 +57,18 @@ Deno.test("dry-run agent: two brokers dying together make one card, their return
 
     await Promise.all([targets[0]!.setMode("refuse"), targets[1]!.setMode("refuse")]);
     await receiver.waitFor(2, 20_000);
-    await delay(2000); // a second card, if any, would come within the next window
-    const teams = (from: number) =>
-      receiver.requests.slice(from).filter((r) => r.path.startsWith("/workflows"));
-    const json = (from: number) =>
-      receiver.requests.slice(from).filter((r) => r.path.startsWith("/hooks"));
+    // Both verdicts came before the one alert: no later transition can make a second one (the
+    // final count, after the agent has exited and flushed its queues, is checked below).
+    const outage = await agent.waitForLog((line) => line.msg === "alert");
+    assert.equal(outage.event, "targets-down");
+    assert.equal(outage.targets, 2);
+    assertBefore(agent.lines, outage, [A, B].map((address) => unhealthy(address)));
+    const before = receiver.requests.length;
+    const teams = (from: number, to?: number) =>
+      receiver.requests.slice(from, to).filter((r) => r.path.startsWith("/workflows"));
+    const json = (from: number, to?: number) =>
+      receiver.requests.slice(from, to).filter((r) => r.path.startsWith("/hooks"));
+    assert.equal(before, 2, "one request per channel for the outage");
     assert.equal(teams(0).length, 1, "one Teams card for the outage");
     assert.equal(json(0).length, 1, "one JSON alert for the outage");
     const down = cardOf(teams(0)[0]!.json);
@@ -77,10 +80,10 @@ Deno.test("dry-run agent: two brokers dying together make one card, their return
     assert.equal(downJson.event, "targets-down");
     assert.deepEqual(downJson.targets.map((t) => t.address), [A, B]);
 
-    const before = receiver.requests.length;
     await Promise.all([targets[0]!.setMode("accept"), targets[1]!.setMode("accept")]);
     await receiver.waitFor(before + 2, 20_000);
-    await delay(2000);
+    const recovery = await agent.waitForLog((line) => line.msg === "alert" && line !== outage);
+    assertBefore(agent.lines, recovery, [A, B].map((address) => healthyAgain(address, outage)));
     assert.equal(teams(before).length, 1, "one Teams card for the recovery");
     assert.equal(json(before).length, 1, "one JSON alert for the recovery");
     const up = cardOf(teams(before)[0]!.json);
@@ -94,6 +97,15 @@ Deno.test("dry-run agent: two brokers dying together make one card, their return
     assert.ok(upJson.targets.every((t) => t.downSeconds > 0));
 
     assert.equal(await agent.stop("SIGTERM"), 0);
+    // The agent delivered what it had queued before exiting: these are all the requests.
+    assert.equal(receiver.requests.length, 4, "two cards and two JSON alerts, no more");
+    assert.equal(teams(0, before).length, 1, "one Teams card for the outage, no second");
+    assert.equal(teams(before).length, 1, "one Teams card for the recovery, no second");
+    assert.deepEqual(
+      agent.lines.filter((line) => line.msg === "alert").map((line) => line.event),
+      [outage.event, recovery.event],
+      "two alerts in all",
+    );
     assertNothingLeaks(agent.lines.map((line) => JSON.stringify(line)).concat(agent.stderr()), [
       teamsUrl,
       hookUrl,
@@ -103,6 +115,29 @@ Deno.test("dry-run agent: two brokers dying together make one card, their return
     for (const target of targets) await target.close();
   }
 });
+
+function unhealthy(address: string) {
+  return (line: LogLine) => line.msg === "target unhealthy" && line.target === `${address}:9092`;
+}
+
+function healthyAgain(address: string, after: LogLine) {
+  return (line: LogLine, index: number, lines: readonly LogLine[]) =>
+    line.msg === "target healthy" && line.target === `${address}:9092` &&
+    index > lines.indexOf(after);
+}
+
+/** Each of `matches` matches a line logged before `line`. */
+function assertBefore(
+  lines: readonly LogLine[],
+  line: LogLine,
+  matches: ((line: LogLine, index: number, lines: readonly LogLine[]) => boolean)[],
+): void {
+  const at = lines.indexOf(line);
+  for (const [i, match] of matches.entries()) {
+    const found = lines.findIndex(match);
+    assert.ok(found >= 0 && found < at, `transition ${i} logged before the alert '${line.title}'`);
+  }
+}
 
 /** No agent output holds a webhook URL, its path or its credential. */
 function assertNothingLeaks(output: readonly string[], urls: readonly string[]): void {
