@@ -159,11 +159,11 @@ export class Http1Client {
 
   async #exchange(connection: Connection, request: Http1Request): Promise<Http1Response> {
     const { signal } = request;
-    signal?.throwIfAborted();
     const onAbort = () => this.#drop(connection);
     signal?.addEventListener("abort", onAbort, { once: true });
     let handedOver = false;
     try {
+      signal?.throwIfAborted();
       const body = request.body === undefined ? undefined : encoder.encode(request.body);
       const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${this.#url.host}`];
       for (const [name, value] of Object.entries(request.headers ?? {})) {
