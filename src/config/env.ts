@@ -41,6 +41,7 @@ import type {
   ServiceConfig,
   Target,
 } from "./schema.ts";
+import { readEnvChecks } from "./probe_checks.ts";
 import { checkDuplicateTargets, closestName } from "./validate.ts";
 
 export { GLOBAL_VARIABLES, SEED_SERVICE_VARIABLES, SEED_VARIABLES } from "./options.ts";
@@ -526,12 +527,18 @@ function _seedService(
   const protocol = optional(PORT_OPTIONS.protocol, PORT_OPTIONS.protocol.default);
   const targets = _seedTargets(input);
   const probe = _readAll(input, PROBE_OPTIONS, { port });
+  const checks = readEnvChecks({
+    ...(probe === undefined ? {} : { type: probe.type, port: probe.port }),
+    portGiven: _scalar(input, PROBE_OPTIONS.port.env!) !== undefined,
+    issues,
+    read: (option) => _readOption(input, option, {}),
+  });
   const publish = _readAll(input, PUBLISH_OPTIONS);
 
   if (
     name === undefined || namespace === undefined || port === undefined ||
     portName === undefined || protocol === undefined || targets === undefined ||
-    probe === undefined || publish === undefined
+    probe === undefined || publish === undefined || checks === null
   ) {
     return undefined;
   }
@@ -541,6 +548,7 @@ function _seedService(
     ports: [{ name: portName, port, protocol }],
     targets,
     probe,
+    ...(checks === undefined ? {} : { checks }),
     publish,
   };
 }

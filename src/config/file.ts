@@ -34,6 +34,7 @@ import type {
   Target,
   TeamsCardShape,
 } from "./schema.ts";
+import { readFileChecks } from "./probe_checks.ts";
 import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts";
 
 export { STRUCTURED_KEYS } from "./options.ts";
@@ -410,6 +411,10 @@ function _service(
     defaults: defaults.probe,
     port: ports?.[0]?.port,
   });
+  const checks = readFileChecks(block, path, {
+    ...(probe === undefined ? {} : { type: probe.type, port: probe.port }),
+    issues,
+  });
   const publish: PublishSettings = {
     ...PUBLISH_DEFAULTS,
     ...defaults.publish,
@@ -424,11 +429,19 @@ function _service(
 
   if (
     issues.issues.length > before || name === undefined || namespace === undefined ||
-    ports === undefined || targets === undefined || probe === undefined
+    ports === undefined || targets === undefined || probe === undefined || checks === null
   ) {
     return undefined;
   }
-  return { name, namespace, ports, targets, probe, publish };
+  return {
+    name,
+    namespace,
+    ports,
+    targets,
+    probe,
+    ...(checks === undefined ? {} : { checks }),
+    publish,
+  };
 }
 
 /**
@@ -442,7 +455,9 @@ function _probe(
 ): ProbeSettings | undefined {
   const { ctx, defaults: d } = options;
   const before = ctx.issues.issues.length;
-  const own = _probePart(value, path, { ctx, keys: STRUCTURED_KEYS.probe });
+  // The check options (`path`, `status`, ...) sit beside the timing; probe_checks.ts reads them.
+  const keys = [...STRUCTURED_KEYS.probe, ...STRUCTURED_KEYS.check];
+  const own = _probePart(value, path, { ctx, keys });
   if (ctx.issues.issues.length > before) return undefined;
   // Each setting: the service's own, else defaults.probe, else the port given, else the table's.
   const given: Partial<ProbeSettings> = { port: options.port };

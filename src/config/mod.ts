@@ -12,6 +12,7 @@ import { ConfigError, IssueList } from "./issues.ts";
 import {
   ALERT_DEFAULTS,
   ALERT_OPTIONS,
+  CHECK_OPTIONS,
   GLOBAL_OPTIONS,
   type Options,
   PROBE_OPTIONS,
@@ -45,9 +46,11 @@ export {
   LOG_LEVELS,
   type LogFormat,
   type LogLevel,
+  type Matcher,
   type Millis,
   PROBE_DEFAULTS,
   PROBE_TYPES,
+  type ProbeCheck,
   type ProbeSettings,
   type ProbeType,
   type Protocol,
@@ -58,6 +61,7 @@ export {
   SEED_DEFAULTS,
   type ServiceConfig,
   type ServicePort,
+  type StatusRange,
   type Target,
   TEAMS_CARD_SHAPES,
   type TeamsCardShape,
@@ -238,6 +242,9 @@ export function describeConfig(config: Config): unknown {
       ports: service.ports.map((port) => ({ ...port })),
       targets: service.targets.map((target) => ({ ...target })),
       probe: _show(PROBE_OPTIONS, service.probe),
+      ...(service.checks === undefined ? {} : {
+        checks: service.checks.map((check) => _show(CHECK_OPTIONS, { ...check })),
+      }),
       publish: _show(PUBLISH_OPTIONS, service.publish),
     })),
   };

@@ -27,6 +27,19 @@ import {
   UNHEALTHY_MODES,
   type UnhealthyMode,
 } from "./choices.ts";
+import {
+  checkHeaders,
+  checkHeaderText,
+  checkMatcher,
+  checkMethod,
+  checkPath,
+  checkSend,
+  checkStatusRanges,
+  formatMatcher,
+  formatStatusRanges,
+  type Matcher,
+  type StatusRange,
+} from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
 import { type Checked, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
@@ -38,6 +51,7 @@ import {
   checkCount,
   checkDns1035Label,
   checkDns1123Label,
+  checkInteger,
   checkJitter,
   checkLogLevel,
   checkPort,
@@ -322,15 +336,18 @@ export const PROBE_OPTIONS = {
    * @default {"tcp"}
    */
   type: option<ProbeType>({
+    env: "PROBE",
     parse: (v) => checkChoice(v, PROBE_TYPES, { what: "probe type" }),
     default: "tcp",
-    doc: "the check: a TCP connect",
+    doc: "the check: `tcp`, `http`, `https`, `tls`, `kafka` or `redpanda` (see " +
+      "[Probe types](#probe-types))",
   }),
-  /** Port to check; the service's first port when not given. */
+  /** Port to check; the service's first port when not given (`redpanda`: 9644). */
   port: option<number>({
+    env: "PROBE_PORT",
     parse: checkPort,
-    defaultText: "the first port",
-    doc: "the port to check",
+    defaultText: "the first port (`redpanda`: `9644`)",
+    doc: "the port to check, when not the published one",
   }),
   /**
    * Time between the starts of two checks of one target.
@@ -387,6 +404,125 @@ export const PROBE_OPTIONS = {
     parse: checkJitter,
     default: 0.1,
     doc: "each check moves randomly by up to ±jitter × interval around its slot (0 to 0.5)",
+  }),
+} as const;
+
+/**
+ * Options of the protocol check in `services[].probe` and in each `services[].probes[]` item,
+ * each for some probe types only (`CHECK_FIELDS_BY_TYPE` in `checks.ts`). None has a table
+ * default: an absent option takes the prober's default, which its doc states.
+ */
+export const CHECK_OPTIONS = {
+  /** `http`/`https`/`redpanda`: the request path. */
+  path: option<string>({
+    env: "PROBE_PATH",
+    parse: checkPath,
+    defaultText: "`/` (`redpanda`: `/v1/status/ready`)",
+    doc: "`http`, `https`, `redpanda`: the request path",
+  }),
+  /** `http`/`https`: the request method. */
+  method: option<string>({
+    env: "PROBE_METHOD",
+    parse: checkMethod,
+    defaultText: "`GET`",
+    doc: "`http`, `https`: the request method",
+  }),
+  /** `http`/`https`: accepted statuses, such as `200-299,301`. */
+  status: option<readonly StatusRange[]>({
+    env: "PROBE_STATUS",
+    parse: checkStatusRanges,
+    show: formatStatusRanges,
+    defaultText: "`200-399`",
+    doc: "`http`, `https`: accepted statuses, codes and ranges such as `200-299,301`",
+  }),
+  /** `http`/`https`: text the body must contain, or `/regex/flags`. */
+  body: option<Matcher>({
+    env: "PROBE_BODY",
+    parse: checkMatcher,
+    show: formatMatcher,
+    defaultText: "none",
+    doc: "`http`, `https`: text the body (first 64 KiB) must contain, or `/regex/flags`",
+  }),
+  /** `http`/`https`: the `Host` header. */
+  host: option<string>({
+    env: "PROBE_HOST",
+    parse: checkHeaderText,
+    defaultText: "the address and port",
+    doc: "`http`, `https`: the `Host` header",
+  }),
+  /** `http`/`https`: extra request headers. */
+  headers: option<Readonly<Record<string, string>>>({
+    env: "PROBE_HEADERS",
+    parse: checkHeaders,
+    show: (headers) =>
+      Object.entries(headers).map(([name, value]) => `${name}: ${value}`).join("; "),
+    defaultText: "none",
+    doc: "`http`, `https`: extra request headers, a mapping (variable: `Name: value; Name: value`)",
+  }),
+  /** `tcp`: bytes to send once connected, escapes decoded. */
+  send: option<string>({
+    env: "PROBE_SEND",
+    parse: checkSend,
+    show: (text) => JSON.stringify(text).slice(1, -1),
+    defaultText: "nothing",
+    doc: "`tcp`: text to send once connected (at most 4 KiB; `\\r \\n \\t \\0 \\\\ \\xHH` " +
+      "escapes)",
+  }),
+  /** `tcp`: text the reply must contain, or `/regex/flags`. */
+  expect: option<Matcher>({
+    env: "PROBE_EXPECT",
+    parse: checkMatcher,
+    show: formatMatcher,
+    defaultText: "none",
+    doc: "`tcp`: text the reply (first 64 KiB) must contain, or `/regex/flags`",
+  }),
+  /** `https`/`tls`: the certificate name, sent as SNI. */
+  serverName: option<string>({
+    env: "PROBE_SERVER_NAME",
+    parse: checkHeaderText,
+    defaultText: "the address",
+    doc: "`https`, `tls`: the name the certificate must carry, sent as SNI",
+  }),
+  /** `https`/`tls`: PEM file of extra trusted CA certificates. */
+  caFile: option<string>({
+    env: "PROBE_CA_FILE",
+    parse: checkHeaderText,
+    defaultText: "the system roots",
+    doc: "`https`, `tls`: PEM file of CA certificates trusted besides the system roots",
+  }),
+  /** `https`/`tls`: accept any certificate. */
+  insecureSkipVerify: option<boolean>({
+    env: "PROBE_INSECURE_SKIP_VERIFY",
+    parse: checkBoolean,
+    defaultText: "`false`",
+    doc: "`https`, `tls`: accept any certificate (chain, name and dates unchecked)",
+  }),
+  /** `tls`: fail when fewer days are left. */
+  minDaysToExpiry: option<number>({
+    env: "PROBE_MIN_DAYS_TO_EXPIRY",
+    parse: (v) => checkInteger(v, { min: 0, max: 3650 }),
+    defaultText: "none (only an expired certificate fails)",
+    doc: "`tls`: fail when the certificate expires in fewer days",
+  }),
+} as const;
+
+/**
+ * Options of each item of `services[].probes`: several checks of every target, all of which
+ * must pass. Each item also takes the options of {@linkcode CHECK_OPTIONS}.
+ */
+export const PROBES_OPTIONS = {
+  /** The protocol of this check. */
+  type: option<ProbeType>({
+    parse: (v) => checkChoice(v, PROBE_TYPES, { what: "probe type" }),
+    required: true,
+    doc: "one check of several, all of which must pass: its type, its `port`, and the check " +
+      "options above (`path`, `status`, ...); `probe` then holds only the timing",
+  }),
+  /** Port of this check. */
+  port: option<number>({
+    parse: checkPort,
+    defaultText: "the first port (`redpanda`: `9644`)",
+    doc: "the port this check goes to",
   }),
 } as const;
 
@@ -469,6 +605,8 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
   { path: "services[].ports[]", options: PORT_OPTIONS, scope: "service" },
   { path: "services[].targets[]", options: TARGET_OPTIONS, scope: "service" },
   { path: "services[].probe", options: PROBE_OPTIONS, scope: "service" },
+  { path: "services[].probe", options: CHECK_OPTIONS, scope: "service" },
+  { path: "services[].probes[]", options: PROBES_OPTIONS, scope: "service" },
   { path: "services[].publish", options: PUBLISH_OPTIONS, scope: "service" },
   { path: "", options: GLOBAL_OPTIONS, scope: "global" },
   { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
@@ -504,10 +642,13 @@ export const STRUCTURED_KEYS = {
   teams: Object.keys(TEAMS_OPTIONS),
   webhook: Object.keys(WEBHOOK_OPTIONS),
   defaults: ["probe", "publish"],
-  service: [...Object.keys(SERVICE_OPTIONS), "probe", "publish"],
+  service: [...Object.keys(SERVICE_OPTIONS), "probe", "probes", "publish"],
   port: Object.keys(PORT_OPTIONS),
   target: Object.keys(TARGET_OPTIONS),
   probe: Object.keys(PROBE_OPTIONS),
+  /** Keys of the protocol check, allowed in `probe` besides its own and in `probes[]` items. */
+  check: Object.keys(CHECK_OPTIONS),
+  probesItem: [...Object.keys(PROBES_OPTIONS), ...Object.keys(CHECK_OPTIONS)],
   defaultProbe: Object.keys(PROBE_OPTIONS).filter((key) => key !== "port"),
   publish: Object.keys(PUBLISH_OPTIONS),
 } as const satisfies Record<string, readonly string[]>;

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { ProbeCheck } from "./checks.ts";
 import type { Protocol, TeamsCardShape } from "./choices.ts";
 import type { ConfigIssue, Located } from "./issues.ts";
 import type {
@@ -57,6 +58,7 @@ export {
   SEED_DEFAULTS,
 } from "./options.ts";
 export { Secret } from "./secret.ts";
+export type { Matcher, ProbeCheck, StatusRange } from "./checks.ts";
 export {
   checkAddress,
   checkAppProtocol,
@@ -126,6 +128,11 @@ export interface ServiceConfig {
   readonly targets: readonly Target[];
   /** How its targets are checked. */
   readonly probe: ProbeSettings;
+  /**
+   * The protocol checks of every target, all of which must pass, each with its port resolved;
+   * absent when the probe is a bare TCP connect on `probe.port` (the original behaviour).
+   */
+  readonly checks?: readonly ProbeCheck[];
   /** What is written for it. */
   readonly publish: PublishSettings;
 }

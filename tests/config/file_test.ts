@@ -153,7 +153,9 @@ services:
     "services[0].targets[0].adress: unknown key: did you mean 'address'?",
     "services[0].targets[0].address: required: the IP address of the target",
     "services[0].probe.intervl: unknown key: did you mean 'interval'?",
-    "services[0].probe.colour: unknown key: allowed type, port, interval, timeout, rise, fall, jitter",
+    "services[0].probe.colour: unknown key: allowed type, port, interval, timeout, rise, fall, " +
+    "jitter, path, method, status, body, host, headers, send, expect, serverName, caFile, " +
+    "insecureSkipVerify, minDaysToExpiry",
     "services[0].publish.endpoint: unknown key: did you mean 'endpoints'?",
   ]);
 });
@@ -166,7 +168,7 @@ services:
     namespace: Ops
     ports: [0, 70000, { name: Web, port: 80, protocol: ICMP, appProtocol: "not valid" }]
     targets: [10.188.2.3, 10.188.2.300, 127.0.0.1, { address: 10.188.2.3, hostname: web_1, zone: "" }]
-    probe: { type: http, port: 65536, interval: 0, timeout: -1s, rise: 0, fall: 1.5, jitter: 1 }
+    probe: { type: icmp, port: 65536, interval: 0, timeout: -1s, rise: 0, fall: 1.5, jitter: 1 }
     publish: { endpointSlices: maybe, endpoints: 2, unhealthy: hide, allDown: blank, createService: x }
 `,
   }, { path: "c.yaml" }));
@@ -184,7 +186,10 @@ services:
     ["services[0].targets[3].zone", "must not be empty"],
     ["services[0].targets[3].hostname", "'web_1' is not a valid hostname"],
     ["services[0].targets[3]", "'10.188.2.3' is listed twice: first at services[0].targets[0]"],
-    ["services[0].probe.type", "'http' is not a valid probe type: allowed tcp"],
+    [
+      "services[0].probe.type",
+      "'icmp' is not a valid probe type: allowed tcp, http, https, tls, kafka, redpanda",
+    ],
     ["services[0].probe.port", "'65536' is out of range: allowed 1-65535"],
     ["services[0].probe.interval", "'0' must be a positive duration such as 500ms, 2s or 0.01"],
     ["services[0].probe.timeout", "'-1s' must be a positive duration"],
