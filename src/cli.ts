@@ -65,6 +65,8 @@ Commands:
   help       show this help; "helaseid help COMMAND" or "helaseid COMMAND --help" shows a
              command's flags
 
+Flags:
+  -h, --help           show this help
   -V, --version        print the version
 
 Examples:
