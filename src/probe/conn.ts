@@ -151,9 +151,16 @@ export async function readUntil(
   limit: number,
   done: (bytes: Uint8Array) => boolean,
 ): Promise<ReadOutcome> {
-  const buffer = new Uint8Array(limit);
+  // Start small and double: most replies are a few hundred bytes, and thousands of checks per
+  // second should not each allocate the whole limit.
+  let buffer = new Uint8Array(Math.min(limit, 4096));
   let length = 0;
   while (length < limit) {
+    if (length === buffer.length) {
+      const grown = new Uint8Array(Math.min(limit, buffer.length * 2));
+      grown.set(buffer);
+      buffer = grown;
+    }
     const n = await stream.read(buffer.subarray(length));
     if (n === null) return { bytes: buffer.subarray(0, length), eof: true };
     length += n;
