@@ -17,8 +17,9 @@ import { publishCluster, startCluster } from "./support/cluster.ts";
 import { addSummaries, summarizeJunit, summaryLine } from "./support/junit.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-const junitPath = `${root}.test-results/junit.xml`;
-const bundleJunitPath = `${root}.test-results/junit-bundle.xml`;
+/** Where CI finds the reports (`.ci/run` sums every `*.xml` there). */
+const resultsDir = `${root}.test-results`;
+const REPORT_NAMES = ["junit.xml", "junit-bundle.xml"] as const;
 /** Tests that run the agent as a process: they run a second time, against the bundle. */
 const BUNDLE_TESTS = [
   "tests/integration/agent_test.ts",
@@ -65,10 +66,14 @@ async function main(): Promise<number> {
     }).spawn();
     return (await child.status).code;
   };
+  // Reports are written in a directory of this run and copied to .test-results at the end, so
+  // that runs of several people in one tree never count each other's tests.
+  const scratch = await Deno.makeTempDir({ prefix: "helaseid-junit-" });
+  const junitPath = `${scratch}/${REPORT_NAMES[0]}`;
+  const bundleJunitPath = `${scratch}/${REPORT_NAMES[1]}`;
   try {
-    await Deno.mkdir(`${root}.test-results`, { recursive: true });
-    await Deno.remove(junitPath).catch(() => {});
-    await Deno.remove(bundleJunitPath).catch(() => {});
+    await Deno.mkdir(resultsDir, { recursive: true });
+    for (const name of REPORT_NAMES) await Deno.remove(`${resultsDir}/${name}`).catch(() => {});
     const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
     const codes = [await test(args, junitPath)];
     const reports = [junitPath];
@@ -86,6 +91,10 @@ async function main(): Promise<number> {
     const summaries = await Promise.all(
       reports.map((report) => summarizeJunit(report).catch(() => undefined)),
     );
+    for (const report of reports) {
+      await Deno.copyFile(report, `${resultsDir}/${report.slice(scratch.length + 1)}`)
+        .catch(() => {});
+    }
     const total = addSummaries(summaries.filter((s) => s !== undefined));
     // deno test reports the tests a --filter leaves out as skipped: then no skip is unexpected.
     const filtered = args.some((arg) => arg === "--filter" || arg.startsWith("--filter="));
@@ -100,6 +109,7 @@ async function main(): Promise<number> {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     await cluster.stop();
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
 }
 
