@@ -80,6 +80,7 @@ export interface FileChecksOptions {
   readonly type?: ProbeType;
   /** The service's resolved probe port (absent like the type). */
   readonly port?: number;
+  /** Where the issues go. */
   readonly issues: IssueList;
 }
 
@@ -163,6 +164,7 @@ export interface EnvChecksOptions {
   readonly port?: number;
   /** Whether `PROBE_PORT` was set. */
   readonly portGiven: boolean;
+  /** Where the issues go. */
   readonly issues: IssueList;
   /** Reads one option's variable: its checked value, `undefined` when unset or invalid. */
   readonly read: (option: Option<unknown>) => unknown;

@@ -31,7 +31,7 @@ export interface ByteStream {
 }
 
 /** Something the deadline closes. */
-interface Closable {
+export interface Closable {
   close(): void;
 }
 
@@ -189,7 +189,9 @@ export interface ConnectDeps {
 
 /** Where to connect. */
 export interface Endpoint {
+  /** An IP address. */
   readonly address: string;
+  /** A port. */
   readonly port: number;
 }
 
@@ -260,6 +262,7 @@ export async function openTls(
 
 /** A `node:tls` socket as a {@linkcode ByteStream}, with the certificate it was shown. */
 export interface NodeTlsConnection {
+  /** The connection, to talk over and to close. */
   readonly stream: ByteStream;
   /** Whether the chain and name verified (false is possible only with insecureSkipVerify). */
   readonly authorized: boolean;

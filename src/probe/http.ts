@@ -45,7 +45,9 @@ export interface HttpProberOptions extends ConnectDeps {
 
 /** A response as far as it was read. */
 export interface HttpResponse {
+  /** The status code. */
   readonly status: number;
+  /** Header names lower case. */
   readonly headers: ReadonlyMap<string, string>;
   /** The body (at most 64 KiB), empty unless it was asked for. */
   readonly body: Uint8Array;

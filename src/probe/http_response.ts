@@ -11,7 +11,9 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 
 /** What to send. */
 export interface HttpRequestLine {
+  /** The method, such as `GET`. */
   readonly method: string;
+  /** The request target, such as `/healthz`. */
   readonly path: string;
   /** The `Host` header. */
   readonly host: string;
@@ -34,6 +36,7 @@ export function encodeRequest(request: HttpRequestLine): Uint8Array {
 
 /** A response head. */
 export interface HttpHead {
+  /** The status code. */
   readonly status: number;
   /** Header names lower case; repeated headers joined with `, `. */
   readonly headers: ReadonlyMap<string, string>;

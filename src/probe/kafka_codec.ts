@@ -25,8 +25,11 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** One API a broker supports. */
 export interface ApiVersion {
+  /** The API key. */
   readonly key: number;
+  /** The oldest version served. */
   readonly min: number;
+  /** The newest version served. */
   readonly max: number;
 }
 

@@ -11,6 +11,7 @@ export type { Matcher, ProbeCheck, StatusRange } from "../config/checks.ts";
 
 /** What to check. */
 export interface ProbeRequest {
+  /** The target's IP address. */
   readonly address: string;
   /** The port the scheduler checks; a check's own `port` wins over it. */
   readonly port: number;
@@ -28,6 +29,7 @@ export interface CertificateInfo {
 
 /** The outcome of one check. */
 export interface ProbeResult {
+  /** Whether the check passed. */
   readonly ok: boolean;
   /** Time from the start of the check to its answer (or to the timeout). */
   readonly latency: Millis;
