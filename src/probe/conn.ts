@@ -32,6 +32,7 @@ export interface ByteStream {
 
 /** Something the deadline closes. */
 export interface Closable {
+  /** Releases it; may be called twice. */
   close(): void;
 }
 
