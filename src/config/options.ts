@@ -616,7 +616,7 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
 
 /** Keys of the structured file that hold blocks, not values, with their documentation. */
 export const STRUCTURED_BLOCKS: Readonly<Record<string, string>> = {
-  "defaults.probe": "defaults of every service's `probe` (without `port`)",
+  "defaults.probe": "defaults of every service's `probe` (without `port` and the check options)",
   "defaults.publish": "defaults of every service's `publish`",
 };
 
