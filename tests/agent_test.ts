@@ -394,3 +394,24 @@ Deno.test("agent: at LOG_LEVEL=WARN targets going down and the panic guard are l
   ]);
   await stop(agent, clock);
 });
+
+Deno.test("agent: a restart writes nothing when a dead target's first check answers first", async () => {
+  const clock = new FakeClock();
+  const service = serviceConfig(TARGETS.slice(0, 3));
+  const kube = kubeWithService(service);
+  const scripted = new ScriptedProber(clock, { "192.0.2.3": { ok: false, error: "refused" } });
+  const first = start(kube, service, clock, scripted);
+  await clock.advance(1000);
+  await stop(first, clock);
+  assert.deepEqual(readyOf(kube), { "192.0.2.1": true, "192.0.2.2": true, "192.0.2.3": false });
+  const written = kube.writes.length;
+  // After the restart the live targets answer 20 ms later than the refused one.
+  const slow: Prober = (request) =>
+    request.address === "192.0.2.3" ? scripted.probe(request) : new Promise((resolve) => {
+      clock.setTimeout(() => resolve({ ok: true, latency: 20 }), 20);
+    });
+  const second = start(kube, service, clock, slow);
+  await clock.advance(1000);
+  assert.equal(kube.writes.length, written, "no write after the restart");
+  await stop(second, clock);
+});

@@ -6,10 +6,10 @@
  * - no verdict yet (unknown, or failing: its checks so far failed) → whatever the API already
  *   shows for it, so that a restart of the agent changes nothing; a target the API does not
  *   show yet is not ready;
- * - panic guard: when no target is healthy and at least one is unhealthy or failing, every
- *   target is published ready (fail open: an agent cut off from the brokers must not empty
- *   DNS; a failing target without a verdict is as down as an unhealthy one), unless
- *   `publish.allDown` is `empty`.
+ * - panic guard: when no target is healthy (or, without a verdict, shown ready by the API) and
+ *   at least one is unhealthy or failing, every target is published ready (fail open: an
+ *   agent cut off from the brokers must not empty DNS; a failing target without a verdict is
+ *   as down as an unhealthy one), unless `publish.allDown` is `empty`.
  *
  * @module
  */
@@ -62,6 +62,8 @@ export function serviceView(
   let unhealthy = 0;
   let unknown = 0;
   let failing = 0;
+  /** Targets without a verdict that keep the ready the API shows (a restart). */
+  let keptReady = 0;
   const targets = sortedTargets(service);
   const verdicts = targets.map((target) => {
     const verdict = status(target.address);
@@ -70,10 +72,13 @@ export function serviceView(
     else {
       unknown++;
       if (verdict === "failing") failing++;
+      if (shown.get(target.address) === true) keptReady++;
     }
     return verdict;
   });
-  const panic = service.publish.allDown === "publishAll" && healthy === 0 &&
+  // A target kept ready as the API shows it counts as up until its verdict: otherwise one
+  // dead target's first failed check after a restart would turn the guard on and off again.
+  const panic = service.publish.allDown === "publishAll" && healthy + keptReady === 0 &&
     unhealthy + failing > 0;
   const endpoints: PublishedEndpoint[] = [];
   targets.forEach((target, index) => {

@@ -131,3 +131,21 @@ Deno.test("views: the panic guard counts failing targets without a verdict", () 
   );
   assert.equal(mixed.panic, true, "no target is healthy and one is failing");
 });
+
+Deno.test("views: after a restart a target kept ready as shown holds the panic guard off", () => {
+  // The dead target's first failed check comes before the live ones' first checks.
+  const shown = new Map([[A, true], [B, true], [C, false]]);
+  const view = serviceView(serviceConfig([A, B, C]), statuses({ [C]: "failing" }), shown);
+  assert.equal(view.panic, false);
+  assert.deepEqual(view.endpoints.map((e) => [e.address, e.ready]), [[A, true], [B, true], [
+    C,
+    false,
+  ]]);
+  const allFailing = serviceView(
+    serviceConfig([A, B, C]),
+    statuses({ [A]: "failing", [B]: "failing", [C]: "failing" }),
+    shown,
+  );
+  assert.equal(allFailing.panic, false, "kept as shown until the verdicts");
+  assert.deepEqual(allFailing.endpoints.map((e) => e.ready), [true, true, false]);
+});
