@@ -10,9 +10,13 @@ import type { Prober, ProbeResult } from "./probe/mod.ts";
 
 /** One row of the table. */
 export interface CheckRow {
+  /** `namespace/name` of the Service. */
   readonly service: string;
+  /** The target's address. */
   readonly address: string;
+  /** The port checked. */
   readonly port: number;
+  /** What the one check answered. */
   readonly result: ProbeResult;
 }
 

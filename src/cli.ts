@@ -12,20 +12,28 @@ import { parseLogLevel } from "./observe/log.ts";
 /** Exit codes. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
-// The subcommands.
-const COMMANDS = ["run", "check", "validate", "version", "help"] as const;
 /** A subcommand. */
-export type Command = typeof COMMANDS[number];
+export type Command = "run" | "check" | "validate" | "version" | "help";
 
-/** Flags common to the subcommands (each uses what applies to it). */
+const COMMANDS: readonly Command[] = ["run", "check", "validate", "version", "help"];
+
+/** Flags common to the subcommands (each accepts only its own: see `COMMAND_FLAGS`). */
 export interface Flags {
+  /** `--config`, `-c`: config.env or a structured file; without it, the environment. */
   readonly config?: string;
+  /** `--kubeconfig` (run). */
   readonly kubeconfig?: string;
+  /** `--context` (run). */
   readonly context?: string;
+  /** `--dry-run` (run): write nothing to Kubernetes. */
   readonly dryRun: boolean;
+  /** `--once` (run): publish once every target has a verdict, then exit. */
   readonly once: boolean;
+  /** `--log-level`, over `LOG_LEVEL`. */
   readonly logLevel?: LogLevel;
+  /** `--log-format`. */
   readonly logFormat?: LogFormat;
+  /** `--listen` (run): `HOST:PORT`, `:PORT` or `off` (default {@linkcode DEFAULT_LISTEN}). */
   readonly listen: string;
 }
 
