@@ -33,7 +33,9 @@ import type { WriteResult } from "./publish/writer.ts";
 
 /** A target's verdict changed. */
 export interface TargetTransition extends Transition {
+  /** The Service the target belongs to. */
   readonly service: ServiceConfig;
+  /** The target whose verdict changed. */
   readonly target: Target;
   /** Healthy targets of the Service after this transition. */
   readonly healthy: number;
@@ -45,8 +47,11 @@ export interface TargetTransition extends Transition {
 
 /** A finished check, with the target it concerned. */
 export interface TargetCheck extends CheckOutcome {
+  /** The Service the target belongs to. */
   readonly service: ServiceConfig;
+  /** The target checked. */
   readonly target: Target;
+  /** The target's health after this check. */
   readonly health: TargetHealth;
 }
 
@@ -64,17 +69,23 @@ export interface AgentListener {
 
 /** Options of {@linkcode Agent}. */
 export interface AgentOptions {
+  /** The Services and targets to check and publish. */
   readonly config: Config;
+  /** The cluster written to (the in-memory one for `--dry-run`). */
   readonly client: KubeClient;
+  /** Where the agent logs. */
   readonly log: Logger;
   /** Defaults to the prober of each Service's probe type. */
   readonly prober?: Prober;
+  /** Time and timers (default the system clock). */
   readonly clock?: Clock;
+  /** Uniform random numbers for phases and jitter (default `Math.random`). */
   readonly random?: () => number;
   /** Checks in flight at most (default 128). */
   readonly maxInFlight?: number;
   /** How long the publisher waits for more transitions before writing (default 2 ms). */
   readonly coalesce?: Millis;
+  /** Receive transitions, checks, writes and publish states. */
   readonly listeners?: readonly AgentListener[];
   /** Writer identity written on our objects (default: host name and pid; see identity.ts). */
   readonly writer?: string;
@@ -82,22 +93,35 @@ export interface AgentOptions {
 
 /** One target's state, for `/status`. */
 export interface TargetStatus {
+  /** The target's address. */
   readonly address: string;
+  /** The port checked. */
   readonly port: number;
+  /** The configured zone. */
   readonly zone?: string;
+  /** The configured hostname. */
   readonly hostname?: string;
+  /** The verdict (`unknown` until the first one). */
   readonly status: HealthStatus;
+  /** When the verdict last changed (epoch ms). */
   readonly since: number;
+  /** Checks finished so far. */
   readonly checks: number;
+  /** The last check's result and when it came. */
   readonly lastResult?: ProbeResult & { readonly at: number };
+  /** The last failed check's reason, until a check passes. */
   readonly error?: string;
 }
 
 /** One Service's state, for `/status`. */
 export interface ServiceStatus {
+  /** The Service's namespace. */
   readonly namespace: string;
+  /** The Service's name. */
   readonly name: string;
+  /** Its targets, in configuration order. */
   readonly targets: readonly TargetStatus[];
+  /** What the publisher last did for it. */
   readonly publish: PublishState | undefined;
 }
 
@@ -154,6 +178,7 @@ export class Agent {
   readonly #listeners: readonly AgentListener[];
   #started = false;
 
+  /** Builds the agent; nothing runs until {@linkcode Agent.start}. */
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;

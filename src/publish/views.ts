@@ -30,10 +30,15 @@ export function viewStatus(health: TargetHealth): ViewStatus {
 
 /** One endpoint as the Service will show it. */
 export interface PublishedEndpoint {
+  /** The target's address. */
   readonly address: string;
+  /** `conditions.ready`: clients use the endpoint. */
   readonly ready: boolean;
+  /** `conditions.serving`: the same as ready (targets never terminate). */
   readonly serving: boolean;
+  /** The configured zone. */
   readonly zone?: string;
+  /** The configured hostname. */
   readonly hostname?: string;
 }
 
@@ -43,7 +48,9 @@ export interface ServiceView {
   readonly endpoints: readonly PublishedEndpoint[];
   /** True when the panic guard is publishing every target despite none being healthy. */
   readonly panic: boolean;
+  /** Targets with the verdict healthy. */
   readonly healthy: number;
+  /** Targets with the verdict unhealthy. */
   readonly unhealthy: number;
   /** Targets without a verdict, failing ones included. */
   readonly unknown: number;
