@@ -101,7 +101,8 @@ export async function sparse(bed: SparseBed, settings: SparseSettings): Promise<
     for (let rep = 0; rep < settings.repetitions; rep++) {
       const quiet = watch.events.length;
       await sleep(settings.quietMs);
-      quietWrites += watch.events.length - quiet;
+      // A new watch starts with an ADDED event per existing object: count changes only.
+      quietWrites += watch.events.slice(quiet).filter((e) => e.type === "MODIFIED").length;
       const outage = watch.events.length;
       await victim.setMode("refuse");
       await watch.waitFor(shows(false), { since: outage, timeoutMs: 30_000 });
