@@ -1,14 +1,15 @@
 /**
  * What every prober shares: one deadline per check that closes whatever the check opened, a
- * fresh connection per check (plain TCP, or TLS through `Deno.startTls` or `node:tls`), and
- * bounded reads.
+ * fresh connection per check (plain TCP, or TLS), and bounded reads.
  *
- * TLS: `Deno.startTls(conn, { hostname, caCerts })` sends `hostname` as SNI and verifies the
- * certificate for it, so an IP target is checked against a name (`serverName`). Deno 2.9.6
- * cannot skip chain verification there (its only switch, `unsafelyDisableHostnameVerification`,
- * still checks the chain and the dates), so `insecureSkipVerify` and reading the peer
- * certificate use `node:tls` (`rejectUnauthorized: false`, `getPeerCertificate()`), which Deno
- * 2.9.6 implements (tests/probe/tls_test.ts proves both).
+ * TLS goes through `node:tls`, which Deno 2.9.6 implements: it sends `servername` as SNI and
+ * verifies the certificate for it (so an IP target is checked against a name, which `fetch`
+ * cannot do), can accept any certificate (`rejectUnauthorized: false`) and reports the peer
+ * certificate (`getPeerCertificate()`). `Deno.startTls` would do the first, but not the other
+ * two (its only switch, `unsafelyDisableHostnameVerification`, still checks the chain), and a
+ * `Deno.TlsConn` closed while its handshake is pending keeps its socket open until the peer
+ * closes it: a server that accepts and never answers the ClientHello would leak one socket per
+ * timed-out check. tests/probe/tls_test.ts proves the behaviour this relies on.
  *
  * @module
  */
@@ -93,7 +94,7 @@ export class Deadline implements Disposable {
       try {
         resource.close();
       } catch {
-        // Already closed (a TCP conn handed to startTls is consumed by it).
+        // Already closed.
       }
     }
     this.#open.clear();
@@ -182,7 +183,7 @@ export interface TlsSettings {
 
 /** The side effects of opening connections, injectable for tests. */
 export interface ConnectDeps {
-  /** Defaults to `Deno.connect`. */
+  /** Plain TCP connections (TLS ones are `node:tls`'s); defaults to `Deno.connect`. */
   readonly connect?: (options: Deno.ConnectOptions) => Promise<Deno.Conn>;
   /** Reads a CA file (default: `node:fs/promises` readFile as UTF-8). */
   readonly readTextFile?: (path: string) => Promise<string>;
@@ -234,31 +235,15 @@ export function caLoader(
 }
 
 /**
- * Opens a fresh TLS connection with `Deno.startTls` over a TCP connection to the address, the
- * certificate verified for `serverName` (default: the address) against the system roots plus
- * the CA file. The handshake completes before it returns.
+ * Opens a fresh TLS connection verified for `serverName` (default: the address) against the
+ * default roots plus the CA file; the handshake completes before it returns.
  */
 export async function openTls(
   endpoint: Endpoint,
   settings: TlsSettings & { readonly caCerts?: string[] },
   deadline: Deadline,
-  deps: ConnectDeps = {},
 ): Promise<ByteStream> {
-  // Deno.connect gives a TcpConn; an injected connect may give any Conn that behaves like one.
-  const tcp = await openTcp(endpoint, deadline, deps) as Deno.TcpConn;
-  try {
-    const conn = deadline.track(
-      await Deno.startTls(tcp, {
-        hostname: settings.serverName ?? endpoint.address,
-        ...(settings.caCerts === undefined ? {} : { caCerts: settings.caCerts }),
-      }),
-    );
-    await conn.handshake();
-    return conn;
-  } catch (error) {
-    if (deadline.signal.aborted) throw error;
-    throw new ProbeFailure(tlsReason(error));
-  }
+  return (await openNodeTls(endpoint, settings, deadline)).stream;
 }
 
 /** A `node:tls` socket as a {@linkcode ByteStream}, with the certificate it was shown. */

@@ -1,6 +1,6 @@
 /**
- * HTTP and HTTPS probes, spoken by hand over one fresh connection per check: `fetch` cannot set
- * SNI (an IP target checked against a name), pools connections (a stale pooled connection
+ * HTTP and HTTPS probes, spoken by hand over one fresh connection per check (TLS through
+ * `node:tls`, see `conn.ts`): `fetch` cannot set SNI (an IP target checked against a name), pools connections (a stale pooled connection
  * would hide a refused connect) and drops a `Host` header without a special client. The
  * request asks the server to close; the response is read only as far as the verdict needs
  * (the head, and the body only when it is matched), at most 16 KiB of head and 64 KiB of body.
@@ -18,7 +18,6 @@ import {
   type ConnectDeps,
   type Deadline,
   type Endpoint,
-  openNodeTls,
   openTcp,
   openTls,
   readUntil,
@@ -104,10 +103,7 @@ export function hostHeader(address: string, port: number, secure: boolean): stri
   return port === (secure ? 443 : 80) ? host : `${host}:${port}`;
 }
 
-/**
- * Opens the connection of an HTTP(S) check: plain TCP, TLS verified with `Deno.startTls`, or,
- * with `insecureSkipVerify`, TLS through `node:tls` accepting any certificate.
- */
+/** Opens the connection of an HTTP(S) check: plain TCP, or TLS (see `conn.ts`). */
 export async function openHttpStream(
   endpoint: Endpoint,
   tls: (TlsSettings & { readonly caCerts?: string[] }) | undefined,
@@ -115,8 +111,7 @@ export async function openHttpStream(
   deps: ConnectDeps,
 ): Promise<ByteStream> {
   if (tls === undefined) return await openTcp(endpoint, deadline, deps);
-  if (tls.insecureSkipVerify) return (await openNodeTls(endpoint, tls, deadline)).stream;
-  return await openTls(endpoint, tls, deadline, deps);
+  return await openTls(endpoint, tls, deadline);
 }
 
 /** Creates an `http` or `https` prober for a validated check. */

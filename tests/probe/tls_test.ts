@@ -1,9 +1,9 @@
 /**
  * HTTPS and TLS checks against real TLS servers (Deno.listenTls) with certificates made by
  * openssl: valid for `broker.test`, valid for another name, expired, and from an unknown CA.
- * This also proves what Deno 2.9.6 can do: SNI and name verification for an IP target through
- * `Deno.startTls`, no way to skip chain verification there, and `node:tls`'s
- * `rejectUnauthorized: false` and `getPeerCertificate()` both working.
+ * This also proves what the probers rely on in Deno 2.9.6's `node:tls`: SNI and name
+ * verification for an IP target, `rejectUnauthorized: false`, `getPeerCertificate()`, and a
+ * connection that a timed-out handshake really closes.
  */
 
 import assert from "node:assert/strict";
@@ -257,4 +257,41 @@ Deno.test("tls: the handshake verdict, and the peer certificate's days to expiry
     assert.deepEqual([skipped.ok, skipped.error], [false, "tls: certificate expired"]);
     assert.ok(skipped.certificate !== undefined && skipped.certificate.daysLeft < 0);
   });
+});
+
+Deno.test("https and tls: a server that accepts but never handshakes is down with 'timeout', nothing left open", async () => {
+  await using net = await serveAddress(236);
+  let ended = 0;
+  const listener = Deno.listen({ hostname: net.address, port: 0 });
+  const silent = (async () => {
+    for (let i = 0; i < 3; i++) {
+      const conn = await listener.accept();
+      // Read the ClientHello and never answer; the prober's deadline must close the connection.
+      const buffer = new Uint8Array(4096);
+      while ((await conn.read(buffer).catch(() => null)) !== null) { /* drain */ }
+      ended++;
+      conn.close();
+    }
+  })();
+  const request = {
+    address: net.address,
+    port: (listener.addr as Deno.NetAddr).port,
+    timeout: 150,
+  };
+  try {
+    for (
+      const check of [
+        { type: "https", serverName: "broker.test" },
+        { type: "https", insecureSkipVerify: true },
+        { type: "tls", serverName: "broker.test" },
+      ] satisfies ProbeCheck[]
+    ) {
+      const result = await proberFor(check)(request);
+      assert.deepEqual([result.ok, result.error], [false, "timeout"], JSON.stringify(check));
+    }
+    await silent;
+  } finally {
+    listener.close();
+  }
+  assert.equal(ended, 3);
 });
