@@ -132,6 +132,42 @@ Deno.test("startup: live targets whose first checks timed out are published read
   }
 });
 
+Deno.test("startup: the first slice beside a dead target is already its verdict", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(net, [
+    { address: ADDRESSES[0]!, port: 9092 },
+    { address: ADDRESSES[1]!, port: 9092, mode: "refuse" },
+    { address: ADDRESSES[2]!, port: 9092 },
+  ]);
+  try {
+    const namespace = await cluster.createNamespace("startup");
+    await createService(cluster, namespace);
+    await using slices = await record(
+      cluster.kubeconfigPath,
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+    );
+    await using agent = await startAgent({
+      args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
+      env: env(namespace),
+    });
+    const first = await slices.waitFor((e) => e.object.metadata.name === SLICE);
+    assert.deepEqual(readiness(first.object), {
+      [ADDRESSES[0]!]: true,
+      [ADDRESSES[1]!]: false,
+      [ADDRESSES[2]!]: true,
+    });
+    // Written after the dead target's verdict, not from its first failed check.
+    await agent.waitForLog((l) => l.msg === "published");
+    const verdict = agent.lines.findIndex((l) => l.msg === "target unhealthy");
+    const published = agent.lines.findIndex((l) => l.msg === "published");
+    assert.ok(verdict >= 0 && verdict < published, `verdict line ${verdict}, write ${published}`);
+    assert.equal(await agent.stop(), 0);
+  } finally {
+    for (const target of targets) await target.close();
+  }
+});
+
 Deno.test("startup: --once waits for the verdicts and publishes them", async () => {
   const cluster = await sharedCluster();
   await using net = await TestNetwork.open();
