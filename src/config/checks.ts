@@ -69,7 +69,7 @@ export interface ProbeCheck {
   readonly body?: Matcher;
   /** `https`/`tls`: the name the certificate must carry, sent as SNI (default: the address). */
   readonly serverName?: string;
-  /** `https`/`tls`: PEM file of CA certificates trusted besides the system roots. */
+  /** `https`/`tls`: PEM file of the CA certificates to trust (a private CA). */
   readonly caFile?: string;
   /** `https`/`tls`: accept any certificate (chain, name and dates unchecked). */
   readonly insecureSkipVerify?: boolean;

@@ -483,12 +483,12 @@ export const CHECK_OPTIONS = {
     defaultText: "the address",
     doc: "`https`, `tls`: the name the certificate must carry, sent as SNI",
   }),
-  /** `https`/`tls`: PEM file of extra trusted CA certificates. */
+  /** `https`/`tls`: PEM file of the CA certificates to trust. */
   caFile: option<string>({
     env: "PROBE_CA_FILE",
     parse: checkHeaderText,
-    defaultText: "the system roots",
-    doc: "`https`, `tls`: PEM file of CA certificates trusted besides the system roots",
+    defaultText: "the runtime's roots",
+    doc: "`https`, `tls`: PEM file of the CA certificates to trust, for a private CA",
   }),
   /** `https`/`tls`: accept any certificate. */
   insecureSkipVerify: option<boolean>({

@@ -236,7 +236,7 @@ export function caLoader(
 
 /**
  * Opens a fresh TLS connection verified for `serverName` (default: the address) against the
- * default roots plus the CA file; the handshake completes before it returns.
+ * runtime's roots or the CA file; the handshake completes before it returns.
  */
 export async function openTls(
   endpoint: Endpoint,

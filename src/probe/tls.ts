@@ -1,6 +1,6 @@
 /**
  * TLS probe: the handshake completes and the certificate verifies for `serverName` (default:
- * the address) against the system roots plus the CA file, unless `insecureSkipVerify`. It
+ * the address) against the runtime's roots or the CA file, unless `insecureSkipVerify`. It
  * reports the peer certificate's days to expiry (through `node:tls` `getPeerCertificate()`,
  * which Deno 2.9.6 implements) and fails when fewer than `minDaysToExpiry` days are left.
  *
