@@ -1,7 +1,8 @@
 /**
  * Probers answer one question about one target: does it pass a check right now? They never
  * retry, never sleep past their timeout and never throw: a failure is a result with a short
- * reason. One file per protocol; this registry makes the prober of a validated check.
+ * reason. One file per protocol; this registry makes the prober of a validated check, and
+ * `all.ts` combines the checks of a target.
  *
  * ```ts
  * const prober = proberFor({ type: "kafka" });
