@@ -26,7 +26,14 @@ import {
 import type { KubeClient } from "./kube/client.ts";
 import { ObjectStore } from "./kube/store.ts";
 import type { Logger } from "./observe/log.ts";
-import { type Prober, type ProbeResult, proberFor } from "./probe/mod.ts";
+import { type CheckSetResult, proberForChecks } from "./probe/all.ts";
+import {
+  type CertificateInfo,
+  type Prober,
+  type ProbeRequest,
+  type ProbeResult,
+  proberFor,
+} from "./probe/mod.ts";
 import { type PublishState, Reconciler } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
@@ -75,7 +82,7 @@ export interface AgentOptions {
   readonly client: KubeClient;
   /** Where the agent logs. */
   readonly log: Logger;
-  /** Defaults to the prober of each Service's probe type. */
+  /** Overrides, for every Service, the prober of its configured checks (`proberForChecks`). */
   readonly prober?: Prober;
   /** Time and timers (default the system clock). */
   readonly clock?: Clock;
@@ -111,6 +118,44 @@ export interface TargetStatus {
   readonly lastResult?: ProbeResult & { readonly at: number };
   /** The last failed check's reason, until a check passes. */
   readonly error?: string;
+  /** Each check's part of the last result (a bare TCP connect is one `tcp` check). */
+  readonly results?: readonly CheckStatus[];
+}
+
+/** One check's part of a target's last result, for `/status`, metrics and `helaseid check`. */
+export interface CheckStatus {
+  /** The protocol checked. */
+  readonly type: string;
+  /** The port it checked. */
+  readonly port: number;
+  /** Whether it passed. */
+  readonly ok: boolean;
+  /** Its latency, ms. */
+  readonly latency: number;
+  /** Why it failed (`http 503`, `kafka error 35`, `tls: certificate expired`). */
+  readonly error?: string;
+  /** What it noted on a pass (`tls: certificate expires in 80 days`). */
+  readonly note?: string;
+  /** `tls`: the peer certificate's expiry. */
+  readonly certificate?: CertificateInfo;
+}
+
+/**
+ * Each check's part of a combined result (`proberForChecks`), without the check's options
+ * (headers may carry credentials); a check without its own port checked `port`. Undefined for
+ * a result of a single prober (an injected one).
+ */
+export function checkStatuses(result: ProbeResult, port: number): CheckStatus[] | undefined {
+  const results = (result as Partial<CheckSetResult>).results;
+  return results?.map(({ check, result }) => ({
+    type: check.type,
+    port: check.port ?? port,
+    ok: result.ok,
+    latency: result.latency,
+    ...(result.error === undefined ? {} : { error: result.error }),
+    ...(result.note === undefined ? {} : { note: result.note }),
+    ...(result.certificate === undefined ? {} : { certificate: result.certificate }),
+  }));
 }
 
 /** One Service's state, for `/status`. */
@@ -176,6 +221,8 @@ export class Agent {
   readonly #store: ObjectStore;
   readonly #reconciler: Reconciler;
   readonly #listeners: readonly AgentListener[];
+  /** The prober of each scheduled request: its Service's checks (see `start`). */
+  readonly #probers = new WeakMap<ProbeRequest, Prober>();
   #started = false;
 
   /** Builds the agent; nothing runs until {@linkcode Agent.start}. */
@@ -208,8 +255,8 @@ export class Agent {
       }
     }
     this.#scheduler = new Scheduler({
-      // TCP is the only probe type so far; more types will dispatch on the check's service.
-      prober: options.prober ?? proberFor("tcp"),
+      // Each request is checked by its Service's prober, registered with it in `start`.
+      prober: (request) => (this.#probers.get(request) ?? fallbackProber)(request),
       clock: this.#clock,
       random: options.random,
       maxInFlight: options.maxInFlight,
@@ -257,11 +304,15 @@ export class Agent {
     const random = this.#options.random ?? Math.random;
     for (const service of this.#options.config.services) {
       const { probe } = service;
+      // One prober per Service, shared by its targets: every configured check must pass.
+      const prober = this.#options.prober ?? proberForChecks(service.checks);
       const phases = servicePhases(service.targets.length, { ...probe, random });
       service.targets.forEach((target, index) => {
+        const request = { address: target.address, port: probe.port, timeout: probe.timeout };
+        this.#probers.set(request, prober);
         this.#scheduler.add({
           key: targetKey(service, target.address),
-          request: { address: target.address, port: probe.port, timeout: probe.timeout },
+          request,
           interval: probe.interval,
           jitter: probe.jitter,
           phase: phases[index],
@@ -334,7 +385,7 @@ export class Agent {
         status: entry.health.status,
         since: entry.health.since,
         checks: entry.health.checks,
-        ...(entry.lastResult ? { lastResult: entry.lastResult } : {}),
+        ...(entry.lastResult ? lastResultStatus(entry.lastResult, service.config.probe.port) : {}),
         ...(entry.health.lastError !== undefined ? { error: entry.health.lastError } : {}),
       })),
     }));
@@ -489,6 +540,19 @@ export class Agent {
       }
     }
   }
+}
+
+/** A request no Service registered (cannot happen once started) gets a bare TCP connect. */
+const fallbackProber: Prober = proberFor("tcp");
+
+/** The last result for `/status`: each check's part apart, never the checks' options. */
+function lastResultStatus(
+  last: ProbeResult & { readonly at: number },
+  port: number,
+): Pick<TargetStatus, "lastResult" | "results"> {
+  const { results: _, ...lastResult } = last as typeof last & Partial<CheckSetResult>;
+  const results = checkStatuses(last, port);
+  return { lastResult, ...(results === undefined ? {} : { results }) };
 }
 
 function targetKey(service: ServiceConfig, address: string): string {
