@@ -26,7 +26,6 @@ import {
   startServer,
   statusDocument,
 } from "./src/observe/server.ts";
-import { proberFor } from "./src/probe/mod.ts";
 
 /** The version of this build. */
 export const VERSION: string = denoJson.version;
@@ -74,7 +73,7 @@ export async function main(args: readonly string[]): Promise<number> {
       console.log(JSON.stringify(describeConfig(config), null, 2));
       return EXIT.ok;
     case "check": {
-      const rows = await checkAll(config, { prober: proberFor("tcp") });
+      const rows = await checkAll(config);
       console.log(formatCheckTable(rows));
       return rows.every((row) => row.result.ok) ? EXIT.ok : EXIT.failure;
     }

@@ -338,9 +338,12 @@ Deno.test("check: probes the seed's file with IPS overridden, exit 1 when one is
     const code = await within("check to exit", agent.exited);
     const table = agent.lines.map((l) => l.msg).join("\n");
     assert.equal(code, 1, table);
-    assert.match(table, /^SERVICE\s+ADDRESS\s+PORT\s+RESULT\s+LATENCY\s+ERROR$/m);
-    assert.match(table, new RegExp(`datastream/datastream-redpanda-api-dev\\s+${A}\\s+9092\\s+up`));
-    assert.match(table, new RegExp(`${B}\\s+9092\\s+down\\s+\\S+ms\\s+refused`));
+    assert.match(table, /^SERVICE\s+ADDRESS\s+CHECK\s+PORT\s+RESULT\s+LATENCY\s+REASON$/m);
+    assert.match(
+      table,
+      new RegExp(`datastream/datastream-redpanda-api-dev\\s+${A}\\s+tcp\\s+9092\\s+up`),
+    );
+    assert.match(table, new RegExp(`${B}\\s+tcp\\s+9092\\s+down\\s+\\S+ms\\s+refused`));
     await targets[1]!.setMode("accept");
     await using again = await startAgent({
       args: ["check", "--config", "examples/seed-config.env"],
