@@ -468,8 +468,9 @@ function _readAll<G extends Options>(
     const value = set
       ? _readOption(input, option, values)
       : given[name] ?? option.seedDefault ?? option.default ?? option.derive?.(values);
-    if (value === undefined) complete = false;
-    values[name] = value;
+    // An optional option stays absent unless its variable is set (and valid).
+    if (value === undefined && (set || !option.optional)) complete = false;
+    if (value !== undefined) values[name] = value;
   }
   return complete ? values as OptionValues<G> : undefined;
 }

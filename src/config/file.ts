@@ -464,8 +464,9 @@ function _probe(
   const values: Record<string, unknown> = {};
   for (const [name, option] of Object.entries(PROBE_OPTIONS)) {
     const key = name as keyof ProbeSettings;
-    values[name] = (own[key] ?? d[key])?.value ?? given[key] ?? option.default ??
+    const value = (own[key] ?? d[key])?.value ?? given[key] ?? option.default ??
       option.derive?.(values);
+    if (value !== undefined) values[name] = value;
   }
   // A defaults block at odds with itself was reported once, in `_defaults`.
   const timeoutFromDefaults = own.timeout === undefined && d.timeout !== undefined;
@@ -475,6 +476,12 @@ function _probe(
       const note = timeoutFromDefaults ? " (the timeout comes from defaults.probe.timeout)" : "";
       return ctx.issues.add(_join(path, "timeout"), fits.message + note);
     }
+  }
+  // The fast and down intervals against the interval and timeout they end up with.
+  for (const name of ["fastInterval", "downInterval"] as const) {
+    const located = own[name] ?? d[name];
+    const fits = located && PROBE_OPTIONS[name].fits!(located.value, values);
+    if (fits && !fits.ok) return ctx.issues.add(located.path, fits.message);
   }
   if (values.port === undefined) return undefined;
   return values as ProbeSettings;

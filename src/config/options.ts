@@ -41,7 +41,7 @@ import {
   type StatusRange,
 } from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
-import { type Checked, type Located, passed } from "./issues.ts";
+import { type Checked, failed, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
 import {
   checkAddress,
@@ -81,6 +81,8 @@ export interface Option<T> {
   readonly seedDefault?: T;
   /** A required option: the configuration is invalid without it. */
   readonly required?: boolean;
+  /** Absent unless given: no value when not set (its default is computed where it is used). */
+  readonly optional?: boolean;
   /** A default computed from the options read before it in its block. */
   derive?(block: OptionBlock): T | undefined;
   /** A check against the options read before it in its block. */
@@ -103,8 +105,17 @@ export type Options = Readonly<Record<string, Option<unknown>>>;
 /** The type of an option's value. */
 export type OptionValue<O> = O extends Option<infer T> ? T : never;
 
-/** The values of a block of options, by name: the settings type of the model. */
-export type OptionValues<G> = { readonly [K in keyof G]: OptionValue<G[K]> };
+/**
+ * The values of a block of options, by name: the settings type of the model. An option whose
+ * value may be `undefined` (an {@linkcode Option.optional} one) is an optional key.
+ */
+export type OptionValues<G> =
+  & {
+    readonly [K in keyof G as undefined extends OptionValue<G[K]> ? never : K]: OptionValue<G[K]>;
+  }
+  & {
+    readonly [K in keyof G as undefined extends OptionValue<G[K]> ? K : never]?: OptionValue<G[K]>;
+  };
 
 /** The options of a block that an input gave, each with the field path it came from. */
 export type GivenOptions<G> = { readonly [K in keyof G]?: Located<OptionValue<G[K]>> };
@@ -405,7 +416,70 @@ export const PROBE_OPTIONS = {
     default: 0.1,
     doc: "each check moves randomly by up to ±jitter × interval around its slot (0 to 0.5)",
   }),
+  /**
+   * Time between the starts of the checks that confirm a change (HAProxy `fastinter`): after a
+   * healthy target fails a check, or an unhealthy one passes, until it falls or recovers.
+   * Absent unless given; see {@linkcode defaultFastInterval}.
+   */
+  fastInterval: option<Millis | undefined>({
+    env: "FAST_INTERVAL",
+    ...duration,
+    optional: true,
+    fits: (value, block) =>
+      typeof block.interval === "number" && value !== undefined
+        ? checkIntervalFits(value, { interval: block.interval })
+        : passed(value),
+    defaultText: "the shorter of the interval and `200ms`",
+    seedDefaultText: "the interval (no fast checks)",
+    doc: "time between the checks that confirm a failure or a recovery; at most the interval",
+  }),
+  /**
+   * How often an unhealthy target is checked (HAProxy `downinter`, Envoy
+   * `unhealthy_interval`). Absent unless given: the interval.
+   */
+  downInterval: option<Millis | undefined>({
+    env: "DOWN_INTERVAL",
+    ...duration,
+    optional: true,
+    fits: (value, block) =>
+      typeof block.timeout === "number" && value !== undefined
+        ? checkIntervalFits(value, { timeout: block.timeout })
+        : passed(value),
+    defaultText: "the interval",
+    doc: "time between two checks of an unhealthy target; at least the timeout",
+  }),
 } as const;
+
+/**
+ * The fast interval applied when none is configured: the shorter of the interval and 200 ms in
+ * the structured file (measured: a refused target leaves within one interval + 2 × 200 ms at
+ * fall 3), the interval itself in the seed format, which keeps the seed's behaviour.
+ */
+export function defaultFastInterval(interval: Millis, format: "env" | "structured"): Millis {
+  return format === "env" ? interval : Math.min(interval, 200);
+}
+
+/** A fast interval of at most the interval, or a down interval of at least the timeout. */
+function checkIntervalFits(
+  value: Millis,
+  bound: { readonly interval?: Millis; readonly timeout?: Millis },
+): Checked<Millis> {
+  if (bound.interval !== undefined && value > bound.interval) {
+    return failed(
+      `${quote(formatDuration(value))} is longer than the interval (${
+        formatDuration(bound.interval)
+      }): allowed at most the interval`,
+    );
+  }
+  if (bound.timeout !== undefined && value < bound.timeout) {
+    return failed(
+      `${quote(formatDuration(value))} is shorter than the timeout (${
+        formatDuration(bound.timeout)
+      }): allowed at least the timeout`,
+    );
+  }
+  return passed(value);
+}
 
 /**
  * Options of the protocol check in `services[].probe` and in each `services[].probes[]` item,

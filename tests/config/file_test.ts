@@ -154,7 +154,8 @@ services:
     "services[0].targets[0].address: required: the IP address of the target",
     "services[0].probe.intervl: unknown key: did you mean 'interval'?",
     "services[0].probe.colour: unknown key: allowed type, port, interval, timeout, rise, fall, " +
-    "jitter, path, method, status, body, host, headers, send, expect, serverName, caFile, " +
+    "jitter, fastInterval, downInterval, path, method, status, body, host, headers, send, " +
+    "expect, serverName, caFile, " +
     "insecureSkipVerify, minDaysToExpiry",
     "services[0].publish.endpoint: unknown key: did you mean 'endpoints'?",
   ]);

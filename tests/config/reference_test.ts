@@ -196,5 +196,7 @@ Deno.test("the defaults other code imports come from the table", () => {
     "rise",
     "fall",
     "jitter",
+    "fastInterval",
+    "downInterval",
   ]);
 });
