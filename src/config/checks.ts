@@ -12,9 +12,9 @@ import { type Checked, failed, passed } from "./issues.ts";
 import { kindOf, quote } from "./validate.ts";
 
 /** At most this many bytes are sent by a `tcp` check (`send`). */
-export const MAX_SEND_BYTES = 4096;
+const MAX_SEND_BYTES = 4096;
 /** An `expect` or `body` pattern is at most this long. */
-export const MAX_PATTERN_LENGTH = 1024;
+const MAX_PATTERN_LENGTH = 1024;
 /** At most this many bytes of a reply or response body are read and matched. */
 export const MAX_READ_BYTES = 64 * 1024;
 
@@ -276,7 +276,3 @@ export const CHECK_FIELDS_BY_TYPE: Readonly<Record<ProbeType, readonly string[]>
   redpanda: ["path"],
 };
 
-/** Every check option (the union of {@linkcode CHECK_FIELDS_BY_TYPE}). */
-export const CHECK_FIELDS: readonly string[] = [
-  ...new Set(Object.values(CHECK_FIELDS_BY_TYPE).flat()),
-];

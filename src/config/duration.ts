@@ -16,7 +16,7 @@ const WITH_UNITS = new RegExp(`^(?:${NUMBER}(?:ms|h|m|s))+$`);
 const PART = new RegExp(`(${NUMBER})(ms|h|m|s)`, "g");
 
 /** The longest duration accepted: anything longer is surely a mistake. */
-export const MAX_DURATION: Millis = 24 * 3_600_000;
+const MAX_DURATION: Millis = 24 * 3_600_000;
 
 /** Options of {@linkcode checkDuration} and {@linkcode parseDuration}. */
 export interface DurationOptions {

@@ -40,7 +40,7 @@ import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts
 export { STRUCTURED_KEYS } from "./options.ts";
 
 /** At most this many ports per EndpointSlice (API limit). */
-export const MAX_PORTS = 100;
+const MAX_PORTS = 100;
 
 /** Options of {@linkcode parseStructuredConfig}. */
 export interface StructuredOptions {

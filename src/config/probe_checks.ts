@@ -19,7 +19,7 @@ export type GivenCheck = Readonly<
 >;
 
 /** The port a check goes to when it names none: 9644 for `redpanda`, else the probe's port. */
-export function defaultCheckPort(type: ProbeType, probePort: number): number {
+function defaultCheckPort(type: ProbeType, probePort: number): number {
   return type === "redpanda" ? REDPANDA_ADMIN_PORT : probePort;
 }
 
@@ -27,7 +27,7 @@ export function defaultCheckPort(type: ProbeType, probePort: number): number {
  * One check from its type, port and given options; each option that does not apply to the type
  * is an issue at its path. `undefined` when any was.
  */
-export function buildCheck(
+function buildCheck(
   type: ProbeType,
   port: number,
   given: GivenCheck,

@@ -192,9 +192,6 @@ export type SecretSource =
   | { readonly kind: "file"; readonly file: string; readonly path: string }
   | { readonly kind: "missing"; readonly path: string };
 
-/** Where the Teams webhook URL comes from (a {@linkcode SecretSource}). */
-export type TeamsSource = SecretSource;
-
 /**
  * Alert delivery settings as one input format gave them, each with the field path it came
  * from: the Teams card shape and one field per entry of `ALERT_OPTIONS`.

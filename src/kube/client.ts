@@ -106,7 +106,7 @@ const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
  * Finds the credentials the way kubectl does: `--kubeconfig`, then `KUBECONFIG`, then
  * `~/.kube/config`, then the pod's service account. Returns undefined when there are none.
  */
-export function locateCredentials(
+function locateCredentials(
   options: KubeClientOptions = {},
 ): { kind: "file"; path: string } | { kind: "in-cluster" } | undefined {
   const env = options.env ?? Deno.env.toObject();

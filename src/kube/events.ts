@@ -24,7 +24,7 @@ import type { KubeClient } from "./client.ts";
 import type { KubeObject } from "./types.ts";
 
 /** `reportingController` of our Events. */
-export const REPORTING_CONTROLLER = "helaseid";
+const REPORTING_CONTROLLER = "helaseid";
 
 /** The reasons of our Events. */
 export type EventReason =

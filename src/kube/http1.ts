@@ -57,7 +57,7 @@ export interface Http1Response {
 }
 
 /** The connection failed or ended early; the request may not have reached the server. */
-export class Http1Error extends Error {
+class Http1Error extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "Http1Error";

@@ -54,7 +54,7 @@ export { ServiceTracker, type TrackerOptions } from "./tracker.ts";
 export { type WebhookPayload, webhookPayload, type WebhookTarget } from "./webhook.ts";
 
 /** The channels HELASEID can alert on: the `channel` label of `helaseid_notifications_total`. */
-export const CHANNELS = ["teams", "webhook"] as const;
+const CHANNELS = ["teams", "webhook"] as const;
 /** A channel name. */
 export type ChannelName = typeof CHANNELS[number];
 

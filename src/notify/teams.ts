@@ -25,7 +25,7 @@ import {
 export const MAX_TEAMS_BYTES = 28_000;
 
 /** The Adaptive Card schema version used: the newest that Teams renders everywhere. */
-export const ADAPTIVE_CARD_VERSION = "1.4";
+const ADAPTIVE_CARD_VERSION = "1.4";
 
 /** An Adaptive Card (the subset HELASEID writes). */
 export interface AdaptiveCard {
@@ -67,7 +67,7 @@ const STYLES: Record<Severity, { container: string; color: string }> = {
 };
 
 /** The Adaptive Card of an alert. */
-export function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
+function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
   const maxTargets = options.maxTargets ?? 50;
   const maxError = options.maxError ?? 300;
   const style = STYLES[alert.severity];
@@ -106,7 +106,7 @@ export function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard
 }
 
 /** Cluster, service, targets, state, reason, other writer, error and since of an alert. */
-export function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
+function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
   const facts: Fact[] = [
     { title: "Cluster", value: alert.cluster },
     { title: "Service", value: `${alert.service.namespace}/${alert.service.name}` },
@@ -145,7 +145,7 @@ export function summaryFacts(alert: Alert, options: { maxError: number }): Fact[
 }
 
 /** One fact per target, cut at `maxTargets` with a last "and N more". */
-export function targetFacts(
+function targetFacts(
   targets: readonly AlertTarget[],
   options: { maxTargets: number; maxError: number },
 ): Fact[] {
@@ -188,7 +188,7 @@ export function teamsPayload(
 }
 
 /** The Workflows message carrying a card. */
-export function teamsMessage(card: AdaptiveCard): TeamsMessage {
+function teamsMessage(card: AdaptiveCard): TeamsMessage {
   return {
     type: "message",
     attachments: [{ contentType: "application/vnd.microsoft.card.adaptive", content: card }],

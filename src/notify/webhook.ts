@@ -91,7 +91,7 @@ export interface WebhookPayload {
 }
 
 /** Targets listed at most in a JSON alert. */
-export const MAX_WEBHOOK_TARGETS = 200;
+const MAX_WEBHOOK_TARGETS = 200;
 
 /** The JSON alert of an alert. */
 export function webhookPayload(alert: Alert): WebhookPayload {

@@ -359,7 +359,7 @@ class _NodeSocketStream implements ByteStream {
 }
 
 /** Maps a TLS handshake error (rustls through Deno, or `node:tls` codes) to a short reason. */
-export function tlsReason(error: unknown): string {
+function tlsReason(error: unknown): string {
   if (error instanceof ProbeFailure) return error.reason;
   const code = String((error as { code?: unknown } | null)?.code ?? "");
   const message = error instanceof Error ? error.message : String(error);

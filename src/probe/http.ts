@@ -93,7 +93,7 @@ export async function exchange(
 }
 
 /** Whether `status` is in one of `ranges`. */
-export function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
+function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
   return ranges.some((range) => status >= range.from && status <= range.to);
 }
 

@@ -12,11 +12,11 @@
  */
 
 /** The API key of ApiVersions. */
-export const API_VERSIONS_KEY = 18;
+const API_VERSIONS_KEY = 18;
 /** UNSUPPORTED_VERSION: the broker is alive but older than the request (v0 never gets it). */
 export const UNSUPPORTED_VERSION = 35;
 /** The client id sent. */
-export const CLIENT_ID = "helaseid";
+const CLIENT_ID = "helaseid";
 /**
  * Responses larger than this are refused before they are read: a real v0 answer lists each API
  * in 6 bytes (about 100 APIs today, ~600 bytes), so 64 KiB is ample and bounds memory.

@@ -14,7 +14,7 @@ import { ProbeFailure } from "./reason.ts";
 import type { ProbeCheck, Prober, ProbeRequest } from "./types.ts";
 
 /** The readiness path of the Redpanda admin API. */
-export const REDPANDA_READY_PATH = "/v1/status/ready";
+const REDPANDA_READY_PATH = "/v1/status/ready";
 
 /** The verdict on a readiness response: `undefined` when ready, else the reason. */
 export function redpandaVerdict(status: number, body: Uint8Array): string | undefined {

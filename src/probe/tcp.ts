@@ -58,7 +58,7 @@ export function tcpProber(options: TcpProberOptions = {}): Prober {
 }
 
 /** Bytes as text, one character per byte, so that binary replies match byte for byte. */
-export function latin1(bytes: Uint8Array): string {
+function latin1(bytes: Uint8Array): string {
   let text = "";
   for (let i = 0; i < bytes.length; i += 8192) {
     text += String.fromCharCode(...bytes.subarray(i, i + 8192));

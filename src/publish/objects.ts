@@ -31,9 +31,9 @@ export const LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror";
 /** Annotation recording when the probe result that caused a write was observed. */
 export const ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time";
 /** The API's limit of endpoints per EndpointSlice. */
-export const MAX_ENDPOINTS_PER_SLICE = 1000;
+const MAX_ENDPOINTS_PER_SLICE = 1000;
 /** Addresses the legacy Endpoints object keeps at most (the endpoints controller's limit). */
-export const MAX_ENDPOINTS_ADDRESSES = 1000;
+const MAX_ENDPOINTS_ADDRESSES = 1000;
 /** Annotation the endpoints controller sets on an Endpoints object it truncated. */
 export const ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity";
 
@@ -87,7 +87,7 @@ export function endpointPorts(config: ServiceConfig, service: ServiceObject): En
 }
 
 /** The name of the n-th (0-based) EndpointSlice of a family. */
-export function sliceName(service: string, family: "ipv4" | "ipv6", index: number): string {
+function sliceName(service: string, family: "ipv4" | "ipv6", index: number): string {
   return `${service}-helaseid-${family}${index === 0 ? "" : `-${index}`}`;
 }
 

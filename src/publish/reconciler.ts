@@ -47,7 +47,7 @@ import { type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
 
 /** The label selector of every object we own. */
-export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
+const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
 
 /** What the reconciler needs to know about targets' health. */
 export interface HealthSource {
@@ -779,7 +779,7 @@ function deniedStatus(status: number | undefined): boolean {
 }
 
 /** `403 Forbidden`: an HTTP status as operators read it. */
-export function statusText(status: number): string {
+function statusText(status: number): string {
   const texts: Record<number, string> = {
     0: "API server not reached",
     401: "401 Unauthorized",
