@@ -11,6 +11,7 @@ import { checkAll, formatCheckTable } from "./src/check_command.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
 import type { Config } from "./src/config/schema.ts";
+import { GLOBAL_OPTIONS } from "./src/config/options.ts";
 import { systemClock } from "./src/health/scheduler.ts";
 import { createKubeClient, inClusterNamespace, type KubeClient } from "./src/kube/client.ts";
 import { EventRecorder, reportingInstance } from "./src/kube/events.ts";
@@ -61,7 +62,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const { config, warnings } = loaded;
   const log = new Logger({
-    level: flags.logLevel ?? config.logLevel ?? "info",
+    level: flags.logLevel ?? config.logLevel ?? GLOBAL_OPTIONS.logLevel.default,
     format: flags.logFormat ?? (Deno.stdout.isTerminal() ? "text" : "json"),
   });
   for (const warning of warnings) log.warn(warning);

@@ -236,3 +236,10 @@ Deno.test("cli: every flag in a command's help is one it accepts", () => {
     }
   }
 });
+
+Deno.test("cli: --log-level takes the original HELASEID's levels too, as LOG_LEVEL does", () => {
+  assert.equal(parsed(["run", "--log-level", "CRITICAL"]).flags.logLevel, "error");
+  assert.equal(parsed(["run", "--log-level", "fatal"]).flags.logLevel, "error");
+  assert.equal(parsed(["run", "--log-level", "Warning"]).flags.logLevel, "warn");
+  assert.equal(parsed(["run", "--log-level", "WARN"]).flags.logLevel, "warn");
+});

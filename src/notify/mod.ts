@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ALERT_DEFAULTS, type Config } from "../config/schema.ts";
+import { ALERT_DEFAULTS, type Config, resolveAlertSettings } from "../config/schema.ts";
 import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
 import { Notifier, type NotifierChannel } from "./notifier.ts";
@@ -127,14 +127,15 @@ export function createNotifier(
     });
   }
   if (channels.length === 0) return undefined;
+  const { coalesce, writeFailureThreshold, degraded } = resolveAlertSettings(alerts);
   return new Notifier({
     services: config.services,
     channels,
     cluster: options.cluster,
     clock,
     log,
-    coalesce: alerts.coalesce ?? ALERT_DEFAULTS.coalesce,
-    writeFailureThreshold: alerts.writeFailureThreshold ?? ALERT_DEFAULTS.writeFailureThreshold,
-    degraded: alerts.degraded ?? ALERT_DEFAULTS.degraded,
+    coalesce,
+    writeFailureThreshold,
+    degraded,
   });
 }

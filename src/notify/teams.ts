@@ -52,11 +52,24 @@ export interface Fact {
   readonly value: string;
 }
 
+/** Targets a card lists at most before "and N more". */
+const MAX_CARD_TARGETS = 50;
+/** Characters of an error a card shows at most. */
+const MAX_CARD_ERROR = 300;
+
 /** Options of {@linkcode teamsCard}. */
 export interface CardOptions {
-  /** Targets listed at most before "and N more" (default 50). */
+  /**
+   * Targets listed at most before "and N more".
+   *
+   * @default {50}
+   */
   readonly maxTargets?: number;
-  /** Characters of an error shown at most (default 300). */
+  /**
+   * Characters of an error shown at most.
+   *
+   * @default {300}
+   */
   readonly maxError?: number;
 }
 
@@ -68,8 +81,8 @@ const STYLES: Record<Severity, { container: string; color: string }> = {
 
 /** The Adaptive Card of an alert. */
 function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
-  const maxTargets = options.maxTargets ?? 50;
-  const maxError = options.maxError ?? 300;
+  const maxTargets = options.maxTargets ?? MAX_CARD_TARGETS;
+  const maxError = options.maxError ?? MAX_CARD_ERROR;
   const style = STYLES[alert.severity];
   const body: Record<string, unknown>[] = [
     {
@@ -172,8 +185,8 @@ export function teamsPayload(
 ): string {
   const maxBytes = options.maxBytes ?? MAX_TEAMS_BYTES;
   const encoder = new TextEncoder();
-  let maxTargets = 50;
-  let maxError = 300;
+  let maxTargets = MAX_CARD_TARGETS;
+  let maxError = MAX_CARD_ERROR;
   // Halve the listed targets (then the error length) until the payload fits; a card with no
   // target listed and 40-character errors is a few hundred bytes.
   for (;;) {

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogFormat, type LogLevel, Secret } from "../config/schema.ts";
+import {
+  LOG_LEVEL_ALIASES,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  Secret,
+} from "../config/schema.ts";
 
 /** Key/value context of a log line. Keys are stable: dashboards and alerts may rely on them. */
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -98,7 +104,7 @@ export class Logger {
 /** Parses a level name as users write it (`INFO`, `warning`, `Debug`). */
 export function parseLogLevel(value: string): LogLevel | undefined {
   const lower = value.trim().toLowerCase();
-  const level = lower === "warning" ? "warn" : lower;
+  const level = LOG_LEVEL_ALIASES[lower] ?? lower;
   return (LOG_LEVELS as readonly string[]).includes(level) ? level as LogLevel : undefined;
 }
 
