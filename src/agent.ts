@@ -8,15 +8,21 @@
  */
 
 import type { Config, Millis, ServiceConfig, Target } from "./config/schema.ts";
+import { defaultFastInterval } from "./config/options.ts";
 import {
+  cadenceInterval,
+  type Check,
   type CheckOutcome,
   type Clock,
+  effectiveCadence,
   Scheduler,
   servicePhases,
   systemClock,
 } from "./health/scheduler.ts";
-import { holdLimit, holdUntil } from "./health/hold.ts";
+import { holdLimit, holdUntil, type OutageCounts } from "./health/hold.ts";
 import {
+  type Cadence,
+  cadenceOf,
   type HealthStatus,
   initialHealth,
   nextHealth,
@@ -120,6 +126,13 @@ export interface TargetStatus {
   readonly error?: string;
   /** Each check's part of the last result (a bare TCP connect is one `tcp` check). */
   readonly results?: readonly CheckStatus[];
+  /**
+   * How the target is checked now: on its interval (`normal`), `fast` while a change is being
+   * confirmed, or `down` while unhealthy (issue 17).
+   */
+  readonly schedule: Cadence;
+  /** The interval of that schedule, in ms: the time to the target's next check. */
+  readonly interval: Millis;
 }
 
 /** One check's part of a target's last result, for `/status`, metrics and `helaseid check`. */
@@ -185,6 +198,8 @@ interface ServiceEntry {
   hold?: Hold;
   /** Whether the panic guard was on in the last publish state (for its WARN line). */
   panic: boolean;
+  /** The intervals its targets are checked on. */
+  readonly intervals: Pick<Check, "interval" | "fastInterval" | "downInterval">;
 }
 
 /** A correlated-outage hold (see src/health/hold.ts). */
@@ -193,6 +208,11 @@ interface Hold {
   readonly timer: unknown;
   /** The latest transition held back (the trigger time of the write that ends the hold). */
   trigger: number;
+  /**
+   * When the outage began (the first failed check of the target that started the hold):
+   * targets whose last check passed before it are not known to be alive.
+   */
+  readonly outageSince: number;
   /** Targets whose new status is not shown to the publisher yet. */
   readonly held: Set<TargetEntry>;
 }
@@ -204,6 +224,12 @@ interface TargetEntry {
   lastResult?: ProbeResult & { at: number };
   /** When the check in flight started (undefined when none is). */
   checking?: number;
+  /** When the last finished check started. */
+  lastStarted?: number;
+  /** When the first failed check of the current run of failures started. */
+  failingSince?: number;
+  /** How the target is checked next (the scheduler's effective cadence). */
+  cadence: Cadence;
   /** Wakes the publisher if a check of a target without a verdict overruns its timeout. */
   overrunTimer?: unknown;
   /** What the publisher sees: the view status, frozen while the Service's write is held. */
@@ -232,8 +258,15 @@ export class Agent {
     this.#listeners = options.listeners ?? [];
     const now = this.#clock.now();
     for (const config of options.config.services) {
+      const { probe } = config;
       const service: ServiceEntry = {
         config,
+        intervals: {
+          interval: probe.interval,
+          fastInterval: probe.fastInterval ??
+            defaultFastInterval(probe.interval, options.config.format),
+          downInterval: probe.downInterval,
+        },
         key: `${config.namespace}/${config.name}`,
         targets: new Map(),
         total: config.targets.length,
@@ -249,6 +282,7 @@ export class Agent {
           target,
           health: initialHealth(now),
           visible: "unknown",
+          cadence: "normal",
         };
         service.targets.set(target.address, entry);
         this.#targets.set(targetKey(config, target.address), entry);
@@ -261,6 +295,7 @@ export class Agent {
       random: options.random,
       maxInFlight: options.maxInFlight,
       onStart: (key, started) => this.#onStart(key, started),
+      cadence: (key) => this.#targets.get(key)?.cadence ?? "normal",
       onResult: (outcome) => this.#onResult(outcome),
       onError: (error) => options.log.error("check handler failed", { error }),
     });
@@ -307,13 +342,14 @@ export class Agent {
       // One prober per Service, shared by its targets: every configured check must pass.
       const prober = this.#options.prober ?? proberForChecks(service.checks);
       const phases = servicePhases(service.targets.length, { ...probe, random });
+      const { intervals } = this.#services.get(service)!;
       service.targets.forEach((target, index) => {
         const request = { address: target.address, port: probe.port, timeout: probe.timeout };
         this.#probers.set(request, prober);
         this.#scheduler.add({
           key: targetKey(service, target.address),
           request,
-          interval: probe.interval,
+          ...intervals,
           jitter: probe.jitter,
           phase: phases[index],
         });
@@ -387,6 +423,8 @@ export class Agent {
         checks: entry.health.checks,
         ...(entry.lastResult ? lastResultStatus(entry.lastResult, service.config.probe.port) : {}),
         ...(entry.health.lastError !== undefined ? { error: entry.health.lastError } : {}),
+        schedule: entry.cadence,
+        interval: cadenceInterval(service.intervals, entry.cadence),
       })),
     }));
   }
@@ -419,6 +457,10 @@ export class Agent {
     });
     entry.health = health;
     entry.lastResult = { ...outcome.result, at: outcome.finished };
+    entry.lastStarted = outcome.started;
+    if (health.failures === 0) entry.failingSince = undefined;
+    else if (before.failures === 0) entry.failingSince = outcome.started;
+    entry.cadence = effectiveCadence(service.intervals, cadenceOf(health));
     service.failing += Number(health.failures > 0) - Number(before.failures > 0);
     if (transition) {
       service.healthy += Number(transition.to === "healthy") - Number(before.status === "healthy");
@@ -460,18 +502,22 @@ export class Agent {
     const { service } = entry;
     const status = viewStatus(entry.health);
     const changed = status !== entry.visible;
-    const limit = holdLimit(service.config.probe);
+    const limit = holdLimit({ ...service.config.probe, ...service.intervals });
     if (service.hold) {
       const { hold } = service;
       if (changed) hold.held.add(entry);
       if (transition) hold.trigger = Math.max(hold.trigger, transition.at);
-      if (holdUntil(service, { now, heldSince: hold.since, limit }) === undefined) {
+      const counts = this.#outageCounts(service, hold.outageSince);
+      if (holdUntil(counts, { now, heldSince: hold.since, limit }) === undefined) {
         this.#release(service);
       }
       return;
     }
     if (!changed) return;
-    const until = transition?.to === "unhealthy" ? holdUntil(service, { now, limit }) : undefined;
+    const outageSince = entry.failingSince ?? now;
+    const until = transition?.to === "unhealthy"
+      ? holdUntil(this.#outageCounts(service, outageSince), { now, limit })
+      : undefined;
     if (until !== undefined) {
       this.#options.log.debug("holding the write: every target is failing", {
         service: service.key,
@@ -479,6 +525,7 @@ export class Agent {
       });
       service.hold = {
         since: now,
+        outageSince,
         trigger: transition!.at,
         held: new Set([entry]),
         timer: this.#clock.setTimeout(() => this.#release(service), until - now),
@@ -487,6 +534,24 @@ export class Agent {
     }
     entry.visible = status;
     this.#reconciler.transition(service.config, transition?.at ?? now);
+  }
+
+  /**
+   * A Service's counts for the hold. With fast confirmation a verdict can come before a target
+   * of the Service has been checked since the outage began (`since`): such targets count as
+   * `unconfirmed` (src/health/hold.ts). The scan stops at the first target known alive.
+   */
+  #outageCounts(service: ServiceEntry, since: number): OutageCounts {
+    const { total, failing, unhealthy } = service;
+    const counts = { total, failing, unhealthy };
+    if (failing === total || effectiveCadence(service.intervals, "fast") !== "fast") return counts;
+    let unconfirmed = 0;
+    for (const entry of service.targets.values()) {
+      if (entry.health.failures > 0) continue;
+      if (entry.lastStarted !== undefined && entry.lastStarted >= since) return counts;
+      unconfirmed++;
+    }
+    return { ...counts, unconfirmed };
   }
 
   /** Ends a Service's hold: the publisher sees every held status at once. */

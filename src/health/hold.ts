@@ -11,6 +11,10 @@
  * at most {@linkcode holdLimit}; the last verdict (or any success, or the bound) releases it,
  * and the final state is written once. Partial outages are never held.
  *
+ * With fast confirmation (issue 17) a target's verdict can come before a sibling has been
+ * checked since the outage began at all: such a sibling is `unconfirmed`, and counts as
+ * possibly failing until its next check (it is due within the Service's phase window).
+ *
  * @module
  */
 
@@ -24,14 +28,20 @@ export interface OutageCounts {
   readonly failing: number;
   /** Targets with the verdict unhealthy. */
   readonly unhealthy: number;
+  /**
+   * Targets whose last check passed but started before the outage began (the deciding
+   * target's first failed check): nobody knows yet whether they died too. Default 0.
+   */
+  readonly unconfirmed?: number;
 }
 
 /**
  * True while an outage of the whole Service is unfolding: every target's last check failed
- * and some targets have no unhealthy verdict yet.
+ * (or passed before the outage began) and some targets have no unhealthy verdict yet.
  */
 export function outageUnfolding(counts: OutageCounts): boolean {
-  return counts.total > 0 && counts.failing === counts.total && counts.unhealthy < counts.total;
+  return counts.total > 0 && counts.failing + (counts.unconfirmed ?? 0) === counts.total &&
+    counts.unhealthy < counts.total;
 }
 
 /**
@@ -54,9 +64,26 @@ export function holdUntil(
  * interval: so verdicts spread over at most interval × (1 + 6 × jitter), plus one timeout when
  * some checks are refused and others time out. (Measured: 1.1 s apart at 1 s and 10 % jitter,
  * which a bound of one interval cut short.)
+ *
+ * Fast confirmation (issue 17) adds the spread of the confirming checks: `fall - 1` of them,
+ * each `fast` after the previous start (moved by ±jitter × fast, and these moves add up), or
+ * one timeout after it when a check times out and the fast interval is shorter:
+ * (fall − 1) × (max(fast × (1 + jitter), timeout) − fast × (1 − jitter)).
  */
 export function holdLimit(
-  probe: { readonly interval: Millis; readonly jitter: number; readonly timeout: Millis },
+  probe: {
+    readonly interval: Millis;
+    readonly jitter: number;
+    readonly timeout: Millis;
+    /** Consecutive failures to a verdict; needed with `fastInterval`. */
+    readonly fall?: number;
+    /** The fast interval, when confirmations use one (shorter than the interval). */
+    readonly fastInterval?: Millis;
+  },
 ): Millis {
-  return probe.interval * (1 + 6 * probe.jitter) + probe.timeout;
+  const { interval, jitter, timeout, fastInterval: fast } = probe;
+  const base = interval * (1 + 6 * jitter) + timeout;
+  if (fast === undefined || fast >= interval) return base;
+  const confirmations = Math.max(0, (probe.fall ?? 3) - 1);
+  return base + confirmations * (Math.max(fast * (1 + jitter), timeout) - fast * (1 - jitter));
 }

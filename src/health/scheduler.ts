@@ -8,11 +8,21 @@
  * interval. A target that times out holds one slot for one timeout and delays nobody else;
  * its next check starts at its next grid point, or as soon as it finished if it overran.
  *
+ * Cadences (issue 17): after each result, `cadence` says how the target is checked next
+ * (src/health/state.ts `cadenceOf`). `fast` checks follow `fastInterval` after the start of the
+ * previous one (never before it finished: one check per target in flight at most), so a
+ * confirmation takes `(fall - 1) × fastInterval` instead of `(fall - 1) × interval`. `down`
+ * checks keep a grid of `downInterval` steps from the target's phase. A return to the interval
+ * rejoins the target's own grid at its first point after the last check, so targets of a
+ * Service stay together after a confirmation, and a flapping target gets at most one check on
+ * the interval plus its confirmation (`max(fall, rise) - 1` fast checks) per interval.
+ *
  * @module
  */
 
 import type { Millis } from "../config/schema.ts";
 import type { Prober, ProbeRequest, ProbeResult } from "../probe/mod.ts";
+import type { Cadence } from "./state.ts";
 
 /** Time and timers, injected so that tests run on a fake clock. */
 export interface Clock {
@@ -35,6 +45,13 @@ export interface Check {
   readonly key: string;
   readonly request: ProbeRequest;
   readonly interval: Millis;
+  /**
+   * Time between the starts of the checks that confirm a change (`fast` cadence); none, or
+   * one not shorter than the interval, checks on the interval.
+   */
+  readonly fastInterval?: Millis;
+  /** Time between two checks of an unhealthy target (`down` cadence; default the interval). */
+  readonly downInterval?: Millis;
   /** Fraction of the interval by which each check moves randomly around its grid point. */
   readonly jitter: number;
   /**
@@ -54,6 +71,8 @@ export interface CheckOutcome {
   readonly started: number;
   /** When its result arrived. */
   readonly finished: number;
+  /** The cadence it was scheduled on (`fast`: a confirming check). */
+  readonly cadence: Cadence;
 }
 
 /** Construction options of {@linkcode Scheduler}. */
@@ -61,6 +80,11 @@ export interface SchedulerOptions {
   readonly prober: Prober;
   /** Receives every result; exceptions it throws are reported to `onError` and ignored. */
   readonly onResult: (outcome: CheckOutcome) => void;
+  /**
+   * Asked after each result how the target is checked next (default: always `normal`).
+   * Must not throw.
+   */
+  readonly cadence?: (key: string) => Cadence;
   /** Defaults to {@linkcode systemClock}. */
   readonly clock?: Clock;
   /** Uniform random numbers in [0, 1) (default `Math.random`). */
@@ -75,8 +99,14 @@ export interface SchedulerOptions {
 
 interface Entry {
   check: Check;
-  /** The current grid point (without jitter). */
+  /** Where the target's grids start: its phase in its first interval. */
+  origin: number;
+  /** The current grid point (without jitter) of the interval or down interval. */
   grid: number;
+  /** The step of `grid`: the interval or the down interval (0 while checking fast). */
+  step: Millis;
+  /** The cadence of the next (or running) check. */
+  cadence: Cadence;
   planned: number;
   timer?: unknown;
   running: boolean;
@@ -123,7 +153,16 @@ export class Scheduler {
     }
     const phase = check.phase ?? this.#random();
     const grid = this.#clock.now() + (phase % 1) * check.interval;
-    const entry: Entry = { check, grid, planned: 0, running: false, removed: false };
+    const entry: Entry = {
+      check,
+      origin: grid,
+      grid,
+      step: check.interval,
+      cadence: "normal",
+      planned: 0,
+      running: false,
+      removed: false,
+    };
     this.#entries.set(check.key, entry);
     this.#arm(entry, grid);
   }
@@ -180,30 +219,57 @@ export class Scheduler {
         entry.running = false;
         this.#running.delete(running);
         if (!entry.removed && !this.#stopped) {
-          this.#report({ key: check.key, result, planned: entry.planned, started, finished });
-          entry.grid += check.interval;
-          // A check that ran past its next grid point (a timeout as long as the interval) is
-          // followed at once; one that fell more than an interval behind (queued behind the
-          // in-flight cap) skips the points it missed rather than catching up in a burst.
-          const behind = finished - entry.grid;
-          if (behind > check.interval) {
-            entry.grid += Math.floor(behind / check.interval) * check.interval;
-          }
-          this.#arm(entry, Math.max(entry.grid + this.#jitter(check), finished));
+          const { planned, cadence } = entry;
+          this.#report({
+            key: check.key,
+            result,
+            planned,
+            started,
+            finished,
+            cadence,
+          });
+          const next = this.#options.cadence?.(check.key) ?? "normal";
+          this.#arm(entry, this.#next(entry, { cadence: next, started, finished }));
         }
         this.#drain();
       });
     this.#running.add(running);
   }
 
+  /** When the next check is due, on the cadence given (see the module's doc). */
+  #next(
+    entry: Entry,
+    options: { readonly cadence: Cadence; readonly started: number; readonly finished: number },
+  ): number {
+    const { check } = entry;
+    const { started, finished } = options;
+    entry.cadence = effectiveCadence(check, options.cadence);
+    if (entry.cadence === "fast") {
+      const fast = check.fastInterval!;
+      entry.step = 0;
+      return Math.max(started + fast + fast * check.jitter * (2 * this.#random() - 1), finished);
+    }
+    const step = entry.cadence === "down" ? check.downInterval! : check.interval;
+    if (entry.step === step) {
+      entry.grid += step;
+      // A check that ran past its next grid point (a timeout as long as the interval) is
+      // followed at once; one that fell more than a step behind (queued behind the in-flight
+      // cap) skips the points it missed rather than catching up in a burst.
+      const behind = finished - entry.grid;
+      if (behind > step) entry.grid += Math.floor(behind / step) * step;
+    } else {
+      // Back from fast checks, or between the interval and the down interval: the first point
+      // of the target's own grid after this check, so its Service's targets stay together.
+      entry.step = step;
+      entry.grid = entry.origin + Math.ceil((finished - entry.origin) / step) * step;
+    }
+    return Math.max(entry.grid + step * check.jitter * (2 * this.#random() - 1), finished);
+  }
+
   #drain(): void {
     while (this.#queue.length > 0 && this.#running.size < this.#maxInFlight) {
       this.#run(this.#queue.shift()!);
     }
-  }
-
-  #jitter(check: Check): Millis {
-    return check.interval * check.jitter * (2 * this.#random() - 1);
   }
 
   #report(outcome: CheckOutcome): void {
@@ -214,6 +280,40 @@ export class Scheduler {
       onError(error);
     }
   }
+}
+
+/**
+ * The cadence a check actually runs on: without a fast interval shorter than the interval, or a
+ * down interval other than it, the target stays on its interval's grid (the seed's behaviour).
+ */
+export function effectiveCadence(
+  check: Pick<Check, "interval" | "fastInterval" | "downInterval">,
+  cadence: Cadence,
+): Cadence {
+  if (cadence === "fast") {
+    return check.fastInterval !== undefined && check.fastInterval < check.interval
+      ? "fast"
+      : "normal";
+  }
+  if (cadence === "down") {
+    return check.downInterval !== undefined && check.downInterval !== check.interval
+      ? "down"
+      : "normal";
+  }
+  return "normal";
+}
+
+/** The interval a check on `cadence` follows. */
+export function cadenceInterval(
+  check: Pick<Check, "interval" | "fastInterval" | "downInterval">,
+  cadence: Cadence,
+): Millis {
+  const effective = effectiveCadence(check, cadence);
+  return effective === "fast"
+    ? check.fastInterval!
+    : effective === "down"
+    ? check.downInterval!
+    : check.interval;
 }
 
 function rethrowLater(error: unknown): void {

@@ -8,6 +8,9 @@
  * - `healthy`: `fall` consecutive failures → `unhealthy`; a success resets the count.
  * - `unhealthy`: `rise` consecutive successes → `healthy`; a failure resets the count.
  *
+ * {@linkcode cadenceOf} says how soon a target is checked next: fast while its verdict is in
+ * doubt (HAProxy `fastinter`), on the down interval while it is unhealthy (`downinter`).
+ *
  * @module
  */
 
@@ -90,4 +93,21 @@ export function nextHealth(
       ...(to === "unhealthy" && lastError !== undefined ? { error: lastError } : {}),
     },
   };
+}
+
+/**
+ * How a target is checked next: on its `interval` (`normal`), on its `fastInterval` while a
+ * change is being confirmed (`fast`), or on its `downInterval` while unhealthy (`down`).
+ */
+export type Cadence = "normal" | "fast" | "down";
+
+/**
+ * The cadence a target's health calls for: `fast` after a healthy (or not yet judged) target
+ * failed a check, or an unhealthy one passed, until it falls or recovers; `down` while it is
+ * unhealthy and its last check failed; `normal` otherwise. A confirmation is at most
+ * `max(fall, rise) - 1` fast checks long, and only a check on the interval starts one.
+ */
+export function cadenceOf(health: TargetHealth): Cadence {
+  if (health.status === "unhealthy") return health.successes > 0 ? "fast" : "down";
+  return health.failures > 0 ? "fast" : "normal";
 }

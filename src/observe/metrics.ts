@@ -156,6 +156,8 @@ interface ServiceSeries {
   readonly duration: HistogramSeries;
   readonly results: Record<ProbeResultLabel, number>;
   readonly transitions: { healthy: number; unhealthy: number };
+  /** Checks on the fast interval (confirming a change; issue 17). */
+  fastChecks: number;
   panics: number;
   panic: boolean;
 }
@@ -187,6 +189,7 @@ export class Metrics implements AgentListener {
   check(event: TargetCheck): void {
     const series = this.#seriesOf(event.service);
     series.results[probeResultLabel(event.result)]++;
+    if (event.cadence === "fast") series.fastChecks++;
     observe(series.duration, event.result.latency / 1000);
     observe(this.#lag, Math.max(0, event.started - event.planned) / 1000);
   }
@@ -400,6 +403,12 @@ export class Metrics implements AgentListener {
         out.sample(`${series.labels},result="${result}"`, series.results[result]);
       }
     }
+    out.family("helaseid_fast_checks_total", {
+      type: "counter",
+      help: "Finished checks on the fast interval, confirming a failure or a recovery " +
+        "(a part of helaseid_probes_total).",
+    });
+    for (const series of this.#services.values()) out.sample(series.labels, series.fastChecks);
     out.family("helaseid_probe_duration_seconds", {
       type: "histogram",
       help: "Time from the start of a check to its answer or timeout.",
@@ -471,6 +480,7 @@ export class Metrics implements AgentListener {
         duration: histogramSeries(labels, this.#probeBuckets),
         results: { ok: 0, refused: 0, timeout: 0, unreachable: 0, error: 0 },
         transitions: { healthy: 0, unhealthy: 0 },
+        fastChecks: 0,
         panics: 0,
         panic: false,
       };

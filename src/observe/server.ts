@@ -197,6 +197,10 @@ export interface TargetStatusDocument {
   };
   /** The error of the last failed check, kept until a check succeeds. */
   readonly error?: string;
+  /** How the target is checked now: `normal`, `fast` (confirming a change) or `down`. */
+  readonly schedule: string;
+  /** The interval of that schedule, in milliseconds. */
+  readonly intervalMs: number;
 }
 
 /** The last write of one object in `/status`. */
@@ -281,6 +285,8 @@ export function statusDocument(
             }
             : {}),
           ...(target.error !== undefined ? { error: redactUrls(target.error) } : {}),
+          schedule: target.schedule,
+          intervalMs: target.interval,
         })),
         ...(publish
           ? {

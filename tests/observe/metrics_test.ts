@@ -44,6 +44,7 @@ function check(
     planned,
     started,
     finished: started + result.latency,
+    cadence: "normal",
     service,
     target: { address },
     health: initialHealth(0),
@@ -65,7 +66,15 @@ function transition(address: string, to: "healthy" | "unhealthy"): TargetTransit
 }
 
 function target(address: string, status: TargetStatus["status"]): TargetStatus {
-  return { address, port: 9092, status, since: 0, checks: status === "unknown" ? 0 : 5 };
+  return {
+    address,
+    port: 9092,
+    status,
+    since: 0,
+    checks: status === "unknown" ? 0 : 5,
+    schedule: "normal",
+    interval: 1000,
+  };
 }
 
 function view(ready: boolean[], panic = false): ServiceView {

@@ -226,8 +226,18 @@ Deno.test("server: the status document has ISO times, arrays of writes, no crede
         checks: 7,
         lastResult: { ok: false, latency: 0.25, error: "refused", at: T0 + 4000 },
         error: "refused",
+        schedule: "down",
+        interval: 10_000,
       },
-      { address: "192.0.2.2", port: 9092, status: "unknown", since: T0, checks: 0 },
+      {
+        address: "192.0.2.2",
+        port: 9092,
+        status: "unknown",
+        since: T0,
+        checks: 0,
+        schedule: "normal",
+        interval: 2000,
+      },
     ],
     publish: {
       service: "datastream/brokers",
@@ -278,6 +288,8 @@ Deno.test("server: the status document has ISO times, arrays of writes, no crede
     checks: 7,
     lastResult: { ok: false, latencyMs: 0.3, error: "refused", at: "2026-11-26T04:30:04.000Z" },
     error: "refused",
+    schedule: "down",
+    intervalMs: 10_000,
   });
   assert.deepEqual(service.targets[1], {
     address: "192.0.2.2",
@@ -285,6 +297,8 @@ Deno.test("server: the status document has ISO times, arrays of writes, no crede
     status: "unknown",
     since: "2026-11-26T04:30:00.000Z",
     checks: 0,
+    schedule: "normal",
+    intervalMs: 2000,
   });
   assert.deepEqual(service.publish, {
     panic: false,
