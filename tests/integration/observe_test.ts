@@ -12,9 +12,9 @@ import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster, startCluster } from "../support/cluster.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
+import { untilValue as until } from "../support/wait.ts";
 import { type Exposition, find, parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
-const GENEROUS_MS = 30_000;
 const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 
 // deno-lint-ignore no-explicit-any
@@ -26,30 +26,6 @@ function freePort(): number {
   const port = listener.addr.port;
   listener.close();
   return port;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `probe` until it returns something other than undefined; fails after a deadline. */
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = GENEROUS_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await delay(50);
-  }
-  throw new Error(`Timed out waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
 /** An HTTP GET of the agent's endpoint: status and body, the body always consumed. */
