@@ -11,11 +11,20 @@
  * `helaseid_target_up` is 1 for a healthy target, 0 for an unhealthy one, and absent while a
  * target has no verdict yet (so `helaseid_target_up == 0` only ever fires on a real verdict).
  *
+ * Probe series carry the check's `type` (`tcp`, `http`, `kafka`, ...): a target with several
+ * checks counts one result and one duration per check.
+ *
  * @module
  */
 
 import process from "node:process";
-import type { AgentListener, ServiceStatus, TargetCheck, TargetTransition } from "../agent.ts";
+import {
+  type AgentListener,
+  checkStatuses,
+  type ServiceStatus,
+  type TargetCheck,
+  type TargetTransition,
+} from "../agent.ts";
 import type { ServiceConfig } from "../config/schema.ts";
 import { BLOCKED_REASONS, type PublishState } from "../publish/reconciler.ts";
 import type { WriteResult } from "../publish/writer.ts";
@@ -150,11 +159,18 @@ export interface MetricsOptions {
   readonly process?: ProcessStats;
 }
 
-/** Per-Service probe series, found by the ServiceConfig's identity on the hot path. */
-interface ServiceSeries {
+/** One probe type's series of a Service. */
+interface ProbeSeries {
   readonly labels: string;
   readonly duration: HistogramSeries;
   readonly results: Record<ProbeResultLabel, number>;
+}
+
+/** Per-Service probe series, found by the ServiceConfig's identity on the hot path. */
+interface ServiceSeries {
+  readonly labels: string;
+  /** By probe type, in the order first seen (configuration order). */
+  readonly probes: Map<string, ProbeSeries>;
   readonly transitions: { healthy: number; unhealthy: number };
   /** Checks on the fast interval (confirming a change; issue 17). */
   fastChecks: number;
@@ -182,15 +198,22 @@ export class Metrics implements AgentListener {
     const timeouts = options.services.map((service) => service.probe.timeout);
     this.#probeBuckets = probeBuckets(timeouts.length > 0 ? Math.max(...timeouts) : 1000);
     // Every configured Service's series exist from the start, so rate() sees the first event.
-    for (const service of options.services) this.#service(service.namespace, service.name);
+    for (const service of options.services) {
+      const series = this.#service(service.namespace, service.name);
+      for (const check of service.checks ?? [{ type: service.probe.type }]) {
+        this.#probe(series, check.type);
+      }
+    }
   }
 
-  /** Counts a finished check: result, duration, scheduling lag. */
+  /** Counts a finished check: each probe type's result and duration, the scheduling lag. */
   check(event: TargetCheck): void {
     const series = this.#seriesOf(event.service);
-    series.results[probeResultLabel(event.result)]++;
+    const { result, service } = event;
+    const checks = checkStatuses(result, service.probe.port);
+    if (checks === undefined) count(this.#probe(series, service.probe.type), result);
+    else for (const check of checks) count(this.#probe(series, check.type), check);
     if (event.cadence === "fast") series.fastChecks++;
-    observe(series.duration, event.result.latency / 1000);
     observe(this.#lag, Math.max(0, event.started - event.planned) / 1000);
   }
 
@@ -394,27 +417,46 @@ export class Metrics implements AgentListener {
     for (const { service, labels } of labelled) {
       out.sample(labels, service.publish?.failures ?? 0);
     }
+
+    out.family("helaseid_tls_certificate_not_after_seconds", {
+      type: "gauge",
+      help: "When the certificate a tls check last saw expires, seconds since the epoch.",
+    });
+    for (const { service, labels } of labelled) {
+      for (const target of service.targets) {
+        for (const check of target.results ?? []) {
+          if (check.certificate === undefined) continue;
+          const where = labelPairs({ address: target.address, port: String(check.port) });
+          out.sample(`${labels},${where}`, check.certificate.notAfter / 1000);
+        }
+      }
+    }
   }
 
   #renderProbes(out: TextWriter): void {
-    out.family("helaseid_probes_total", { type: "counter", help: "Finished checks by result." });
+    out.family("helaseid_probes_total", {
+      type: "counter",
+      help: "Finished checks by probe type and result (one per configured check of a target).",
+    });
     for (const series of this.#services.values()) {
-      for (const result of PROBE_RESULTS) {
-        out.sample(`${series.labels},result="${result}"`, series.results[result]);
+      for (const probe of series.probes.values()) {
+        for (const result of PROBE_RESULTS) {
+          out.sample(`${probe.labels},result="${result}"`, probe.results[result]);
+        }
       }
     }
     out.family("helaseid_fast_checks_total", {
       type: "counter",
       help: "Finished checks on the fast interval, confirming a failure or a recovery " +
-        "(a part of helaseid_probes_total).",
+        "(one helaseid_probes_total sample per configured check each).",
     });
     for (const series of this.#services.values()) out.sample(series.labels, series.fastChecks);
     out.family("helaseid_probe_duration_seconds", {
       type: "histogram",
-      help: "Time from the start of a check to its answer or timeout.",
+      help: "Time from the start of a check to its answer or timeout, by probe type.",
     });
     for (const series of this.#services.values()) {
-      out.histogram(series.duration);
+      for (const probe of series.probes.values()) out.histogram(probe.duration);
     }
     out.family("helaseid_target_transitions_total", {
       type: "counter",
@@ -470,6 +512,21 @@ export class Metrics implements AgentListener {
     return series;
   }
 
+  /** A Service's series of one probe type (`type` comes from the configuration: bounded). */
+  #probe(series: ServiceSeries, type: string): ProbeSeries {
+    let probe = series.probes.get(type);
+    if (!probe) {
+      const labels = `${series.labels},${labelPairs({ type })}`;
+      probe = {
+        labels,
+        duration: histogramSeries(labels, this.#probeBuckets),
+        results: { ok: 0, refused: 0, timeout: 0, unreachable: 0, error: 0 },
+      };
+      series.probes.set(type, probe);
+    }
+    return probe;
+  }
+
   #service(namespace: string, name: string): ServiceSeries {
     const key = `${namespace}/${name}`;
     let series = this.#services.get(key);
@@ -477,8 +534,7 @@ export class Metrics implements AgentListener {
       const labels = labelPairs({ namespace, service: name });
       series = {
         labels,
-        duration: histogramSeries(labels, this.#probeBuckets),
-        results: { ok: 0, refused: 0, timeout: 0, unreachable: 0, error: 0 },
+        probes: new Map(),
         transitions: { healthy: 0, unhealthy: 0 },
         fastChecks: 0,
         panics: 0,
@@ -488,6 +544,15 @@ export class Metrics implements AgentListener {
     }
     return series;
   }
+}
+
+/** Counts one check's result and duration. */
+function count(
+  probe: ProbeSeries,
+  result: { readonly ok: boolean; readonly latency: number; readonly error?: string },
+): void {
+  probe.results[probeResultLabel(result)]++;
+  observe(probe.duration, result.latency / 1000);
 }
 
 /** One histogram series: per-bucket (non-cumulative) counts, made cumulative when rendered. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ServiceStatus } from "../agent.ts";
+import type { CheckStatus, ServiceStatus } from "../agent.ts";
 import { type Logger, redactUrls } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 
@@ -197,10 +197,27 @@ export interface TargetStatusDocument {
   };
   /** The error of the last failed check, kept until a check succeeds. */
   readonly error?: string;
+  /** Each configured check's part of the last result, in configuration order. */
+  readonly results?: readonly CheckStatusDocument[];
   /** How the target is checked now: `normal`, `fast` (confirming a change) or `down`. */
   readonly schedule: string;
   /** The interval of that schedule, in milliseconds. */
   readonly intervalMs: number;
+}
+
+/** One check's part of a target's last result in `/status`. */
+export interface CheckStatusDocument {
+  /** `tcp`, `http`, `https`, `tls`, `kafka` or `redpanda`. */
+  readonly type: string;
+  readonly port: number;
+  readonly ok: boolean;
+  readonly latencyMs: number;
+  /** Why it failed: `http 503`, `kafka error 35`, `tls: certificate expired`, ... */
+  readonly error?: string;
+  /** What a passed check noted (`kafka error 35` of an old broker). */
+  readonly note?: string;
+  /** `tls`: the peer certificate's expiry, ISO 8601, and whole days left. */
+  readonly certificate?: { readonly notAfter: string; readonly daysLeft: number };
 }
 
 /** The last write of one object in `/status`. */
@@ -285,6 +302,7 @@ export function statusDocument(
             }
             : {}),
           ...(target.error !== undefined ? { error: redactUrls(target.error) } : {}),
+          ...(target.results ? { results: target.results.map(checkDocument) } : {}),
           schedule: target.schedule,
           intervalMs: target.interval,
         })),
@@ -326,6 +344,25 @@ export function statusDocument(
           : {}),
       };
     }),
+  };
+}
+
+function checkDocument(check: CheckStatus): CheckStatusDocument {
+  return {
+    type: check.type,
+    port: check.port,
+    ok: check.ok,
+    latencyMs: round(check.latency),
+    ...(check.error !== undefined ? { error: redactUrls(check.error) } : {}),
+    ...(check.note !== undefined ? { note: redactUrls(check.note) } : {}),
+    ...(check.certificate
+      ? {
+        certificate: {
+          notAfter: iso(check.certificate.notAfter),
+          daysLeft: check.certificate.daysLeft,
+        },
+      }
+      : {}),
   };
 }
 

@@ -163,9 +163,10 @@ Deno.test("metrics: probe counters, durations and lag follow the checks fed", ()
   assert.equal(valueOf(exposition, "helaseid_probe_duration_seconds_count", LABELS), 4);
   const sum = valueOf(exposition, "helaseid_probe_duration_seconds_sum", LABELS)!;
   assert.ok(Math.abs(sum - 0.0544) < 1e-9, `sum ${sum}`);
-  // Per Service only: no target address on the probe histogram.
+  // Per Service and probe type only: no target address on the probe histogram.
   for (const sample of findAll(exposition, "helaseid_probe_duration_seconds_bucket")) {
-    assert.deepEqual(Object.keys(sample.labels).sort(), ["le", "namespace", "service"]);
+    assert.deepEqual(Object.keys(sample.labels).sort(), ["le", "namespace", "service", "type"]);
+    assert.equal(sample.labels.type, "tcp");
   }
 
   assert.equal(valueOf(exposition, "helaseid_scheduling_lag_seconds_count"), 4);
@@ -422,4 +423,78 @@ Deno.test("metrics: every blocked reason has a series; a conflict shows in its o
     findAll(exposition, "helaseid_service_blocked").filter((s) => s.value === 1).length,
     1,
   );
+});
+
+Deno.test("metrics: each check of a combined result counts under its probe type; a tls check's certificate is a gauge", () => {
+  const service = serviceConfig(["192.0.2.1"], {
+    checks: [{ type: "kafka", port: 9092 }, { type: "tls", port: 9093 }],
+  });
+  const notAfter = Date.UTC(2027, 0, 1);
+  const results = [
+    { check: { type: "kafka" as const, port: 9092 }, result: { ok: true, latency: 2 } },
+    {
+      check: { type: "tls" as const, port: 9093 },
+      result: {
+        ok: false,
+        latency: 30,
+        error: "tls: certificate expires soon",
+        certificate: { notAfter, daysLeft: 3 },
+      },
+    },
+  ];
+  const status: ServiceStatus[] = [{
+    namespace: "datastream",
+    name: "brokers",
+    publish: undefined,
+    targets: [{
+      ...target("192.0.2.1", "unhealthy"),
+      results: [
+        { type: "kafka", port: 9092, ok: true, latency: 2 },
+        {
+          type: "tls",
+          port: 9093,
+          ok: false,
+          latency: 30,
+          error: "tls: certificate expires soon",
+          certificate: { notAfter, daysLeft: 3 },
+        },
+      ],
+    }],
+  }];
+  const metrics = new Metrics({
+    version: "1.2.3",
+    services: [service],
+    status: () => status,
+    process: PROCESS,
+  });
+  const fresh = parsePrometheus(metrics.render());
+  // Each configured type's series exist at zero before the first check.
+  for (const type of ["kafka", "tls"]) {
+    assert.equal(valueOf(fresh, "helaseid_probes_total", { ...LABELS, type, result: "ok" }), 0);
+  }
+  assert.equal(find(fresh, "helaseid_probes_total", { type: "tcp" }), undefined);
+
+  const combined = { ok: false, latency: 30, error: "tls: certificate expires soon", results };
+  metrics.check({ ...check("192.0.2.1", combined, {}, service) });
+  metrics.check({ ...check("192.0.2.1", combined, {}, service) });
+  const exposition = parsePrometheus(metrics.render());
+  const probes = (type: string, result: string) =>
+    valueOf(exposition, "helaseid_probes_total", { ...LABELS, type, result });
+  assert.deepEqual([probes("kafka", "ok"), probes("kafka", "error")], [2, 0]);
+  assert.deepEqual([probes("tls", "ok"), probes("tls", "error")], [0, 2]);
+  const durations = (type: string) =>
+    valueOf(exposition, "helaseid_probe_duration_seconds_sum", { ...LABELS, type });
+  assert.ok(Math.abs(durations("kafka")! - 0.004) < 1e-9);
+  assert.ok(Math.abs(durations("tls")! - 0.06) < 1e-9);
+  assert.equal(
+    valueOf(exposition, "helaseid_scheduling_lag_seconds_count"),
+    2,
+    "one per target check",
+  );
+
+  assert.equal(exposition.types.get("helaseid_tls_certificate_not_after_seconds"), "gauge");
+  const gauges = findAll(exposition, "helaseid_tls_certificate_not_after_seconds");
+  assert.deepEqual(gauges.map((g) => [g.labels, g.value]), [
+    [{ ...LABELS, address: "192.0.2.1", port: "9093" }, notAfter / 1000],
+  ]);
 });

@@ -319,3 +319,39 @@ Deno.test("server: the status document has ISO times, arrays of writes, no crede
   const json = JSON.stringify(document);
   assert.ok(!json.includes("pw@") && !json.includes("token=abc"));
 });
+
+Deno.test("server: /status lists each check of a target with its type, port, reason and certificate expiry", () => {
+  const notAfter = Date.UTC(2027, 0, 1);
+  const document = statusDocument([{
+    namespace: "datastream",
+    name: "brokers",
+    publish: undefined,
+    targets: [{
+      address: "192.0.2.1",
+      port: 9092,
+      status: "unhealthy",
+      since: T0,
+      checks: 3,
+      lastResult: { ok: false, latency: 30.04, error: "http 503", at: T0 },
+      error: "http 503",
+      results: [
+        { type: "kafka", port: 9092, ok: true, latency: 1.26, note: "kafka error 35" },
+        { type: "http", port: 8080, ok: false, latency: 30.04, error: "http 503" },
+        { type: "tls", port: 9093, ok: true, latency: 4, certificate: { notAfter, daysLeft: 29 } },
+      ],
+      schedule: "normal",
+      interval: 1000,
+    }],
+  }], { now: T0 });
+  assert.deepEqual(document.services[0]!.targets[0]!.results, [
+    { type: "kafka", port: 9092, ok: true, latencyMs: 1.3, note: "kafka error 35" },
+    { type: "http", port: 8080, ok: false, latencyMs: 30, error: "http 503" },
+    {
+      type: "tls",
+      port: 9093,
+      ok: true,
+      latencyMs: 4,
+      certificate: { notAfter: "2027-01-01T00:00:00.000Z", daysLeft: 29 },
+    },
+  ]);
+});
