@@ -249,7 +249,7 @@ export class Scheduler {
       entry.step = 0;
       return Math.max(started + fast + fast * check.jitter * (2 * this.#random() - 1), finished);
     }
-    const step = entry.cadence === "down" ? check.downInterval! : check.interval;
+    const step = entry.cadence === "down" ? check.downInterval ?? check.interval : check.interval;
     if (entry.step === step) {
       entry.grid += step;
       // A check that ran past its next grid point (a timeout as long as the interval) is
@@ -283,8 +283,9 @@ export class Scheduler {
 }
 
 /**
- * The cadence a check actually runs on: without a fast interval shorter than the interval, or a
- * down interval other than it, the target stays on its interval's grid (the seed's behaviour).
+ * The cadence a check actually runs on: without a fast interval shorter than the interval, a
+ * confirming check stays on the interval's grid (the seed's behaviour). A `down` target without
+ * a down interval is checked on the interval's grid too (the same steps as `normal`).
  */
 export function effectiveCadence(
   check: Pick<Check, "interval" | "fastInterval" | "downInterval">,
@@ -295,12 +296,7 @@ export function effectiveCadence(
       ? "fast"
       : "normal";
   }
-  if (cadence === "down") {
-    return check.downInterval !== undefined && check.downInterval !== check.interval
-      ? "down"
-      : "normal";
-  }
-  return "normal";
+  return cadence;
 }
 
 /** The interval a check on `cadence` follows. */
@@ -312,7 +308,7 @@ export function cadenceInterval(
   return effective === "fast"
     ? check.fastInterval!
     : effective === "down"
-    ? check.downInterval!
+    ? check.downInterval ?? check.interval
     : check.interval;
 }
 

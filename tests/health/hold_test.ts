@@ -20,3 +20,20 @@ Deno.test("hold: the bound covers verdicts spread by the outage's moment and the
   assert.equal(holdLimit({ interval: 1000, jitter: 0.1, timeout: 500 }), 2100);
   assert.equal(holdLimit({ interval: 100, jitter: 0, timeout: 50 }), 150);
 });
+
+Deno.test("hold: a target not checked since the outage began may be dead too (issue 17)", () => {
+  // Two failing, one passed before the outage began: unfolding until it is checked again.
+  assert.equal(outageUnfolding({ total: 3, failing: 2, unhealthy: 1, unconfirmed: 1 }), true);
+  assert.equal(outageUnfolding({ total: 3, failing: 2, unhealthy: 1, unconfirmed: 0 }), false);
+  assert.equal(outageUnfolding({ total: 3, failing: 1, unhealthy: 1, unconfirmed: 1 }), false);
+});
+
+Deno.test("hold: fast confirmations widen the bound by their spread, timeouts included", () => {
+  const probe = { interval: 1000, jitter: 0.1, timeout: 500, fall: 3 };
+  // fast ≥ interval (or none): the bound of the interval alone.
+  assert.equal(holdLimit({ ...probe, fastInterval: 1000 }), 2100);
+  // 2 × (max(110, 500) − 90): a refused check confirms in 2 × 100 ms, a black hole in 2 × 500.
+  assert.equal(holdLimit({ ...probe, fastInterval: 100 }), 2100 + 2 * 410);
+  // No timeout longer than the fast step: only the jitter's spread, 2 × (220 − 180).
+  assert.equal(holdLimit({ ...probe, timeout: 100, fastInterval: 200 }), 1700 + 2 * 40);
+});

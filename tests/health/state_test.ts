@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initialHealth, nextHealth, type TargetHealth } from "../../src/health/state.ts";
+import { cadenceOf, initialHealth, nextHealth, type TargetHealth } from "../../src/health/state.ts";
 
 const thresholds = { rise: 2, fall: 3 };
 
@@ -74,4 +74,15 @@ Deno.test("state: rise 1 and fall 1 flip on every differing result", () => {
     if (step.transition) seen.push(step.transition.to);
   }
   assert.deepEqual(seen, ["healthy", "unhealthy", "healthy"]);
+});
+
+Deno.test("state: the cadence is fast only while a change is being confirmed (issue 17)", () => {
+  const cadences = (outcomes: string) =>
+    [...outcomes].map((_, i) => cadenceOf(feed(outcomes.slice(0, i + 1)).health)).join(" ");
+  // Startup: one success is healthy; failures confirm fast toward the verdict, then down.
+  assert.equal(cadences("+-+"), "normal fast normal");
+  assert.equal(cadences("+---"), "normal fast fast down");
+  // Unhealthy: a success is confirmed fast (rise 2); a failure in between goes back down.
+  assert.equal(cadences("+---+-++"), "normal fast fast down fast down fast normal");
+  assert.equal(cadenceOf(initialHealth(0)), "normal");
 });
