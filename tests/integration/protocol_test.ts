@@ -1,0 +1,389 @@
+/**
+ * Protocol checks end to end (issue 11): the real agent process against the real API server,
+ * checking two brokers in the private network namespace with four checks each, all of which
+ * must pass, none of them on the published port alone: `kafka` on 9092 (a kfake broker speaking
+ * the real wire protocol), `redpanda` on the admin port 9644 (a stand-in that can say
+ * `booting`), `http` on 8080 (a Deno.serve that can answer 503) and `tls` on 9093 (a TLS
+ * server whose certificate can be swapped for an expired one). Each break leaves the port
+ * accepting connections; the broken broker must still leave the Service's ready endpoints
+ * within interval × fall, with the check's reason in `/status` and in the down alert.
+ */
+
+import assert from "node:assert/strict";
+import { startAgent } from "../support/agent_process.ts";
+import { sharedCluster } from "../support/cluster.ts";
+import { TestNetwork } from "../support/testnet.ts";
+import { until, untilValue } from "../support/wait.ts";
+import { readiness, record, type SeenEvent } from "../support/watch.ts";
+
+const A = "192.0.2.71", B = "192.0.2.72";
+const PORTS = { kafka: 9092, redpanda: 9644, http: 8080, tls: 9093 } as const;
+const INTERVAL_MS = 400;
+const TIMEOUT_MS = 300;
+const FALL = 3;
+/** Slack for scheduling, the watch and a loaded 2-core machine; never a performance claim. */
+const MARGIN_MS = 1500;
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function run(command: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+  if (!out.success) throw new Error(`${command} ${args[0]}: ${text(out.stderr)}`);
+  return text(out.stdout);
+}
+
+/** A private CA and two leaves for `broker.test` from it: valid for 30 days, and expired. */
+async function certificates(dir: string) {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const ca = { cert: `${dir}/ca.crt`, key: `${dir}/ca.key` };
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    ca.key,
+    "-out",
+    ca.cert,
+    "-days",
+    "7",
+    "-subj",
+    "/CN=test-ca",
+  ]);
+  const ext = `${dir}/leaf.ext`;
+  await Deno.writeTextFile(
+    ext,
+    "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" +
+      "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:broker.test\n",
+  );
+  const leaf = async (name: string, days: number) => {
+    const files = { cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
+    const csr = `${dir}/${name}.csr`;
+    await run("openssl", [
+      "req",
+      "-new",
+      ...ec,
+      "-keyout",
+      files.key,
+      "-out",
+      csr,
+      "-subj",
+      "/CN=broker.test",
+    ]);
+    await run("openssl", [
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      ca.cert,
+      "-CAkey",
+      ca.key,
+      "-CAcreateserial",
+      "-days",
+      String(days),
+      "-extfile",
+      ext,
+      "-out",
+      files.cert,
+    ]);
+    return { cert: await Deno.readTextFile(files.cert), key: await Deno.readTextFile(files.key) };
+  };
+  return { caFile: ca.cert, valid: await leaf("valid", 30), expired: await leaf("expired", -1) };
+}
+
+/** A TLS server on `address:port` that completes handshakes; its certificate can be swapped. */
+function tlsServer(address: string, port: number, initial: { cert: string; key: string }) {
+  let listener: Deno.TlsListener | undefined;
+  let loop: Promise<void> = Promise.resolve();
+  const handlers = new Set<Promise<void>>();
+  const listen = (cert: { cert: string; key: string }) => {
+    const current = Deno.listenTls({ hostname: address, port, ...cert });
+    listener = current;
+    loop = (async () => {
+      for await (const conn of current) {
+        const handler = conn.handshake().then(() => {}, () => {}).finally(() => conn.close());
+        handlers.add(handler);
+        handler.finally(() => handlers.delete(handler));
+      }
+    })().catch(() => {});
+  };
+  const stop = async () => {
+    listener?.close();
+    await loop;
+    await Promise.all(handlers);
+  };
+  listen(initial);
+  return {
+    /** Serves `cert` from now on (a brief refusal while the listener is replaced). */
+    async swap(cert: { cert: string; key: string }) {
+      await stop();
+      listen(cert);
+    },
+    close: stop,
+  };
+}
+
+/** An HTTP server answering `/healthz` with the status set, and a Redpanda admin stand-in. */
+function httpServers(address: string) {
+  const state = { status: 200, redpanda: "ready" };
+  const http = Deno.serve(
+    { hostname: address, port: PORTS.http, onListen: () => {} },
+    () => new Response("ok", { status: state.status }),
+  );
+  // Redpanda answers 200 while it boots too: only the body says whether it is ready.
+  const admin = Deno.serve(
+    { hostname: address, port: PORTS.redpanda, onListen: () => {} },
+    (request) =>
+      new URL(request.url).pathname === "/v1/status/ready"
+        ? Response.json({ status: state.redpanda })
+        : new Response("not found", { status: 404 }),
+  );
+  return { state, close: () => Promise.all([http.shutdown(), admin.shutdown()]) };
+}
+
+/** The kfake test broker binary (exported by tests/netns.sh), else built by tests/kafka/build.sh. */
+async function kfakeBinary(): Promise<string> {
+  const given = Deno.env.get("HELASEID_KFAKE");
+  if (given !== undefined && given !== "") return given;
+  return await run(`${ROOT}tests/kafka/build.sh`, []);
+}
+
+/** A kfake broker on `address:9092`, switched between answering and muted through stdin. */
+async function kfake(address: string) {
+  const child = new Deno.Command(await kfakeBinary(), {
+    args: ["-host", address, "-port", String(PORTS.kafka)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const nextLine = async (): Promise<string> => {
+    while (!pending.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error("kfake exited");
+      pending += value;
+    }
+    const at = pending.indexOf("\n");
+    const line = pending.slice(0, at);
+    pending = pending.slice(at + 1);
+    return line;
+  };
+  assert.equal(await nextLine(), `listening ${address}:${PORTS.kafka}`);
+  const writer = child.stdin.getWriter();
+  return {
+    async mode(command: "serve" | "mute") {
+      await writer.write(new TextEncoder().encode(`${command}\n`));
+      assert.equal(await nextLine(), `ok ${command}`);
+    },
+    async stop() {
+      await writer.close();
+      await child.status;
+      await lines.cancel();
+    },
+  };
+}
+
+/** A broker: every server a check of it talks to. */
+async function broker(address: string, certs: Awaited<ReturnType<typeof certificates>>) {
+  const kafka = await kfake(address);
+  const http = httpServers(address);
+  const tls = tlsServer(address, PORTS.tls, certs.valid);
+  return {
+    kafka,
+    http,
+    tls,
+    async close() {
+      await kafka.stop();
+      await http.close();
+      await tls.close();
+    },
+  };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** A webhook receiver on 127.0.0.1 keeping the JSON alerts it got. */
+function webhook() {
+  const alerts: { event: string; targets: { address: string; error?: string }[] }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+    alerts.push(await r.json());
+    return new Response(null, { status: 204 });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/hook`,
+    alerts,
+    close: () => server.shutdown(),
+  };
+}
+
+function shows(expected: Record<string, boolean>) {
+  return (event: SeenEvent) =>
+    event.type !== "DELETED" && event.object.metadata.name === "brokers-helaseid-ipv4" &&
+    JSON.stringify(readiness(event.object)) === JSON.stringify(expected);
+}
+
+Deno.test("protocol checks: a broker whose port accepts but whose protocol is broken leaves the ready endpoints within interval × fall, with the reason in /status and the alert", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  await net.addAddress(A);
+  await net.addAddress(B);
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-protocol-" });
+  const certs = await certificates(dir);
+  const brokers = [await broker(A, certs), await broker(B, certs)];
+  const hook = webhook();
+  const namespace = await cluster.createNamespace("protocol");
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "brokers", namespace },
+      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
+    }),
+  });
+  await using slices = await record(
+    cluster.kubeconfigPath,
+    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+  );
+  const config = `${dir}/config.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      logLevel: "debug",
+      alerts: { webhook: { url: hook.url }, coalesce: 0 },
+      services: [{
+        name: "brokers",
+        namespace,
+        ports: [{ name: "kafka", port: 9092 }],
+        targets: [A, B],
+        probe: { interval: `${INTERVAL_MS}ms`, timeout: `${TIMEOUT_MS}ms`, rise: 1, fall: FALL },
+        probes: [
+          { type: "kafka" },
+          { type: "redpanda" },
+          { type: "http", port: PORTS.http, path: "/healthz" },
+          { type: "tls", port: PORTS.tls, serverName: "broker.test", caFile: certs.caFile },
+        ],
+      }],
+    }),
+  );
+  const port = freePort();
+  await using agent = await startAgent({
+    args: [
+      "run",
+      "--config",
+      config,
+      "--kubeconfig",
+      cluster.kubeconfigPath,
+      "--listen",
+      `127.0.0.1:${port}`,
+    ],
+    echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
+  });
+  const targetB = async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/status`);
+    const body = await response.json();
+    // deno-lint-ignore no-explicit-any
+    return body.services[0].targets.find((t: any) => t.address === B);
+  };
+  try {
+    await slices.waitFor(shows({ [A]: true, [B]: true }));
+    // Every check ran on its own port and passed; the certificate's expiry is reported.
+    const healthy = await untilValue("B's four checks in /status", async () => {
+      const target = await targetB();
+      return target?.results?.length === 4 ? target : undefined;
+    });
+    assert.deepEqual(
+      // deno-lint-ignore no-explicit-any
+      healthy.results.map((r: any) => [r.type, r.port, r.ok]),
+      [
+        ["kafka", PORTS.kafka, true],
+        ["redpanda", PORTS.redpanda, true],
+        ["http", PORTS.http, true],
+        ["tls", PORTS.tls, true],
+      ],
+    );
+    assert.equal(healthy.results[3].certificate.daysLeft, 29);
+
+    const breaks: {
+      reason: string;
+      type: string;
+      fail(): void | Promise<void>;
+      mend(): void | Promise<void>;
+    }[] = [
+      {
+        type: "kafka",
+        reason: "timeout",
+        fail: () => brokers[1]!.kafka.mode("mute"),
+        mend: () => brokers[1]!.kafka.mode("serve"),
+      },
+      {
+        type: "http",
+        reason: "http 503",
+        fail: () => {
+          brokers[1]!.http.state.status = 503;
+        },
+        mend: () => {
+          brokers[1]!.http.state.status = 200;
+        },
+      },
+      {
+        type: "redpanda",
+        reason: "redpanda booting",
+        fail: () => {
+          brokers[1]!.http.state.redpanda = "booting";
+        },
+        mend: () => {
+          brokers[1]!.http.state.redpanda = "ready";
+        },
+      },
+      {
+        type: "tls",
+        reason: "tls: certificate expired",
+        fail: () => brokers[1]!.tls.swap(certs.expired),
+        mend: () => brokers[1]!.tls.swap(certs.valid),
+      },
+    ];
+    const budget = INTERVAL_MS * FALL + TIMEOUT_MS + MARGIN_MS;
+    for (const step of breaks) {
+      const mark = slices.events.length;
+      const alerts = hook.alerts.length;
+      const broken = performance.timeOrigin + performance.now();
+      await step.fail();
+      const down = await slices.waitFor(shows({ [A]: true, [B]: false }), { since: mark });
+      assert.ok(
+        down.at - broken <= budget,
+        `${step.type}: B left the ready endpoints after ${Math.round(down.at - broken)} ms`,
+      );
+      // The reason is the broken check's, in /status (per check) and in the down alert.
+      const status = await targetB();
+      assert.equal(status.status, "unhealthy", step.type);
+      assert.equal(status.error, step.reason, step.type);
+      // deno-lint-ignore no-explicit-any
+      const failed = status.results.filter((r: any) => !r.ok).map((r: any) => [r.type, r.error]);
+      assert.deepEqual(failed, [[step.type, step.reason]]);
+      const alert = await untilValue(
+        `the down alert of the ${step.type} break`,
+        () =>
+          hook.alerts.slice(alerts).find((a) =>
+            a.targets.some((t) => t.address === B && t.error !== undefined)
+          ),
+      );
+      assert.equal(alert.targets.find((t) => t.address === B)!.error, step.reason);
+      await step.mend();
+      await slices.waitFor(shows({ [A]: true, [B]: true }), { since: mark });
+    }
+    await until("every alert delivered", () => hook.alerts.length >= 2 * breaks.length);
+    assert.equal(await agent.stop(), 0);
+  } finally {
+    await agent.stop("SIGKILL");
+    await hook.close();
+    for (const b of brokers) await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
