@@ -5,9 +5,9 @@
  * @module
  */
 
-import denoJson from "./deno.json" with { type: "json" };
 import { Agent, type AgentListener } from "./src/agent.ts";
 import { checkAll, formatCheckTable } from "./src/check_command.ts";
+import { BUILD_INFO } from "./src/build_info.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
 import type { Config } from "./src/config/schema.ts";
@@ -28,8 +28,10 @@ import {
   statusDocument,
 } from "./src/observe/server.ts";
 
-/** The version of this build. */
-export const VERSION: string = denoJson.version;
+/** The version of this build (src/build_info.ts, stamped by `deno task stamp`). */
+export const VERSION: string = BUILD_INFO.version;
+/** The git commit of this build, or `unknown`. */
+export const COMMIT: string = BUILD_INFO.commit;
 
 /** Runs the command line `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -43,7 +45,9 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   if (invocation.command === "version") {
-    console.log(`helaseid ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`);
+    console.log(
+      `helaseid ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target}, commit ${COMMIT})`,
+    );
     return EXIT.ok;
   }
   const { flags } = invocation;
@@ -97,6 +101,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   const dryRun = client instanceof MemoryKube;
   const metrics = new Metrics({
     version: VERSION,
+    commit: COMMIT,
     services: config.services,
     status: () => agent.status(),
   });
@@ -129,7 +134,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
       server = startServer({
         listen,
         metrics,
-        status: () => statusDocument(agent.status(), { version: VERSION }),
+        status: () => statusDocument(agent.status(), { version: VERSION, commit: COMMIT }),
         ready: () => agentReadiness(agent, { dryRun }),
         log: log.with({ component: "http" }),
       });
@@ -147,6 +152,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   });
   log.info("starting", {
     version: VERSION,
+    commit: COMMIT,
     cluster: client.name,
     dryRun,
     listen: server ? `${server.addr.hostname}:${server.addr.port}` : "off",

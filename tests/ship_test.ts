@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
+import { BUILD_INFO } from "../src/build_info.ts";
 import { loadConfig } from "../src/config/mod.ts";
 import { serviceObject } from "../src/publish/objects.ts";
 import { agentFlags } from "./support/agent_process.ts";
@@ -148,7 +149,7 @@ Deno.test("bundle: runs with --no-config and exactly the compile task's permissi
     assert.equal(version.code, 0, version.stderr);
     assert.match(
       version.stdout,
-      new RegExp(`^helaseid ${denoJson.version.replaceAll(".", "\\.")} `),
+      new RegExp(`^helaseid ${BUILD_INFO.version.replaceAll(".", "\\.")} `),
     );
     const validated = await run("validate", "--config", `${ROOT}examples/seed-config.env`);
     assert.equal(validated.code, 0, validated.stderr);

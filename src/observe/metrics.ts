@@ -151,6 +151,8 @@ export interface KubeWriteOutcome {
 export interface MetricsOptions {
   /** Exposed as `helaseid_build_info{version}`. */
   readonly version: string;
+  /** Exposed as `helaseid_build_info{commit}` (default `unknown`). */
+  readonly commit?: string;
   /** The configured Services: their largest probe timeout bounds the probe buckets. */
   readonly services: readonly ServiceConfig[];
   /** The agent's status now, read at each scrape for the gauges (default: no services). */
@@ -301,9 +303,16 @@ export class Metrics implements AgentListener {
 
     out.family("helaseid_build_info", {
       type: "gauge",
-      help: "Version of HELASEID and of the Deno runtime.",
+      help: "Version and commit of HELASEID and version of the Deno runtime.",
     });
-    out.sample(labelPairs({ version: this.#options.version, deno: Deno.version.deno }), 1);
+    out.sample(
+      labelPairs({
+        version: this.#options.version,
+        commit: this.#options.commit ?? "unknown",
+        deno: Deno.version.deno,
+      }),
+      1,
+    );
 
     out.family("process_resident_memory_bytes", {
       type: "gauge",

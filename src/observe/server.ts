@@ -259,6 +259,8 @@ export interface ServiceStatusDocument {
 export interface StatusDocument {
   readonly time: string;
   readonly version?: string;
+  /** The git commit of this build. */
+  readonly commit?: string;
   readonly services: readonly ServiceStatusDocument[];
 }
 
@@ -269,11 +271,12 @@ export interface StatusDocument {
  */
 export function statusDocument(
   services: readonly ServiceStatus[],
-  options: { readonly now?: number; readonly version?: string } = {},
+  options: { readonly now?: number; readonly version?: string; readonly commit?: string } = {},
 ): StatusDocument {
   return {
     time: iso(options.now ?? Date.now()),
     ...(options.version !== undefined ? { version: options.version } : {}),
+    ...(options.commit !== undefined ? { commit: options.commit } : {}),
     services: services.map((service) => {
       const publish = service.publish;
       const view = publish?.view;
