@@ -12,6 +12,10 @@
  * - correlated: every target of a Service refused at once (bench/correlated.ts): writes per
  *   object, intermediate states on a watch, outage → final state;
  * - big: one Service of 10,000 targets (bench/big.ts): process start → all ready, CPU, RSS, lag;
+ * - fast: a refused and a black-holed target at 1 s × fall 3, without and with a 100 ms
+ *   fastInterval (bench/fast.ts): outage start → watch, fast checks per outage;
+ * - protocols: 1,000 targets at 1 s checked with `tcp`, `http` and `kafka` in turn
+ *   (bench/protocols.ts): CPU, RSS, lag per probe type;
  * - steady: a minute with nothing changing: writes must be 0;
  * - memory: RSS with 10 targets (and 5000 from capacity);
  * - baseline: a sequential seed-style checker (bench/seed_style.ts) beside the agent on the
@@ -44,15 +48,21 @@ import {
 import { sparse, sparseSettings, sparseTable, verdictToWatch } from "./sparse.ts";
 import { correlated, correlatedSettings, correlatedTable } from "./correlated.ts";
 import { big, bigSettings, bigTable } from "./big.ts";
+import { fast, fastSettings, fastTable } from "./fast.ts";
+import { protocols, protocolsSettings, protocolsTable } from "./protocols.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
 const QUICK = Deno.env.get("BENCH_QUICK") === "1";
 const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1000,5000"))
   .split(",").map(Number);
-/** Scenarios to run (default all): capacity, memory, latency, sparse, correlated, big, steady, baseline. */
+/**
+ * Scenarios to run (default all): capacity, memory, latency, sparse, correlated, big,
+ * protocols, steady, baseline.
+ */
 const ONLY = new Set(
-  (Deno.env.get("BENCH_ONLY") ?? "capacity,memory,latency,sparse,correlated,big,steady,baseline")
+  (Deno.env.get("BENCH_ONLY") ??
+    "capacity,memory,latency,sparse,correlated,big,fast,protocols,steady,baseline")
     .split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
@@ -488,6 +498,26 @@ try {
     const runs = await twice("big", () => big(bed, bigSettings(Deno.env.toObject())));
     results.big = { runs, median: medians(runs) };
     table.push(...bigTable(medians(runs), fmt));
+  }
+
+  if (ONLY.has("protocols")) {
+    const bed = { cluster, metricsPort: () => metricsPort++ };
+    const settings = protocolsSettings(Deno.env.toObject());
+    const runs = await twice("protocols", () => protocols(bed, settings));
+    results.protocols = { runs, median: medians(runs) };
+    table.push(...protocolsTable(medians(runs), settings, fmt));
+  }
+
+  if (ONLY.has("fast")) {
+    const bed = {
+      agentRun: (count: number, probe: Record<string, unknown>) =>
+        agentRun(count, probe, { perService: count }),
+      watchSlices: (namespace: string) => record(cluster.kubeconfigPath, slicePath(namespace)),
+    };
+    const settings = fastSettings(Deno.env.toObject());
+    const runs = await twice("fast", () => fast(bed, settings));
+    results.fast = { runs, median: medians(runs) };
+    table.push(...fastTable(medians(runs), settings, fmt));
   }
 
   if (ONLY.has("steady")) {
