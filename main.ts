@@ -20,6 +20,8 @@ import { configuredChannels, createNotifier, DROP_REASONS } from "./src/notify/m
 import { Logger } from "./src/observe/log.ts";
 import { Metrics } from "./src/observe/metrics.ts";
 import { writerIdentity } from "./src/publish/identity.ts";
+import { LeaseClient } from "./src/kube/lease.ts";
+import { type Ownership, ownershipFor } from "./src/publish/ownership_loop.ts";
 import { serviceObject } from "./src/publish/objects.ts";
 import {
   agentReadiness,
@@ -119,13 +121,51 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   });
   metrics.notificationChannels(configuredChannels(config), DROP_REASONS);
   const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
+  const identity = writerIdentity(Deno.env.toObject());
+  let ownership: Ownership | undefined;
+  try {
+    // Leases (issue 13) only on a real cluster and a long run: --once and --dry-run write alone.
+    ownership = dryRun || flags.once ? undefined : ownershipFor(config, {
+      leases: new LeaseClient(client),
+      identity,
+      podNamespace: Deno.env.get("POD_NAMESPACE") || inClusterNamespace(),
+      clock: systemClock,
+      log: log.with({ component: "leases" }),
+      onChange: (change) => {
+        agent.ownershipChanged(change.service, change.held);
+        const [namespace = "", service = ""] = change.service.split("/");
+        events.record({
+          namespace,
+          service,
+          reason: change.reason === "acquired"
+            ? "LeaseAcquired"
+            : change.reason === "lost"
+            ? "LeaseLost"
+            : "LeaseReleased",
+          type: change.reason === "lost" ? "Warning" : "Normal",
+          action: "Lease",
+          note: change.reason === "acquired"
+            ? `${identity} holds the Lease and writes the Service` +
+              (change.previous ? ` (taken over from ${change.previous})` : "")
+            : change.reason === "lost"
+            ? `${identity} lost the Lease (not renewed within the renew deadline, or taken)`
+            : `${identity} released the Lease`,
+          at: change.at,
+        });
+      },
+    });
+  } catch (error) {
+    log.error("invalid lease settings", { error });
+    return EXIT.usage;
+  }
   // The annotation breaks the inference cycle through the closures above.
   const agent: Agent = new Agent({
     config,
     client,
     log,
     listeners,
-    writer: writerIdentity(Deno.env.toObject()),
+    writer: identity,
+    ...(ownership ? { ownership } : {}),
   });
   let server: ObserveServer | undefined;
   const listen = flags.listen === "off" ? undefined : parseListen(flags.listen);
@@ -160,6 +200,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     targets: config.services.reduce((n, s) => n + s.targets.length, 0),
   });
   agent.start();
+  ownership?.start();
   let code: number = EXIT.ok;
   try {
     if (flags.once) {
@@ -174,6 +215,8 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     const abort = setTimeout(() => shutdown.abort(), SHUTDOWN.writes);
     const cleanup = (async () => {
       await agent.stop();
+      // Release our Leases (client-go's ReleaseOnCancel): another replica takes over at once.
+      await ownership?.stop();
       const left = SHUTDOWN.total - (systemClock.now() - began);
       await Promise.all([events.stop(), notifier?.close(Math.max(0, left - 500))]);
       await server?.shutdown();

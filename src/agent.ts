@@ -43,6 +43,7 @@ import {
 import { type PublishState, Reconciler } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
+import type { LeaseView } from "./publish/ownership_loop.ts";
 
 /** A target's verdict changed. */
 export interface TargetTransition extends Transition {
@@ -102,6 +103,11 @@ export interface AgentOptions {
   readonly listeners?: readonly AgentListener[];
   /** Writer identity written on our objects (default: host name and pid; see identity.ts). */
   readonly writer?: string;
+  /**
+   * With Leases on (issue 13): which Services (`namespace/name`) this replica may write now;
+   * see `publish/ownership_loop.ts` (default: all of them, one agent alone).
+   */
+  readonly ownership?: LeaseView;
 }
 
 /** One target's state, for `/status`. */
@@ -181,6 +187,8 @@ export interface ServiceStatus {
   readonly targets: readonly TargetStatus[];
   /** What the publisher last did for it. */
   readonly publish: PublishState | undefined;
+  /** With Leases on: whether this replica holds the Service's Lease, and who does. */
+  readonly lease?: { readonly held: boolean; readonly holder?: string };
 }
 
 /** One Service's targets and the counts kept as results arrive (O(1) per result). */
@@ -326,6 +334,7 @@ export class Agent {
       log: options.log.with({ component: "publisher", cluster: options.client.name }),
       coalesce: options.coalesce,
       writer: options.writer,
+      mayWrite: options.ownership && ((service) => options.ownership!.mayWrite(service)),
       onWrite: (result) => this.#emit("write", result),
       onState: (state) => this.#onState(state),
     });
@@ -375,6 +384,11 @@ export class Agent {
     await this.#store.stop();
   }
 
+  /** This replica took or gave up a Service's Lease (`namespace/name`): publish as it says. */
+  ownershipChanged(service: string, held: boolean): void {
+    this.#reconciler.ownershipChanged(service, held);
+  }
+
   /** Publishes now what the current verdicts say, and waits for the writes (for `--once`). */
   flush(): Promise<void> {
     for (const service of this.#services.values()) this.#release(service);
@@ -413,6 +427,9 @@ export class Agent {
       namespace: service.config.namespace,
       name: service.config.name,
       publish: publish.get(service.key),
+      ...(this.#options.ownership
+        ? { lease: leaseStatus(this.#options.ownership, service.key) }
+        : {}),
       targets: [...service.targets.values()].map((entry) => ({
         address: entry.target.address,
         port: service.config.probe.port,
@@ -622,4 +639,13 @@ function lastResultStatus(
 
 function targetKey(service: ServiceConfig, address: string): string {
   return `${service.namespace}/${service.name}|${address}`;
+}
+
+/** A Service's Lease as `/status` and the metrics show it. */
+function leaseStatus(
+  ownership: LeaseView,
+  service: string,
+): { readonly held: boolean; readonly holder?: string } {
+  const holder = ownership.holder(service);
+  return { held: ownership.mayWrite(service), ...(holder ? { holder } : {}) };
 }

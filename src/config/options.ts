@@ -161,6 +161,59 @@ export const GLOBAL_OPTIONS = {
     doc: "`debug`, `info`, `warn` or `error`, in any case (the original's `WARNING`, `CRITICAL` " +
       "and `FATAL` are read as `warn`, `error`, `error`); `--log-level` wins",
   }),
+  /**
+   * Several replicas share the Services by Lease (issue 13); off, one agent writes everything.
+   *
+   * @default {false}
+   */
+  leases: option<boolean>({
+    env: "LEASES",
+    parse: checkBoolean,
+    default: false,
+    doc: "one of several replicas: a Service is written only by the holder of its Lease (see " +
+      "[High availability](#high-availability))",
+  }),
+  /**
+   * How long a Lease's claim lasts after it was last seen renewed.
+   *
+   * @default {15000} 15s
+   */
+  leaseDuration: option<Millis>({
+    env: "LEASE_DURATION",
+    ...duration,
+    default: 15_000,
+    doc: "with `leases`: a replica takes over a Lease not renewed for this long",
+  }),
+  /**
+   * A holder that has not renewed its Lease for this long stops writing.
+   *
+   * @default {10000} 10s
+   */
+  leaseRenewDeadline: option<Millis>({
+    env: "LEASE_RENEW_DEADLINE",
+    ...duration,
+    default: 10_000,
+    doc: "with `leases`: a holder that could not renew for this long stops writing; shorter " +
+      "than the lease duration",
+  }),
+  /**
+   * How often a holder renews and a candidate tries.
+   *
+   * @default {2000} 2s
+   */
+  leaseRetryPeriod: option<Millis>({
+    env: "LEASE_RETRY_PERIOD",
+    ...duration,
+    default: 2000,
+    doc: "with `leases`: how often Leases are renewed and tried; under renew deadline ÷ 1.2",
+  }),
+  /** The namespace of the replicas' own Leases. */
+  leaseNamespace: option<string>({
+    env: "LEASE_NAMESPACE",
+    parse: (v) => checkDns1123Label(v, { what: "namespace" }),
+    defaultText: "the pod's, else the first Service's",
+    doc: "with `leases`: where each replica announces itself with a Lease",
+  }),
 } as const;
 
 /** Options of `alerts.teams`: Microsoft Teams (Workflows webhook) alerts. */

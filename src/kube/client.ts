@@ -54,6 +54,13 @@ export interface KubeClient {
   create(object: KubeObject): Promise<KubeObject>;
   /** Deletes an object; an object already gone is not an error. */
   delete(ref: ObjectRef): Promise<void>;
+  /** Reads one object; undefined when it does not exist. */
+  read(ref: ObjectRef): Promise<KubeObject | undefined>;
+  /**
+   * Replaces an object (PUT): fails with 409 when its `metadata.resourceVersion` is no longer
+   * the stored one (optimistic concurrency, what Lease elections rely on).
+   */
+  replace(object: KubeObject): Promise<KubeObject>;
   /** Lists a resource in a namespace. */
   list(
     resource: Resource,
@@ -224,6 +231,31 @@ class Http1Kube implements KubeClient {
       if (error instanceof KubeError && error.status === 404) return;
       throw error;
     }
+  }
+
+  async read(ref: ObjectRef): Promise<KubeObject | undefined> {
+    const { apiVersion, kind } = RESOURCES[ref.resource];
+    try {
+      const object = await this.#json(`get ${kind} ${ref.namespace}/${ref.name}`, {
+        method: "GET",
+        path: `${collectionPath(ref.resource, ref.namespace)}/${encodeURIComponent(ref.name)}`,
+      });
+      return { ...object, apiVersion, kind };
+    } catch (error) {
+      if (error instanceof KubeError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  replace(object: KubeObject): Promise<KubeObject> {
+    const { namespace = "", name } = object.metadata;
+    const query = `?fieldManager=${encodeURIComponent(this.#fieldManager)}`;
+    return this.#json(`update ${describe(object)}`, {
+      method: "PUT",
+      path: `${collectionPath(resourceOf(object), namespace)}/${encodeURIComponent(name)}${query}`,
+      contentType: "application/json",
+      body: JSON.stringify(object),
+    });
   }
 
   async list(resource: Resource, namespace: string, labelSelector?: string) {
@@ -439,7 +471,7 @@ class ClientClosed extends Error {
 }
 
 interface ApiRequest {
-  readonly method: "GET" | "POST" | "PATCH" | "DELETE";
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   readonly path: string;
   readonly contentType?: string;
   readonly body?: string;

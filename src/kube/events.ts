@@ -34,7 +34,10 @@ export type EventReason =
   | "PublishFailed"
   | "PublishBlocked"
   | "PublishForbidden"
-  | "PublishConflict";
+  | "PublishConflict"
+  | "LeaseAcquired"
+  | "LeaseReleased"
+  | "LeaseLost";
 
 /** One thing worth an Event, before rate limiting and series folding. */
 export interface Occurrence {

@@ -13,7 +13,7 @@ import { type KubeObject, objectKey, type ObjectRef, type Resource, resourceOf }
 
 /** A write the memory client accepted, as `--dry-run` reports it. */
 export interface MemoryWrite {
-  readonly verb: "apply" | "create" | "delete";
+  readonly verb: "apply" | "create" | "replace" | "delete";
   readonly resource: Resource;
   readonly namespace: string;
   readonly name: string;
@@ -82,6 +82,36 @@ export class MemoryKube implements KubeClient {
       }
       const stored = this.#store(object, true);
       this.#record({ verb: "create", ...ref, object });
+      return stored;
+    });
+  }
+
+  read(ref: ObjectRef): Promise<KubeObject | undefined> {
+    return this.#guard(() => {
+      const stored = this.get(ref);
+      return stored && structuredClone(stored);
+    });
+  }
+
+  replace(object: KubeObject): Promise<KubeObject> {
+    return this.#guard(() => {
+      const ref = refOf(object);
+      const old = this.get(ref);
+      if (!old) {
+        throw new KubeError(`${object.kind} ${ref.namespace}/${ref.name} not found`, {
+          status: 404,
+          reason: "NotFound",
+        });
+      }
+      if (object.metadata.resourceVersion !== old.metadata.resourceVersion) {
+        throw new KubeError(
+          `Operation cannot be fulfilled on ${object.kind} '${ref.name}': the object has been ` +
+            "modified; please apply your changes to the latest version and try again",
+          { status: 409, reason: "Conflict" },
+        );
+      }
+      const stored = this.#store(object, true);
+      this.#record({ verb: "replace", ...ref, object });
       return stored;
     });
   }

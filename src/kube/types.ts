@@ -103,6 +103,7 @@ export const RESOURCES = {
     plural: "endpointslices",
   },
   events: { apiVersion: "events.k8s.io/v1", kind: "Event", plural: "events" },
+  leases: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases" },
 } as const;
 
 /** A resource HELASEID knows. */

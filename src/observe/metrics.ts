@@ -418,6 +418,16 @@ export class Metrics implements AgentListener {
       out.sample(labels, service.publish?.blocked === "conflict" ? 1 : 0);
     }
 
+    if (services.some((service) => service.lease)) {
+      out.family("helaseid_lease_held", {
+        type: "gauge",
+        help: "With leases on: 1 while this replica holds the Service's Lease and writes it.",
+      });
+      for (const { service, labels } of labelled) {
+        if (service.lease) out.sample(labels, service.lease.held ? 1 : 0);
+      }
+    }
+
     out.family("helaseid_service_publish_failures", {
       type: "gauge",
       help:

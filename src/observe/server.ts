@@ -239,6 +239,8 @@ export interface ServiceStatusDocument {
   readonly namespace: string;
   readonly name: string;
   readonly targets: readonly TargetStatusDocument[];
+  /** With Leases on: whether this replica holds the Service's Lease (writes it), and who does. */
+  readonly lease?: { readonly held: boolean; readonly holder?: string };
   /** Absent until the publisher first looked at the Service. */
   readonly publish?: {
     readonly blocked?: string;
@@ -309,6 +311,7 @@ export function statusDocument(
           schedule: target.schedule,
           intervalMs: target.interval,
         })),
+        ...(service.lease ? { lease: service.lease } : {}),
         ...(publish
           ? {
             publish: {

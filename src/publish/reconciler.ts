@@ -15,6 +15,9 @@
  * - Operator-needed failures (401, 403, a missing namespace) of the store's lists and watches
  *   and of our own writes block the Service with a one-line detail, even before the first
  *   listing completes.
+ * - Leases (issue 13): with several replicas, a Service is written only by the replica that
+ *   holds its Lease within the renew deadline (`mayWrite`); the others compute the same view
+ *   and write nothing (`standby`), and a new holder writes only what differs.
  * - Restart without flapping: nothing is written for a Service until the store has listed
  *   what the API shows and every target has a verdict (or a check past its timeout) or is
  *   shown there.
@@ -92,6 +95,8 @@ export interface PublishState {
   readonly detail?: string;
   /** With `blocked: "conflict"`: who else writes our objects, and when we look again. */
   readonly conflict?: { readonly writer: string; readonly retryAt: number };
+  /** With Leases on: another replica holds the Service's Lease, so this one does not write. */
+  readonly standby?: boolean;
 }
 
 /** Options of {@linkcode Reconciler}. */
@@ -119,6 +124,11 @@ export interface ReconcilerOptions {
   readonly conflictBackoff?: { readonly initial: number; readonly max: number };
   /** Source of the conflict backoff's jitter, in [0, 1) (default `Math.random`). */
   readonly random?: () => number;
+  /**
+   * With Leases on: whether this replica may write the Service (`namespace/name`) now, asked
+   * before every write (default: always, one agent alone).
+   */
+  readonly mayWrite?: (service: string) => boolean;
 }
 
 /** A write by another HELASEID writer, seen on the watch. */
@@ -292,6 +302,18 @@ export class Reconciler {
     }
   }
 
+  /**
+   * This replica took or gave up the Service's Lease: a new holder plans against what the API
+   * shows and writes only what differs; our own earlier writes no longer count as ownership.
+   */
+  ownershipChanged(service: string, held: boolean): void {
+    const entry = this.#services.get(service);
+    if (!entry) return;
+    entry.ownedSince = undefined;
+    entry.twinWrites.clear();
+    if (held) this.#markDirty(entry);
+  }
+
   /** Stops scheduling and waits for the writes in flight. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -354,7 +376,10 @@ export class Reconciler {
     if (failure) return this.#blockForStore(entry, failure);
     entry.storeBlocked = false;
     let service = store.get("services", config.namespace, config.name) as ServiceObject | undefined;
-    if (!service && config.publish.createService && !entry.createAttempted) {
+    const mayWrite = this.#options.mayWrite ?? (() => true);
+    if (
+      !service && config.publish.createService && !entry.createAttempted && mayWrite(entry.key)
+    ) {
       entry.createAttempted = true;
       const created = await this.#createService(entry);
       if (created === "failed") return;
@@ -387,9 +412,16 @@ export class Reconciler {
       writer: { id: this.#writer, configHash: entry.hash },
     });
     const actions = planChanges(desired, observed);
-    if (actions.length === 0) {
-      entry.pending = undefined;
-      this.#setState(entry, { service: entry.key, view, writes: entry.state.writes, failures: 0 });
+    const standby = !mayWrite(entry.key);
+    if (actions.length === 0 || standby) {
+      if (!standby) entry.pending = undefined;
+      this.#setState(entry, {
+        service: entry.key,
+        view,
+        writes: entry.state.writes,
+        failures: 0,
+        ...(standby ? { standby } : {}),
+      });
       return;
     }
     // We would write over another writer's write that came after ours: two agents fight. A
@@ -584,7 +616,8 @@ export class Reconciler {
     entry.state = state;
     if (
       before.blocked !== state.blocked || before.failures !== state.failures ||
-      before.view?.panic !== state.view?.panic || before.detail !== state.detail
+      before.view?.panic !== state.view?.panic || before.detail !== state.detail ||
+      before.standby !== state.standby
     ) {
       this.#options.onState?.(state);
     }

@@ -247,7 +247,8 @@ Deno.test("services: required, a list, no duplicate namespace/name", async () =>
   }]);
   assert.deepEqual(await issuesOf(load({ "c.yaml": "- a\n- b\n" }, { path: "c.yaml" })), [{
     path: "c.yaml",
-    message: "must be a mapping (keys logLevel, alerts, defaults, services), not a list",
+    message:
+      "must be a mapping (keys logLevel, leases, leaseDuration, leaseRenewDeadline, leaseRetryPeriod, leaseNamespace, alerts, defaults, services), not a list",
   }]);
   const issues = await issuesOf(load({
     "c.yaml": `services:

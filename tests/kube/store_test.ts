@@ -55,6 +55,12 @@ class ScriptedApi implements KubeClient {
   delete(): Promise<void> {
     throw new Error("not used");
   }
+  read(): Promise<KubeObject | undefined> {
+    throw new Error("not used");
+  }
+  replace(): Promise<KubeObject> {
+    throw new Error("not used");
+  }
 }
 
 function service(name: string, version = "1"): KubeObject {

@@ -1,0 +1,412 @@
+/**
+ * The Lease loop of a replica: every retry period (jittered, counted from the end of the last
+ * round) it renews its own replica Lease, reads which replicas are live, and for each Service
+ * takes, renews, releases or watches the Service's Lease, as `ownership.ts` decides. The
+ * reconciler asks {@linkcode Ownership.mayWrite} before every write: the answer turns false on
+ * its own once the renew deadline passes without a renewal, whatever the loop is doing.
+ *
+ * @module
+ */
+
+import type { Clock } from "../health/scheduler.ts";
+import { KubeError } from "../kube/client.ts";
+import type { LeaseClient, ObservedLease } from "../kube/lease.ts";
+import type { Logger } from "../observe/log.ts";
+import type { Config } from "../config/schema.ts";
+import {
+  claim,
+  DEFAULT_LEASE_TIMINGS,
+  JITTER_FACTOR,
+  type LeaseSighting,
+  type LeaseTimings,
+  liveReplicas,
+  mayWrite,
+  nextStep,
+  released,
+  rendezvousOwner,
+  replicaLeaseName,
+  serviceLeaseName,
+  sight,
+  timingsProblem,
+} from "./ownership.ts";
+
+/** The label on replica Leases (how replicas find each other). */
+export const LABEL_REPLICA = "helaseid.io/replica";
+
+/** A change of ownership of one Service. */
+export interface OwnershipChange {
+  /** `namespace/name` of the Service. */
+  readonly service: string;
+  readonly held: boolean;
+  /** Why: `acquired`, `released` (handed to another replica or stopping), `lost` (fenced). */
+  readonly reason: "acquired" | "released" | "lost";
+  /** The holder seen before we took it over, if any. */
+  readonly previous?: string;
+  readonly at: number;
+}
+
+/** What the agent reads of the ownership: which Services it may write, and who holds them. */
+export interface LeaseView {
+  /** True while this replica holds the Service's Lease within the renew deadline. */
+  mayWrite(service: string): boolean;
+  /** The holder as last seen ("" when released, undefined when unknown). */
+  holder(service: string): string | undefined;
+}
+
+/** Options of {@linkcode Ownership}. */
+export interface OwnershipOptions {
+  readonly leases: LeaseClient;
+  /** The Services, as `{ namespace, name }`. */
+  readonly services: readonly { readonly namespace: string; readonly name: string }[];
+  /** This replica's identity (the writer identity): the Leases' holder. */
+  readonly identity: string;
+  /** Namespace of the replica Leases (the agent's own). */
+  readonly namespace: string;
+  readonly timings: LeaseTimings;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Uniform random numbers for the jitter (default `Math.random`). */
+  readonly random?: () => number;
+  /** Called on every change of ownership. */
+  readonly onChange?: (change: OwnershipChange) => void;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  sighting?: LeaseSighting;
+  /** The Lease as we last wrote it (the fast path renews it without reading). */
+  mine?: ObservedLease;
+  leading: boolean;
+  /** Local time the last successful renewal was sent. */
+  lastRenew?: number;
+  /** The last error logged, so a failing call is logged once. */
+  error?: string;
+}
+
+/** Takes and keeps the Leases of the Services this replica should write. */
+export class Ownership implements LeaseView {
+  readonly #options: OwnershipOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #replica: Entry;
+  readonly #replicas = new Map<string, LeaseSighting>();
+  #live = new Set<string>();
+  #timer?: unknown;
+  #round?: Promise<void>;
+  #stopped = false;
+  /** Renewal requests sent (for the benchmark's requests per second). */
+  requests = 0;
+
+  constructor(options: OwnershipOptions) {
+    this.#options = options;
+    this.#live.add(options.identity);
+    for (const { namespace, name } of options.services) {
+      const key = `${namespace}/${name}`;
+      this.#entries.set(key, { key, namespace, name: serviceLeaseName(name), leading: false });
+    }
+    this.#replica = {
+      key: "",
+      namespace: options.namespace,
+      name: replicaLeaseName(options.identity),
+      leading: false,
+    };
+  }
+
+  /** This replica's identity. */
+  get identity(): string {
+    return this.#options.identity;
+  }
+
+  /** Starts the loop: the first round runs at once. */
+  start(): void {
+    if (this.#stopped || this.#round || this.#timer !== undefined) return;
+    this.#run();
+  }
+
+  /** True while this replica holds the Service's Lease within the renew deadline. */
+  mayWrite(service: string): boolean {
+    const entry = this.#entries.get(service);
+    if (!entry?.leading || this.#stopped) return false;
+    return mayWrite(entry.lastRenew, this.#options.clock.now(), this.#options.timings);
+  }
+
+  /** The Services (`namespace/name`) this replica holds now. */
+  held(): string[] {
+    return [...this.#entries.values()].filter((entry) => this.mayWrite(entry.key)).map((e) =>
+      e.key
+    );
+  }
+
+  /** The replicas seen live in the last round (this one included). */
+  replicas(): string[] {
+    return [...this.#live].sort();
+  }
+
+  /** The holder of a Service's Lease as last seen ("" when free, undefined when unknown). */
+  holder(service: string): string | undefined {
+    const entry = this.#entries.get(service);
+    if (entry?.leading) return this.#options.identity;
+    return entry?.sighting?.lease.record.holder;
+  }
+
+  /** Runs one round now (tests; the loop runs them on its own). */
+  async round(): Promise<void> {
+    await this.#round;
+    this.#round = this.#doRound();
+    await this.#round;
+    this.#round = undefined;
+  }
+
+  /**
+   * Stops the loop and, when `release` (the default), releases every Lease held, so other
+   * replicas take over at their next try instead of after the whole duration.
+   */
+  async stop(options: { readonly release?: boolean } = {}): Promise<void> {
+    // Stop writing first (mayWrite is false from now on): nothing is written under a Lease
+    // being released.
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+    for (const entry of this.#entries.values()) this.#lose(entry, "released");
+    if (options.release === false) return;
+    await Promise.all(
+      [...this.#entries.values(), this.#replica].map((entry) => this.#release(entry)),
+    );
+  }
+
+  #run(): void {
+    this.#round = this.#doRound().finally(() => {
+      this.#round = undefined;
+      if (this.#stopped) return;
+      const { retryPeriod } = this.#options.timings;
+      const delay = retryPeriod *
+        (1 + (JITTER_FACTOR - 1) * (this.#options.random ?? Math.random)());
+      this.#timer = this.#options.clock.setTimeout(() => {
+        this.#timer = undefined;
+        this.#run();
+      }, delay);
+    });
+  }
+
+  async #doRound(): Promise<void> {
+    await this.#renew(this.#replica, true, { [LABEL_REPLICA]: "true" });
+    await this.#readReplicas();
+    await Promise.all([...this.#entries.values()].map((entry) => this.#step(entry)));
+  }
+
+  async #readReplicas(): Promise<void> {
+    const { leases, namespace, identity, clock } = this.#options;
+    try {
+      const read = await leases.list(namespace, `${LABEL_REPLICA}=true`);
+      const now = clock.now();
+      const names = new Set(read.map((lease) => lease.name));
+      for (const name of [...this.#replicas.keys()]) {
+        if (!names.has(name)) this.#replicas.delete(name);
+      }
+      for (const lease of read) {
+        this.#replicas.set(lease.name, sight(this.#replicas.get(lease.name), lease, now));
+      }
+      this.#replica.error = undefined;
+    } catch (error) {
+      this.#failed(this.#replica, "list replica Leases", error);
+    }
+    // On a failed list, replicas age out on their last sighting: alone, we hold everything.
+    this.#live = liveReplicas(this.#replicas.values(), identity, clock.now());
+  }
+
+  async #step(entry: Entry): Promise<void> {
+    if (this.#stopped) return;
+    const owner = rendezvousOwner(entry.key, this.#live);
+    const desired = owner === this.#options.identity;
+    if (entry.leading && !desired) {
+      // Another live replica should hold it: hand it over (stop writing, then release).
+      this.#lose(entry, "released");
+      await this.#release(entry);
+      return;
+    }
+    await this.#renew(entry, desired);
+  }
+
+  /** One `tryAcquireOrRenew`: the fast path renews what we wrote; else read and decide. */
+  async #renew(
+    entry: Entry,
+    desired: boolean,
+    labels: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
+    const { leases, identity, clock, timings } = this.#options;
+    if (entry.leading && entry.mine && entry.mine.record.holder === identity) {
+      const now = clock.now();
+      try {
+        this.requests++;
+        const written = await leases.update(
+          entry.mine,
+          claim(entry.mine.record, identity, now, timings, true),
+        );
+        return this.#renewed(entry, written, now);
+      } catch (error) {
+        if (!(error instanceof KubeError && error.status === 409)) {
+          this.#failed(entry, "renew", error);
+          return this.#fence(entry);
+        }
+      }
+    }
+    try {
+      this.requests++;
+      const read = await leases.get(entry.namespace, entry.name);
+      const now = clock.now();
+      entry.sighting = read ? sight(entry.sighting, read, now) : undefined;
+      const step = nextStep({
+        me: identity,
+        now,
+        timings,
+        sighting: entry.sighting,
+        leading: entry.leading,
+        desired,
+      });
+      if (step.kind === "wait") {
+        if (entry.leading) this.#lose(entry, "lost"); // someone else holds it now
+        entry.error = undefined;
+        return;
+      }
+      this.requests++;
+      const previous = read?.record.holder;
+      const written = step.kind === "create"
+        ? await leases.create(entry.namespace, entry.name, step.record, labels)
+        : await leases.update(read!, step.record);
+      this.#renewed(entry, written, now, previous);
+    } catch (error) {
+      // 409: another replica wrote first; read again at the next try.
+      if (!(error instanceof KubeError && error.status === 409)) {
+        this.#failed(entry, entry.leading ? "renew" : "acquire", error);
+      }
+      this.#fence(entry);
+    }
+  }
+
+  #renewed(entry: Entry, written: ObservedLease, sent: number, previous?: string): void {
+    entry.mine = written;
+    entry.sighting = sight(entry.sighting, written, this.#options.clock.now());
+    entry.lastRenew = sent;
+    entry.error = undefined;
+    if (!entry.leading) {
+      entry.leading = true;
+      if (entry !== this.#replica) {
+        this.#options.log.info("took the Service's Lease: writing it", {
+          service: entry.key,
+          lease: entry.name,
+          ...(previous ? { previous } : {}),
+        });
+        this.#options.onChange?.({
+          service: entry.key,
+          held: true,
+          reason: "acquired",
+          ...(previous && previous !== this.#options.identity ? { previous } : {}),
+          at: sent,
+        });
+      }
+    }
+  }
+
+  /** Past the renew deadline without a renewal: stop writing (the fence). */
+  #fence(entry: Entry): void {
+    if (!entry.leading) return;
+    if (mayWrite(entry.lastRenew, this.#options.clock.now(), this.#options.timings)) return;
+    this.#lose(entry, "lost");
+  }
+
+  #lose(entry: Entry, reason: "released" | "lost"): void {
+    if (!entry.leading) return;
+    entry.leading = false;
+    if (entry === this.#replica) return;
+    const level = reason === "lost" ? "warn" : "info";
+    this.#options.log[level](
+      reason === "lost"
+        ? "lost the Service's Lease (not renewed within the renew deadline, or taken): not writing"
+        : "releasing the Service's Lease: not writing",
+      { service: entry.key, lease: entry.name },
+    );
+    this.#options.onChange?.({
+      service: entry.key,
+      held: false,
+      reason,
+      at: this.#options.clock.now(),
+    });
+  }
+
+  /** Writes a released record over our Lease (best effort: it expires anyway). */
+  async #release(entry: Entry): Promise<void> {
+    const mine = entry.mine;
+    entry.mine = undefined;
+    entry.leading = false;
+    if (!mine || mine.record.holder !== this.#options.identity) return;
+    try {
+      this.requests++;
+      const written = await this.#options.leases.update(
+        mine,
+        released(mine.record, this.#options.clock.now()),
+      );
+      entry.sighting = sight(entry.sighting, written, this.#options.clock.now());
+    } catch (error) {
+      this.#failed(entry, "release", error);
+    }
+  }
+
+  #failed(entry: Entry, what: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (entry.error === message) return;
+    entry.error = message;
+    this.#options.log.warn(`cannot ${what} a Lease`, {
+      lease: `${entry.namespace}/${entry.name}`,
+      error: message,
+    });
+  }
+}
+
+/** What {@linkcode ownershipFor} needs besides the configuration. */
+export interface OwnershipSetup {
+  readonly leases: LeaseClient;
+  readonly identity: string;
+  /** The pod's namespace (`POD_NAMESPACE` or the service account's), if any. */
+  readonly podNamespace?: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly onChange?: (change: OwnershipChange) => void;
+}
+
+/**
+ * The ownership loop the configuration asks for: undefined with `leases` off. Throws
+ * {@linkcode LeaseTimingsError} when the timings cannot work.
+ */
+export function ownershipFor(
+  config: Config,
+  setup: OwnershipSetup,
+): Ownership | undefined {
+  if (!config.leases) return undefined;
+  const timings: LeaseTimings = {
+    duration: config.leaseDuration ?? DEFAULT_LEASE_TIMINGS.duration,
+    renewDeadline: config.leaseRenewDeadline ?? DEFAULT_LEASE_TIMINGS.renewDeadline,
+    retryPeriod: config.leaseRetryPeriod ?? DEFAULT_LEASE_TIMINGS.retryPeriod,
+  };
+  const problem = timingsProblem(timings);
+  if (problem) throw new LeaseTimingsError(`Cannot use Leases as ${problem}`);
+  return new Ownership({
+    leases: setup.leases,
+    services: config.services,
+    identity: setup.identity,
+    namespace: config.leaseNamespace ?? setup.podNamespace ?? config.services[0]!.namespace,
+    timings,
+    clock: setup.clock,
+    log: setup.log,
+    ...(setup.onChange ? { onChange: setup.onChange } : {}),
+  });
+}
+
+/** The lease timings of the configuration cannot work (see `timingsProblem`). */
+export class LeaseTimingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LeaseTimingsError";
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * Lease ownership: the pure decisions (client-go's election, rendezvous spreading, the fence)
+ * and the loop on a fake clock against the in-memory API.
+ */
+
+import assert from "node:assert/strict";
+import { KubeError } from "../../src/kube/client.ts";
+import { LeaseClient, type ObservedLease } from "../../src/kube/lease.ts";
+import { MemoryKube } from "../../src/kube/memory.ts";
+import { silentLogger } from "../../src/observe/log.ts";
+import {
+  DEFAULT_LEASE_TIMINGS,
+  liveReplicas,
+  mayWrite,
+  nextStep,
+  released,
+  rendezvousOwner,
+  replicaLeaseName,
+  sight,
+  timingsProblem,
+} from "../../src/publish/ownership.ts";
+import { Ownership, type OwnershipChange } from "../../src/publish/ownership_loop.ts";
+import { FakeClock } from "../support/fakes.ts";
+
+const TIMINGS = DEFAULT_LEASE_TIMINGS;
+const T0 = Date.UTC(2026, 11, 3);
+
+function lease(holder: string, extra: Partial<ObservedLease["record"]> = {}): ObservedLease {
+  return {
+    namespace: "shop",
+    name: "helaseid-cache",
+    resourceVersion: "5",
+    labels: {},
+    record: { holder, durationSeconds: 15, acquireTime: 1, renewTime: 1, transitions: 2, ...extra },
+  };
+}
+
+Deno.test("timings follow client-go's rules", () => {
+  assert.equal(timingsProblem(TIMINGS), undefined);
+  assert.match(timingsProblem({ ...TIMINGS, renewDeadline: 15_000 })!, /longer than the renew/);
+  assert.match(timingsProblem({ ...TIMINGS, retryPeriod: 9_000 })!, /1.2 × the retry period/);
+  assert.match(timingsProblem({ ...TIMINGS, retryPeriod: 0 })!, /must be positive/);
+});
+
+Deno.test("an absent Lease is created by its owner only, with no transition", () => {
+  const input = { me: "a", now: T0, timings: TIMINGS, leading: false };
+  assert.deepEqual(nextStep({ ...input, desired: false }), { kind: "wait" });
+  assert.deepEqual(nextStep({ ...input, desired: true }), {
+    kind: "create",
+    record: { holder: "a", durationSeconds: 15, acquireTime: T0, renewTime: T0, transitions: 0 },
+  });
+});
+
+Deno.test("a held Lease is taken only after it stayed unchanged for its duration, by our clock", () => {
+  // The record's own times are not trusted: only when we saw it change.
+  const sighting = sight(undefined, lease("b", { renewTime: T0 - 3_600_000 }), T0);
+  const input = { me: "a", timings: TIMINGS, sighting, leading: false, desired: true };
+  assert.deepEqual(nextStep({ ...input, now: T0 + 14_999 }), { kind: "wait" });
+  const step = nextStep({ ...input, now: T0 + 15_000 });
+  assert.equal(step.kind, "update");
+  assert.deepEqual(step.kind === "update" && step.record, {
+    holder: "a",
+    durationSeconds: 15,
+    acquireTime: T0 + 15_000,
+    renewTime: T0 + 15_000,
+    transitions: 3,
+  });
+  // The same record read again keeps its sighting time; a renewal moves it.
+  assert.equal(sight(sighting, lease("b", { renewTime: T0 - 3_600_000 }), T0 + 9000).changedAt, T0);
+  assert.equal(sight(sighting, lease("b", { renewTime: T0 }), T0 + 9000).changedAt, T0 + 9000);
+});
+
+Deno.test("a released Lease goes to its owner at once, to another replica only after the duration", () => {
+  const sighting = sight(undefined, { ...lease(""), record: released(lease("b").record, T0) }, T0);
+  const input = { me: "a", timings: TIMINGS, sighting, leading: false };
+  assert.equal(nextStep({ ...input, now: T0, desired: true }).kind, "update");
+  assert.equal(nextStep({ ...input, now: T0 + 14_000, desired: false }).kind, "wait");
+  assert.equal(nextStep({ ...input, now: T0 + 15_000, desired: false }).kind, "update");
+});
+
+Deno.test("a holder renews keeping acquireTime and transitions", () => {
+  const sighting = sight(undefined, lease("a", { acquireTime: 7 }), T0);
+  const step = nextStep({
+    me: "a",
+    now: T0 + 2000,
+    timings: TIMINGS,
+    sighting,
+    leading: true,
+    desired: true,
+  });
+  assert.deepEqual(step.kind === "update" && step.record, {
+    holder: "a",
+    durationSeconds: 15,
+    acquireTime: 7,
+    renewTime: T0 + 2000,
+    transitions: 2,
+  });
+});
+
+Deno.test("the fence: writing stops at the renew deadline, before anyone may take over", () => {
+  assert.equal(mayWrite(undefined, T0, TIMINGS), false);
+  assert.equal(mayWrite(T0, T0 + 9_999, TIMINGS), true);
+  assert.equal(mayWrite(T0, T0 + 10_000, TIMINGS), false);
+  assert.ok(TIMINGS.renewDeadline < TIMINGS.duration);
+});
+
+Deno.test("rendezvous hashing: one replica owns all; a joiner moves only its share", () => {
+  const keys = Array.from({ length: 300 }, (_, i) => `shop/svc-${i}`);
+  assert.ok(keys.every((key) => rendezvousOwner(key, ["a"]) === "a"));
+  const two = new Map(keys.map((key) => [key, rendezvousOwner(key, ["a", "b"])]));
+  const three = new Map(keys.map((key) => [key, rendezvousOwner(key, ["c", "b", "a"])]));
+  // Order of the replicas does not matter.
+  assert.ok(keys.every((key) => rendezvousOwner(key, ["b", "a"]) === two.get(key)));
+  for (const key of keys) {
+    if (three.get(key) !== "c") assert.equal(three.get(key), two.get(key), key);
+  }
+  const counts = (owners: Map<string, string | undefined>, replica: string) =>
+    [...owners.values()].filter((owner) => owner === replica).length;
+  for (const replica of ["a", "b", "c"]) assert.ok(counts(three, replica) > 60, replica);
+  assert.equal(rendezvousOwner("shop/x", []), undefined);
+});
+
+Deno.test("live replicas: those renewed within their duration by our clock, and always us", () => {
+  const seen = [
+    sight(undefined, { ...lease("b"), name: "rb" }, T0),
+    sight(undefined, { ...lease(""), name: "rc" }, T0),
+  ];
+  assert.deepEqual([...liveReplicas(seen, "a", T0 + 14_000)].sort(), ["a", "b"]);
+  assert.deepEqual([...liveReplicas(seen, "a", T0 + 15_000)], ["a"]);
+});
+
+Deno.test("replica Lease names are DNS subdomains that keep distinct identities distinct", () => {
+  const a = replicaLeaseName("helaseid-7d9c-x2kq/1");
+  assert.match(a, /^helaseid-replica-helaseid-7d9c-x2kq-1-[0-9a-f]{8}$/);
+  assert.notEqual(a, replicaLeaseName("helaseid-7d9c-x2kq-1"));
+  assert.match(replicaLeaseName("Ü/"), /^helaseid-replica-[0-9a-f]{8}$/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+// ---------------------------------------------------------------------------------------------
+
+const SERVICES = Array.from({ length: 12 }, (_, i) => ({ namespace: "shop", name: `svc-${i}` }));
+const KEYS = SERVICES.map((s) => `${s.namespace}/${s.name}`);
+
+function replica(
+  kube: MemoryKube,
+  clock: FakeClock,
+  identity: string,
+  changes: OwnershipChange[] = [],
+) {
+  return new Ownership({
+    leases: new LeaseClient(kube),
+    services: SERVICES,
+    identity,
+    namespace: "helaseid",
+    timings: TIMINGS,
+    clock,
+    log: silentLogger(),
+    random: () => 0,
+    onChange: (change) => changes.push(change),
+  });
+}
+
+/** Which replica may write each Service now; exactly one each is the property. */
+function writers(replicas: Ownership[]): Map<string, string[]> {
+  return new Map(KEYS.map((key) => [
+    key,
+    replicas.filter((r) => r.mayWrite(key)).map((r) => r.identity),
+  ]));
+}
+
+Deno.test("one replica alone takes every Lease in its first round and renews them", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const changes: OwnershipChange[] = [];
+  const a = replica(kube, clock, "a", changes);
+  a.start();
+  await clock.advance(0);
+  assert.deepEqual(a.held().sort(), [...KEYS].sort());
+  assert.equal(changes.filter((c) => c.held).length, 12);
+  const lease = kube.get({ resource: "leases", namespace: "shop", name: "helaseid-svc-0" });
+  assert.equal((lease?.spec as { holderIdentity: string }).holderIdentity, "a");
+  assert.ok(kube.get({ resource: "leases", namespace: "helaseid", name: replicaLeaseName("a") }));
+  const before = kube.writes.length;
+  await clock.advance(2000);
+  // A round renews each Lease with one update, without reading it first.
+  assert.equal(kube.writes.length - before, 13);
+  assert.ok(kube.writes.slice(before).every((w) => w.verb === "replace"));
+  await a.stop({ release: false });
+});
+
+Deno.test("two replicas split the Services by rendezvous, never two writers at once", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const a = replica(kube, clock, "a");
+  a.start();
+  await clock.advance(0);
+  const b = replica(kube, clock, "b");
+  b.start();
+  for (let i = 0; i < 6; i++) {
+    await clock.advance(500);
+    // At no moment do two replicas write one Service.
+    for (const [key, who] of writers([a, b])) assert.ok(who.length <= 1, `${key}: ${who}`);
+  }
+  const now = writers([a, b]);
+  for (const [key, who] of now) {
+    assert.deepEqual(who, [rendezvousOwner(key, ["a", "b"])!], key);
+  }
+  assert.ok(b.held().length > 0 && a.held().length > 0);
+  await Promise.all([a.stop({ release: false }), b.stop({ release: false })]);
+});
+
+Deno.test("a stopping replica releases: the other takes over within about one retry period", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const a = replica(kube, clock, "a");
+  const b = replica(kube, clock, "b");
+  a.start();
+  b.start();
+  await clock.advance(5000);
+  assert.ok(a.held().length > 0);
+  await a.stop();
+  assert.deepEqual(a.held(), []);
+  await clock.advance(2000 * 1.2 + 1);
+  assert.deepEqual(b.held().sort(), [...KEYS].sort());
+  await b.stop({ release: false });
+});
+
+Deno.test("a killed replica's Services are taken over after the lease duration, not before", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const a = replica(kube, clock, "a");
+  const b = replica(kube, clock, "b");
+  a.start();
+  b.start();
+  await clock.advance(5000);
+  const lost = a.held();
+  assert.ok(lost.length > 0);
+  await a.stop({ release: false }); // SIGKILL: nothing released
+  await clock.advance(12_000);
+  assert.ok(lost.every((key) => !b.mayWrite(key)), "taken before the duration");
+  await clock.advance(8000);
+  assert.deepEqual(b.held().sort(), [...KEYS].sort());
+  await b.stop({ release: false });
+});
+
+Deno.test("a holder cut off from the API stops writing at the renew deadline", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const changes: OwnershipChange[] = [];
+  const a = replica(kube, clock, "a", changes);
+  a.start();
+  await clock.advance(0);
+  const lastRenew = clock.now();
+  kube.failure = new KubeError("Cannot reach the API", { status: 0 });
+  await clock.advance(9_999);
+  assert.equal(a.held().length, 12);
+  await clock.advance(1);
+  assert.equal(clock.now() - lastRenew, 10_000);
+  assert.deepEqual(a.held(), []);
+  await clock.advance(2500);
+  assert.equal(changes.filter((c) => c.reason === "lost").length, 12);
+  // Back in touch: its Leases were not taken (nobody else runs), so it takes them again.
+  kube.failure = undefined;
+  await clock.advance(2500);
+  assert.equal(a.held().length, 12);
+  await a.stop({ release: false });
+});
+
+Deno.test("racing replicas: a 409 on update means someone else won, never two holders", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const replicas = ["a", "b", "c"].map((id) => replica(kube, clock, id));
+  for (const r of replicas) r.start();
+  for (let i = 0; i < 20; i++) {
+    await clock.advance(700);
+    for (const [key, who] of writers(replicas)) assert.ok(who.length <= 1, `${key}: ${who}`);
+  }
+  for (const [key, who] of writers(replicas)) assert.equal(who.length, 1, key);
+  await Promise.all(replicas.map((r) => r.stop({ release: false })));
+});
