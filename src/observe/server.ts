@@ -13,6 +13,7 @@
 import type { CheckStatus, ServiceStatus } from "../agent.ts";
 import { type Logger, redactUrls } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
+import { statusPage } from "./status_page.ts";
 
 /** Whether the agent is ready, and why not. */
 export interface Readiness {
@@ -83,7 +84,7 @@ export function startServer(options: ServerOptions): ObserveServer {
   }
   options.log.info("listening", {
     address: `${server.addr.hostname}:${server.addr.port}`,
-    endpoints: ["/metrics", "/healthz", "/readyz", "/status"],
+    endpoints: ["/", "/metrics", "/healthz", "/readyz", "/status"],
   });
   return {
     addr: server.addr,
@@ -132,6 +133,11 @@ const ROUTES: Readonly<Record<string, (sources: EndpointSources) => Response>> =
   "/status": (sources) =>
     new Response(JSON.stringify(sources.status(), null, 2) + "\n", {
       headers: { "content-type": JSON_TYPE, "cache-control": "no-store" },
+    }),
+  // The status page: the same document as HTML for a browser.
+  "/": (sources) =>
+    new Response(statusPage(sources.status() as StatusDocument), {
+      headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
     }),
 };
 

@@ -1,0 +1,145 @@
+/**
+ * The status page at `/` on `--listen`: the `/status` document as a plain HTML table a person
+ * can read in a browser. One self-contained page (inline style, no script, no external asset)
+ * that reloads itself with a meta refresh. Every value is escaped; the document it renders
+ * holds no secret (see `statusDocument`), so neither does the page.
+ *
+ * @module
+ */
+
+import type { ServiceStatusDocument, StatusDocument, TargetStatusDocument } from "./server.ts";
+
+/** Options of {@linkcode statusPage}. */
+export interface StatusPageOptions {
+  /** Seconds between the page's own reloads (default 5). */
+  readonly refreshSeconds?: number;
+}
+
+/**
+ * Who publishes a Service, when the document names it: the replica holding its Lease and the
+ * cluster written to. Absent fields are shown as this agent.
+ */
+interface PublisherFields {
+  readonly owner?: string;
+  readonly cluster?: string;
+}
+
+/** The page's HTML for a `/status` document. */
+export function statusPage(document: StatusDocument, options: StatusPageOptions = {}): string {
+  const refresh = Math.max(1, Math.round(options.refreshSeconds ?? 5));
+  const replica = (document as { replica?: unknown }).replica;
+  const services = document.services.map((service) => serviceSection(service)).join("\n");
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="${refresh}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HELASEID status</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>HELASEID status</h1>
+<p class="meta">At <time id="generated" datetime="${esc(document.time)}">${
+    esc(document.time)
+  }</time>${document.version ? ` · version ${esc(document.version)}` : ""}${
+    typeof replica === "string" ? ` · replica ${esc(replica)}` : ""
+  } · reloads every ${refresh} s · <a href="/status">/status</a> (JSON) · <a href="/metrics">/metrics</a></p>
+${services || "<p>No Service configured.</p>"}
+</body>
+</html>
+`;
+}
+
+function serviceSection(service: ServiceStatusDocument): string {
+  const id = `${service.namespace}/${service.name}`;
+  const publish = service.publish;
+  const fields = (publish ?? {}) as PublisherFields;
+  const up = service.targets.filter((t) => t.status === "healthy").length;
+  const facts: string[] = [`${up} of ${service.targets.length} targets up`];
+  if (!publish) facts.push("not published yet");
+  else {
+    if (publish.blocked) {
+      facts.push(
+        `<span class="down">blocked: ${esc(publish.blocked)}${
+          publish.detail ? ` (${esc(publish.detail)})` : ""
+        }</span>`,
+      );
+    }
+    if (publish.conflict) facts.push(`another writer: ${esc(publish.conflict.writer)}`);
+    if (publish.panic) facts.push(`<span class="down">panic: every target published</span>`);
+    if (publish.endpoints) {
+      facts.push(`published ${publish.endpoints.ready} ready, ${publish.endpoints.notReady} not`);
+    }
+    if (publish.failures > 0) {
+      facts.push(`<span class="down">${publish.failures} failed writes</span>`);
+    }
+    facts.push(
+      `publisher: ${esc(fields.owner ?? "this replica")}${
+        fields.cluster ? ` → cluster ${esc(fields.cluster)}` : ""
+      }`,
+    );
+  }
+  const rows = service.targets.map((target) => targetRow(target)).join("\n");
+  return `<section data-service="${esc(id)}">
+<h2>${esc(id)}</h2>
+<p class="meta">${facts.join(" · ")}</p>
+<table>
+<thead><tr><th>target</th><th>state</th><th>since</th><th>last check</th><th>last error</th><th>zone</th><th>schedule</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</section>`;
+}
+
+function targetRow(target: TargetStatusDocument): string {
+  const state = target.status === "healthy"
+    ? "up"
+    : target.status === "unhealthy"
+    ? "down"
+    : "unknown";
+  const address = target.address.includes(":")
+    ? `[${target.address}]:${target.port}`
+    : `${target.address}:${target.port}`;
+  const last = target.lastResult
+    ? `${target.lastResult.latencyMs} ms ${target.lastResult.ok ? "ok" : "failed"}`
+    : "none yet";
+  const name = target.hostname ? ` <span class="meta">${esc(target.hostname)}</span>` : "";
+  return `<tr data-target="${esc(address)}" data-state="${state}">` +
+    `<td>${esc(address)}${name}</td>` +
+    `<td class="${state}">${state}</td>` +
+    `<td><time datetime="${esc(target.since)}">${esc(target.since)}</time></td>` +
+    `<td>${esc(last)}</td>` +
+    `<td>${esc(target.error ?? "")}</td>` +
+    `<td>${esc(target.zone ?? "")}</td>` +
+    `<td>${esc(target.schedule)} ${esc(String(target.intervalMs))} ms</td></tr>`;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+/** HTML-escapes text for element content and quoted attribute values. */
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
+}
+
+const STYLE = `
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1b1b; background: #fff; }
+h1 { font-size: 1.4em; margin: 0 0 .2em; }
+h2 { font-size: 1.1em; margin: 1.4em 0 .2em; font-family: ui-monospace, monospace; }
+.meta { color: #555; margin: .2em 0 .6em; }
+table { border-collapse: collapse; min-width: 60%; }
+th, td { text-align: left; padding: .25em .8em; border-bottom: 1px solid #ddd; }
+th { background: #f3f3f3; }
+td:first-child { font-family: ui-monospace, monospace; }
+.up { color: #fff; background: #2e7d32; font-weight: bold; text-align: center; }
+.down { color: #b71c1c; font-weight: bold; }
+td.down { color: #fff; background: #c62828; text-align: center; }
+.unknown { color: #fff; background: #757575; text-align: center; }
+`;

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import type { ServiceStatus } from "../../src/agent.ts";
+import { silentLogger } from "../../src/observe/log.ts";
+import { observeHandler, statusDocument } from "../../src/observe/server.ts";
+import { statusPage } from "../../src/observe/status_page.ts";
+
+const T0 = Date.UTC(2026, 11, 3, 8, 0);
+
+const SERVICE: ServiceStatus = {
+  namespace: "shop",
+  name: "brokers",
+  targets: [
+    {
+      address: "192.0.2.1",
+      port: 9092,
+      zone: "eu-west-1a",
+      status: "healthy",
+      since: T0 - 60_000,
+      checks: 12,
+      lastResult: { ok: true, latency: 1.24, at: T0 - 1000 },
+      schedule: "normal",
+      interval: 1000,
+    },
+    {
+      address: "2001:db8::2",
+      port: 9092,
+      hostname: "<b>broker-2</b>",
+      status: "unhealthy",
+      since: T0 - 5000,
+      checks: 9,
+      lastResult: { ok: false, latency: 500, error: "timeout", at: T0 - 500 },
+      error: `connect to https://user:hunter2@192.0.2.9/x failed: <script>alert("x")</script>`,
+      schedule: "down",
+      interval: 5000,
+    },
+  ],
+  publish: {
+    service: { namespace: "shop", name: "brokers" },
+    writes: new Map(),
+    failures: 0,
+    view: {
+      panic: false,
+      endpoints: [
+        { address: "192.0.2.1", ready: true },
+        { address: "2001:db8::2", ready: false },
+      ],
+    },
+  } as unknown as ServiceStatus["publish"],
+};
+
+Deno.test("status page: one row per target with its state, since, latency, error and zone", () => {
+  const html = statusPage(statusDocument([SERVICE], { now: T0, version: "0.1.0" }));
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.match(html, /<h2>shop\/brokers<\/h2>/);
+  assert.match(html, /1 of 2 targets up/);
+  assert.match(html, /published 1 ready, 1 not/);
+  const rows = [...html.matchAll(/<tr data-target="([^"]+)" data-state="([^"]+)">(.*?)<\/tr>/g)];
+  assert.deepEqual(rows.map((r) => [r[1], r[2]]), [
+    ["192.0.2.1:9092", "up"],
+    ["[2001:db8::2]:9092", "down"],
+  ]);
+  const first = rows[0]![3]!;
+  assert.match(first, /<td class="up">up<\/td>/);
+  assert.match(first, /2026-12-03T07:59:00\.000Z/);
+  assert.match(first, /1\.2 ms ok/);
+  assert.match(first, /<td>eu-west-1a<\/td>/);
+  assert.match(rows[1]![3]!, /500 ms failed/);
+  assert.match(html, /<meta http-equiv="refresh" content="5">/);
+});
+
+Deno.test("status page: every value is escaped and URL credentials never shown", () => {
+  const html = statusPage(statusDocument([SERVICE], { now: T0 }));
+  assert.doesNotMatch(html, /<script|<b>broker/);
+  assert.match(html, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;/);
+  assert.match(html, /&lt;b&gt;broker-2&lt;\/b&gt;/);
+  assert.doesNotMatch(html, /hunter2/);
+  // No asset from anywhere: no script, stylesheet link, image or URL in the style.
+  assert.doesNotMatch(html, /<script|<link|<img|src=|url\(/i);
+});
+
+Deno.test("status page: a blocked Service and the publisher are named", () => {
+  const blocked: ServiceStatus = {
+    ...SERVICE,
+    publish: {
+      ...SERVICE.publish!,
+      blocked: "access-denied",
+      detail: "watch endpointslices in namespace 'shop': 403 Forbidden",
+      blockedSince: T0 - 1000,
+    },
+  };
+  const html = statusPage(statusDocument([blocked], { now: T0 }));
+  assert.match(
+    html,
+    /blocked: access-denied \(watch endpointslices in namespace &#39;shop&#39;: 403 Forbidden\)/,
+  );
+  assert.match(html, /publisher: this replica/);
+  const owned = statusPage({
+    ...statusDocument([SERVICE], { now: T0 }),
+    services: [{
+      ...statusDocument([SERVICE], { now: T0 }).services[0]!,
+      publish: {
+        ...statusDocument([SERVICE], { now: T0 }).services[0]!.publish!,
+        owner: "helaseid-7d9f-x2",
+        cluster: "prod-eu",
+      } as never,
+    }],
+  });
+  assert.match(owned, /publisher: helaseid-7d9f-x2 → cluster prod-eu/);
+});
+
+Deno.test("status page: served at / as HTML, /status stays JSON", async () => {
+  const handler = observeHandler({
+    metrics: { render: () => "" },
+    status: () => statusDocument([SERVICE], { now: T0 }),
+    ready: () => ({ ready: true, reasons: [] }),
+    log: silentLogger(),
+  });
+  const page = handler(new Request("http://localhost/"));
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.match(await page.text(), /<tr data-target="192\.0\.2\.1:9092" data-state="up">/);
+  const json = handler(new Request("http://localhost/status"));
+  assert.match(json.headers.get("content-type") ?? "", /^application\/json/);
+  assert.equal((await json.json()).services[0].name, "brokers");
+});
