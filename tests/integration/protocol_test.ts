@@ -387,3 +387,55 @@ Deno.test("protocol checks: a broker whose port accepts but whose protocol is br
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("protocol checks: the seed format's PROBE=kafka is what run and check do (it was accepted and ignored)", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  await net.addAddress(A);
+  await net.addAddress(B);
+  const kafkas = [await kfake(A), await kfake(B)];
+  const namespace = await cluster.createNamespace("protocol-seed");
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "brokers", namespace },
+      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
+    }),
+  });
+  await using slices = await record(
+    cluster.kubeconfigPath,
+    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+  );
+  const env = {
+    IPS: `("${A}" "${B}")`,
+    PORT: "9092",
+    PROBE: "kafka",
+    MAX_RETRY: String(FALL),
+    INTERVAL: String(INTERVAL_MS / 1000),
+    TIMEOUT: String(TIMEOUT_MS / 1000),
+    NAMESPACE: namespace,
+    SERVICE_NAME: "brokers",
+  };
+  try {
+    // B's port accepts connections but its broker does not answer: a TCP connect would pass.
+    await kafkas[1]!.mode("mute");
+    await using check = await startAgent({ args: ["check"], env });
+    const code = await check.exited;
+    const table = check.lines.map((l) => l.msg).join("\n");
+    assert.equal(code, 1, table);
+    assert.match(table, new RegExp(`^${namespace}/brokers\\s+${A}\\s+kafka\\s+9092\\s+up\\s`, "m"));
+    assert.match(table, new RegExp(`${B}\\s+kafka\\s+9092\\s+down\\s+\\S+ms\\s+timeout$`, "m"));
+
+    await using agent = await startAgent({
+      args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
+      env,
+    });
+    await slices.waitFor(shows({ [A]: true, [B]: false }));
+    await kafkas[1]!.mode("serve");
+    await slices.waitFor(shows({ [A]: true, [B]: true }));
+    assert.equal(await agent.stop(), 0);
+  } finally {
+    for (const kafka of kafkas) await kafka.stop();
+  }
+});
