@@ -8,7 +8,8 @@
  * the revival). Goals: refused p99 ≤ 1.3 s (one interval + 2 × 100 ms), black-holed within one
  * interval + 3 timeouts.
  *
- * Settings: `BENCH_FAST_REPS` (outages per kind and mode and run, default 10).
+ * Settings: `BENCH_FAST_REPS` (outages per kind and mode and run, default 10), `BENCH_FAST_MS`
+ * (the fast interval measured, default 100).
  *
  * @module
  */
@@ -53,7 +54,7 @@ export function fastSettings(env: Readonly<Record<string, string | undefined>>):
     intervalMs: 1000,
     timeoutMs: 500,
     fall: 3,
-    fastMs: 100,
+    fastMs: Number(env.BENCH_FAST_MS ?? 100),
   };
 }
 
