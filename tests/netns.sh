@@ -19,6 +19,9 @@ export HELASEID_KUBE_ASSETS
 # The kafka probe's test broker (kfake), built here while the network is there.
 HELASEID_KFAKE=$(tests/kafka/build.sh)
 export HELASEID_KFAKE
+# helm and promtool for the chart, alert-rule and dashboard tests (tests/ecosystem/).
+HELASEID_ECOSYSTEM_TOOLS=$(tests/ecosystem/build.sh)
+export HELASEID_ECOSYSTEM_TOOLS
 # actionlint for tests/release/lint_test.ts (tests/tools/), built here while the network is there.
 HELASEID_TOOLS=$(tests/tools/build.sh)
 export HELASEID_TOOLS

@@ -1,0 +1,276 @@
+/**
+ * The alert rules (manifests/optional/prometheusrule.yaml) with the real promtool: `check
+ * rules`, then `test rules` with series that make each alert fire and series that must not,
+ * and a check that no alert goes untested. `promtool check metrics` lints the agent's real
+ * `/metrics` exposition (names, units, help) and must find nothing.
+ */
+
+import assert from "node:assert/strict";
+import { parse, stringify } from "yaml";
+import { ROOT, startDryRunAgent, tool, toolOk } from "./_tools.ts";
+
+const RULES = `${ROOT}manifests/optional/prometheusrule.yaml`;
+
+// deno-lint-ignore no-explicit-any
+type Obj = any;
+
+/** The rule groups of the PrometheusRule, as a plain Prometheus rule file. */
+async function ruleFile(dir: string): Promise<{ path: string; alerts: string[] }> {
+  const rule = parse(await Deno.readTextFile(RULES));
+  assert.equal(rule.kind, "PrometheusRule");
+  const path = `${dir}/rules.yaml`;
+  await Deno.writeTextFile(path, stringify(rule.spec));
+  const alerts = rule.spec.groups.flatMap((group: Obj) =>
+    group.rules.map((r: Obj) => r.alert).filter(Boolean)
+  );
+  return { path, alerts };
+}
+
+const SVC = 'namespace="datastream",service="brokers"';
+const A = `${SVC},address="192.0.2.1",port="9092"`;
+const B = `${SVC},address="192.0.2.2",port="9092"`;
+/** The labels an alert on one target carries. */
+const TARGET_LABELS = {
+  namespace: "datastream",
+  service: "brokers",
+  address: "192.0.2.1",
+  port: "9092",
+};
+const SERVICE_LABELS = { namespace: "datastream", service: "brokers" };
+
+/** One alert's promtool test: its series, and the alerts expected at each time. */
+interface AlertCase {
+  readonly name: string;
+  readonly series: Record<string, string>;
+  readonly checks: { at: string; alerts: Obj[] }[];
+}
+
+const CASES: AlertCase[] = [
+  {
+    name: "HelaseidTargetDown",
+    series: {
+      // Down from minute 1 on both replicas: fires once, after `for: 5m`.
+      [`helaseid_target_up{${A},pod="r1"}`]: "1 0x20",
+      [`helaseid_target_up{${A},pod="r2"}`]: "1 0x20",
+      // Down on one replica only: the other still reaches it, not an alert.
+      [`helaseid_target_up{${B},pod="r1"}`]: "0x20",
+      [`helaseid_target_up{${B},pod="r2"}`]: "1x20",
+    },
+    checks: [
+      { at: "5m", alerts: [] },
+      {
+        at: "7m",
+        alerts: [{
+          exp_labels: { ...TARGET_LABELS, severity: "warning" },
+          exp_annotations: {
+            summary: "Target 192.0.2.1:9092 of datastream/brokers is down",
+            description: "HELASEID has judged 192.0.2.1:9092 unhealthy for 5 minutes " +
+              "and publishes it as not ready. Its last error is on the agent's status page (/) and " +
+              "in /status.",
+          },
+        }],
+      },
+    ],
+  },
+  {
+    name: "HelaseidAllTargetsDown",
+    series: {
+      [`helaseid_service_panic{${SVC}}`]: "0 1x10",
+      // A blip shorter than `for: 1m` does not page.
+      ['helaseid_service_panic{namespace="datastream",service="other"}']: "0 1 0x10",
+    },
+    checks: [
+      { at: "1m", alerts: [] },
+      {
+        at: "3m",
+        alerts: [{
+          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
+          exp_annotations: {
+            summary: "Every target of datastream/brokers is down: failing open",
+            description: "No target of datastream/brokers is healthy, so the panic " +
+              "guard publishes all of them as ready (fail-open): clients reach brokers that fail. " +
+              "Check the brokers, and the network between the agent and them.",
+          },
+        }],
+      },
+    ],
+  },
+  {
+    name: "HelaseidWritesFailing",
+    series: {
+      [`helaseid_service_publish_failures{${SVC}}`]: "0 0 3x10",
+      // Failures that recover within `for` do not fire.
+      ['helaseid_service_publish_failures{namespace="datastream",service="other"}']: "0 2 2 0x10",
+    },
+    checks: [
+      { at: "6m", alerts: [] },
+      {
+        at: "8m",
+        alerts: [{
+          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
+          exp_annotations: {
+            summary: "HELASEID cannot write the endpoints of datastream/brokers",
+            description: "3 consecutive publishing attempts of datastream/brokers " +
+              "failed: its EndpointSlices no longer follow the targets' health. The agent's log " +
+              "and /status name the failing write and its HTTP status.",
+          },
+        }],
+      },
+    ],
+  },
+  {
+    name: "HelaseidApiAccessLost",
+    series: {
+      [`helaseid_service_blocked{${SVC},reason="access-denied"}`]: "0 1x10",
+      // Another reason of the same Service is not this alert.
+      [`helaseid_service_blocked{${SVC},reason="service-missing"}`]: "1x10",
+    },
+    checks: [
+      { at: "2m", alerts: [] },
+      {
+        at: "4m",
+        alerts: [{
+          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
+          exp_annotations: {
+            summary: "HELASEID is refused access to datastream/brokers",
+            description: "The Kubernetes API refuses the agent's ServiceAccount (403) a " +
+              "call it needs for datastream/brokers: nothing is published there. Check the " +
+              "Role and RoleBinding in datastream; /readyz names the refused call.",
+          },
+        }],
+      },
+    ],
+  },
+  {
+    name: "HelaseidAnotherWriter",
+    series: {
+      [`helaseid_service_conflict{${SVC}}`]: "0 1x10",
+      ['helaseid_service_conflict{namespace="datastream",service="other"}']: "0x10",
+    },
+    checks: [
+      { at: "5m", alerts: [] },
+      {
+        at: "7m",
+        alerts: [{
+          exp_labels: { ...SERVICE_LABELS, severity: "warning" },
+          exp_annotations: {
+            summary: "Another writer rewrites the endpoints of datastream/brokers",
+            description: "Another HELASEID (or another tool) keeps rewriting the objects of " +
+              "datastream/brokers, and this agent holds off. Run one writer per Service; " +
+              "/status names the other writer.",
+          },
+        }],
+      },
+    ],
+  },
+  {
+    name: "HelaseidCertificateExpiring",
+    series: {
+      // 10 days left at 2h (the test's clock starts at 0); 30 days left for B.
+      [`helaseid_tls_certificate_not_after_seconds{${A}}`]: `${10 * 86400 + 7200}x200`,
+      [`helaseid_tls_certificate_not_after_seconds{${B}}`]: `${30 * 86400}x200`,
+    },
+    checks: [
+      { at: "30m", alerts: [] },
+      {
+        at: "2h",
+        alerts: [{
+          exp_labels: { ...TARGET_LABELS, severity: "warning" },
+          exp_annotations: {
+            summary: "The certificate of 192.0.2.1:9092 (datastream/brokers) expires soon",
+            description: "The certificate a tls check of 192.0.2.1:9092 last saw " +
+              "expires in 10d 0h 0m 0s. Renew it before the check starts failing.",
+          },
+        }],
+      },
+    ],
+  },
+];
+
+/** The promtool unit-test file for {@linkcode CASES}. */
+function unitTests(rulePath: string, cases: readonly AlertCase[] = CASES): string {
+  return stringify({
+    rule_files: [rulePath],
+    evaluation_interval: "1m",
+    tests: cases.map((c) => ({
+      name: c.name,
+      interval: "1m",
+      input_series: Object.entries(c.series).map(([series, values]) => ({ series, values })),
+      alert_rule_test: c.checks.map((check) => ({
+        eval_time: check.at,
+        alertname: c.name,
+        exp_alerts: check.alerts,
+      })),
+    })),
+  });
+}
+
+Deno.test("alerts: promtool check rules accepts the PrometheusRule's groups", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-alerts-" });
+  try {
+    const { path, alerts } = await ruleFile(dir);
+    const out = await toolOk("promtool", ["check", "rules", path]);
+    assert.match(out, new RegExp(`SUCCESS: ${alerts.length} rules found`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("alerts: promtool test rules fires each alert on its series and not on the others", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-alerts-" });
+  try {
+    const { path, alerts } = await ruleFile(dir);
+    // Every alert is tested, and every test names an alert that exists.
+    assert.deepEqual(CASES.map((c) => c.name).sort(), [...alerts].sort());
+    for (const c of CASES) {
+      assert.ok(c.checks.some((check) => check.alerts.length === 0), `${c.name}: a quiet case`);
+      assert.ok(c.checks.some((check) => check.alerts.length > 0), `${c.name}: a firing case`);
+    }
+    await Deno.writeTextFile(`${dir}/tests.yaml`, unitTests(path));
+    const passed = await tool("promtool", ["test", "rules", `${dir}/tests.yaml`]);
+    assert.equal(passed.code, 0, `${passed.stdout}\n${passed.stderr}`);
+    assert.match(passed.stdout, /SUCCESS/);
+
+    // The tests can fail: expect HelaseidTargetDown one minute early and promtool says so.
+    const early: AlertCase = {
+      ...CASES[0]!,
+      checks: [{ at: "5m", alerts: CASES[0]!.checks[1]!.alerts }],
+    };
+    await Deno.writeTextFile(`${dir}/early.yaml`, unitTests(path, [early]));
+    const failed = await tool("promtool", ["test", "rules", `${dir}/early.yaml`]);
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stdout + failed.stderr, /HelaseidTargetDown/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("alerts: every metric the rules use is in the agent's real /metrics", async () => {
+  const rule = parse(await Deno.readTextFile(RULES));
+  const used = new Set<string>();
+  for (const group of rule.spec.groups) {
+    for (const r of group.rules) {
+      for (const name of String(r.expr).match(/helaseid_[a-z_]+/g) ?? []) used.add(name);
+    }
+  }
+  await using bed = await startDryRunAgent({ "192.0.2.51": "accept", "192.0.2.52": "refuse" });
+  const { body } = await bed.get("/metrics");
+  const families = new Set([...body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+  for (const name of used) assert.ok(families.has(name), `${name} is exported`);
+});
+
+Deno.test("alerts: promtool check metrics finds nothing in the agent's /metrics", async () => {
+  await using bed = await startDryRunAgent({ "192.0.2.53": "accept", "192.0.2.54": "refuse" });
+  const { status, body } = await bed.get("/metrics");
+  assert.equal(status, 200);
+  assert.match(body, /^helaseid_target_up\{.*address="192\.0\.2\.54".*\} 0$/m);
+  const lint = await tool("promtool", ["check", "metrics"], { stdin: body });
+  assert.equal(lint.code, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
+  assert.equal(lint.stdout + lint.stderr, "", "no lint finding");
+
+  // The lint can fail: a counter without _total is reported.
+  const bad = "# HELP helaseid_bad A counter.\n# TYPE helaseid_bad counter\nhelaseid_bad 1\n";
+  const found = await tool("promtool", ["check", "metrics"], { stdin: bad });
+  assert.notEqual(found.code, 0);
+  assert.match(found.stdout + found.stderr, /helaseid_bad.*_total/);
+});
