@@ -258,10 +258,11 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
     const verify = await command("sha256sum", ["--strict", "-c", "SHA256SUMS"], { cwd: out });
     assert.equal(verify.code, 0, verify.stderr);
     assert.equal(verify.stdout, names.map((name) => `${name}: OK\n`).join(""));
-    for (const [i, target] of targets.entries()) {
-      const list = await command("tar", ["-tvzf", `${out}/${names[i]}`]);
-      assert.match(list.stdout, /^-rwxr-xr-x 0\/0 .* helaseid\n$/, names[i]);
-      const content = await command("tar", ["-xOzf", `${out}/${names[i]}`, "helaseid"]);
+    for (const target of targets) {
+      const name = archiveName("0.3.0", target);
+      const list = await command("tar", ["-tvzf", `${out}/${name}`]);
+      assert.match(list.stdout, /^-rwxr-xr-x 0\/0 .* helaseid\n$/, name);
+      const content = await command("tar", ["-xOzf", `${out}/${name}`, "helaseid"]);
       assert.equal(content.stdout, `binary of ${target.os}-${target.arch}\n`);
     }
     assert.equal(
