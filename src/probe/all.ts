@@ -23,10 +23,14 @@ export interface CheckSetResult extends ProbeResult {
   readonly results: readonly CheckOutcome[];
 }
 
+/** A reason that already names its protocol (`http 503`, `tls: certificate expired`). */
+const PROTOCOL_REASON = /^(tcp|http|https|tls|kafka|redpanda)\b/;
+
 /**
  * A prober of every check in `checks` (none: a bare TCP connect on the request's port). The
  * combined latency is the slowest check's; the error is the first failed check's reason (in
- * configuration order), so that `kafka` then `redpanda` reports the Kafka failure first.
+ * configuration order), so that `kafka` then `redpanda` reports the Kafka failure first; with
+ * several checks a network reason is prefixed with its check's type (`kafka: timeout`).
  */
 export function proberForChecks(
   checks: readonly ProbeCheck[] | undefined,
@@ -43,7 +47,12 @@ export function proberForChecks(
     const failed = outcomes.find((outcome) => !outcome.result.ok);
     const latency = Math.max(...results.map((result) => result.latency));
     if (failed !== undefined) {
-      return { ok: false, latency, error: failed.result.error ?? "failed", results: outcomes };
+      const reason = failed.result.error ?? "failed";
+      // Among several checks a bare network reason ('timeout') names its check: 'kafka: timeout'.
+      const error = list.length > 1 && !PROTOCOL_REASON.test(reason)
+        ? `${failed.check.type}: ${reason}`
+        : reason;
+      return { ok: false, latency, error, results: outcomes };
     }
     const note = results.find((result) => result.note !== undefined)?.note;
     return { ok: true, latency, ...(note === undefined ? {} : { note }), results: outcomes };

@@ -56,6 +56,21 @@ Deno.test("checks: the first failed check in configuration order gives the reaso
   assert.deepEqual(result.results.map((r) => r.result.ok), [true, false, false]);
 });
 
+Deno.test("checks: among several checks a network reason names its check; a protocol reason is kept", async () => {
+  const { make } = scripted({
+    kafka: { ok: false, latency: 1000, error: "timeout" },
+    redpanda: { ok: false, latency: 2, error: "redpanda booting" },
+    http: { ok: false, latency: 2, error: "http 503" },
+  });
+  const first = (checks: ProbeCheck[]) =>
+    proberForChecks(checks, {}, make)(request).then((r) => r.error);
+  assert.equal(await first([{ type: "kafka" }, { type: "redpanda" }]), "kafka: timeout");
+  assert.equal(await first([{ type: "redpanda" }, { type: "kafka" }]), "redpanda booting");
+  assert.equal(await first([{ type: "http" }, { type: "kafka" }]), "http 503");
+  // One check: its reason as it is (the configuration names the type).
+  assert.equal(await first([{ type: "kafka" }]), "timeout");
+});
+
 Deno.test("checks: none configured is a bare TCP connect on the request's port", async () => {
   const { make, made } = scripted({ tcp: { ok: true, latency: 1 } });
   const result = await proberForChecks(undefined, {}, make)(request);
