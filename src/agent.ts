@@ -33,13 +33,7 @@ import type { KubeClient } from "./kube/client.ts";
 import { ObjectStore } from "./kube/store.ts";
 import type { Logger } from "./observe/log.ts";
 import { type CheckSetResult, proberForChecks } from "./probe/all.ts";
-import {
-  type CertificateInfo,
-  type Prober,
-  type ProbeRequest,
-  type ProbeResult,
-  proberFor,
-} from "./probe/mod.ts";
+import type { CertificateInfo, Prober, ProbeRequest, ProbeResult } from "./probe/mod.ts";
 import { type PublishState, Reconciler } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
@@ -298,7 +292,7 @@ export class Agent {
     }
     this.#scheduler = new Scheduler({
       // Each request is checked by its Service's prober, registered with it in `start`.
-      prober: (request) => (this.#probers.get(request) ?? fallbackProber)(request),
+      prober: (request) => (this.#probers.get(request) ?? unregistered)(request),
       clock: this.#clock,
       random: options.random,
       maxInFlight: options.maxInFlight,
@@ -624,8 +618,13 @@ export class Agent {
   }
 }
 
-/** A request no Service registered (cannot happen once started) gets a bare TCP connect. */
-const fallbackProber: Prober = proberFor("tcp");
+/**
+ * A request no Service registered fails loudly instead of being checked some other way: the
+ * scheduler must hand back the very request object the agent gave it (every agent test would
+ * see this reason if it did not).
+ */
+const unregistered: Prober = () =>
+  Promise.resolve({ ok: false, latency: 0, error: "internal: no prober for this request" });
 
 /** The last result for `/status`: each check's part apart, never the checks' options. */
 function lastResultStatus(
