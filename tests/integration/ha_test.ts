@@ -1,0 +1,309 @@
+/**
+ * High availability (issue 13) against the real API server: three agent processes with the
+ * same configuration (three Services) and `LEASES=true`. What is asserted is what a client of
+ * the API sees on a watch (who wrote each slice, how often) and what each replica reports.
+ *
+ * - Every Service has exactly one holder, the Services spread over the replicas, and during
+ *   an outage each slice is written by its holder alone, once or twice (no write storm).
+ * - SIGKILL of a holder during an outage: another replica publishes the outage, after the
+ *   lease duration at the latest.
+ * - SIGTERM of a holder: it releases its Leases and another replica takes over well before
+ *   the lease duration (client-go's ReleaseOnCancel).
+ *
+ * Durations are printed, not asserted, except that a handover by release must beat the lease
+ * duration (what distinguishes it from an expiry), with a generous margin.
+ */
+
+import assert from "node:assert/strict";
+import { type AgentProcess, startAgent } from "../support/agent_process.ts";
+import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { type SimulatedTarget, startTargets } from "../support/targets.ts";
+import { TestNetwork } from "../support/testnet.ts";
+import { untilValue } from "../support/wait.ts";
+import { fence, readiness, record, type Recorder } from "../support/watch.ts";
+import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
+import { rendezvousOwner } from "../../src/publish/ownership.ts";
+
+const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
+const A = "192.0.2.181", B = "192.0.2.182";
+const SERVICES = ["alpha", "beta", "gamma"];
+/** Lease timings of the test (shorter than the defaults, same proportions). */
+const LEASE = { duration: 12, renewDeadline: 8, retryPeriod: 1 };
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+interface Replica {
+  readonly id: string;
+  readonly agent: AgentProcess;
+  readonly base: string;
+  alive: boolean;
+}
+
+interface LeaseStatus {
+  readonly held: boolean;
+  readonly holder?: string;
+}
+
+/** Each Service's Lease as one replica's /status shows it. */
+async function leases(replica: Replica): Promise<Map<string, LeaseStatus> | undefined> {
+  try {
+    const response = await fetch(`${replica.base}/status`, { signal: AbortSignal.timeout(3000) });
+    const status = await response.json();
+    return new Map(
+      // deno-lint-ignore no-explicit-any
+      status.services.map((service: any) => [service.name, service.lease as LeaseStatus]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The replica holding each Service, once every Service has exactly one holder among
+ * `replicas` and it is the one rendezvous hashing picks among them: the spread has settled.
+ */
+async function holders(
+  namespace: string,
+  replicas: readonly Replica[],
+): Promise<Map<string, Replica> | undefined> {
+  const views = await Promise.all(replicas.map(async (r) => ({ r, leases: await leases(r) })));
+  const result = new Map<string, Replica>();
+  for (const name of SERVICES) {
+    const holding = views.filter((view) => view.leases?.get(name)?.held);
+    if (holding.length !== 1) return undefined;
+    const owner = rendezvousOwner(`${namespace}/${name}`, replicas.map((r) => r.id));
+    if (holding[0]!.r.id !== owner) return undefined;
+    result.set(name, holding[0]!.r);
+  }
+  return result;
+}
+
+/** The slice of `name` as the API shows it: writer and readiness. */
+async function slice(cluster: ClusterAccess, namespace: string, name: string) {
+  const text = await cluster.kubectl([
+    "get",
+    "endpointslice",
+    `${name}-helaseid-ipv4`,
+    "-n",
+    namespace,
+    "-o",
+    "json",
+  ]);
+  if (text.code !== 0) return undefined;
+  const object = JSON.parse(text.stdout);
+  return {
+    writer: object.metadata.annotations?.["helaseid.io/writer"] as string | undefined,
+    ready: readiness(object),
+  };
+}
+
+/** Slice events per Service name seen on the watch. */
+function writesBy(events: Recorder["events"]): Map<string, string[]> {
+  const writes = new Map<string, string[]>();
+  for (const event of events) {
+    const service = event.object?.metadata?.labels?.["kubernetes.io/service-name"];
+    if (!SERVICES.includes(service)) continue;
+    const writer = event.object?.metadata?.annotations?.["helaseid.io/writer"] ?? "?";
+    writes.set(service, [...writes.get(service) ?? [], writer]);
+  }
+  return writes;
+}
+
+Deno.test("ha: three replicas share the Services by Lease and take over on SIGKILL and SIGTERM", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("ha");
+  for (const name of SERVICES) {
+    await cluster.kubectlOk(["apply", "-f", "-"], {
+      stdin: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace },
+        spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
+      }),
+    });
+  }
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-ha-" });
+  const configPath = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({
+      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: 3, rise: 1 } },
+      services: SERVICES.map((name) => ({ name, namespace, ports: [9092], targets: [A, B] })),
+    }),
+  );
+  const net = await TestNetwork.open();
+  const targets: SimulatedTarget[] = [];
+  const replicas: Replica[] = [];
+  await using slices = await record(
+    cluster.kubeconfigPath,
+    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+  );
+  try {
+    targets.push(...await startTargets(net, [A, B].map((address) => ({ address, port: 9092 }))));
+    const target = (address: string) => targets.find((t) => t.address === address)!;
+    for (const id of ["replica-0", "replica-1", "replica-2"]) {
+      const port = freePort();
+      const agent = await startAgent({
+        args: [
+          "run",
+          "--config",
+          configPath,
+          "--kubeconfig",
+          cluster.kubeconfigPath,
+          "--listen",
+          `127.0.0.1:${port}`,
+        ],
+        echo: ECHO,
+        env: {
+          HELASEID_WRITER_ID: id,
+          LEASES: "true",
+          LEASE_NAMESPACE: namespace,
+          LEASE_DURATION: `${LEASE.duration}s`,
+          LEASE_RENEW_DEADLINE: `${LEASE.renewDeadline}s`,
+          LEASE_RETRY_PERIOD: `${LEASE.retryPeriod}s`,
+        },
+      });
+      replicas.push({ id, agent, base: `http://127.0.0.1:${port}`, alive: true });
+    }
+    const alive = () => replicas.filter((r) => r.alive);
+
+    // 1. Every Service has exactly one holder, the one rendezvous hashing picks, and its
+    // slice is published (by whichever replica held it first: a handover with nothing new
+    // to say writes nothing).
+    const first = await untilValue("one holder per Service, each slice published", async () => {
+      const held = await holders(namespace, replicas);
+      if (!held) return undefined;
+      for (const name of held.keys()) {
+        const shown = await slice(cluster, namespace, name);
+        if (shown?.ready[A] !== true || shown.ready[B] !== true) return undefined;
+      }
+      return held;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    console.log(
+      `holders: ${[...first].map(([name, r]) => `${name}=${r.id}`).join(", ")}`,
+    );
+    // Every replica sees the same holders (a standby reads them each retry period); the
+    // metric agrees.
+    for (const replica of replicas) {
+      await untilValue(`${replica.id} to see every holder`, async () => {
+        const seen = await leases(replica);
+        return [...first].every(([name, holder]) => seen?.get(name)?.holder === holder.id)
+          ? true
+          : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      const metrics = parsePrometheus(
+        await (await fetch(`${replica.base}/metrics`)).text(),
+      );
+      for (const [name, holder] of first) {
+        const held = valueOf(metrics, "helaseid_lease_held", { namespace, service: name });
+        assert.equal(held, holder === replica ? 1 : 0, `${replica.id} ${name}`);
+      }
+    }
+
+    // 2. An outage of B: each slice is written by its holder alone, once or twice.
+    const before = (await fence(slices, cluster, { namespace, kind: "EndpointSlice" })).length;
+    await target(B).setMode("refuse");
+    await untilValue("every slice to show B not ready", async () => {
+      for (const name of SERVICES) {
+        const shown = await slice(cluster, namespace, name);
+        if (shown?.ready[B] !== false) return undefined;
+      }
+      return true;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    // Give a standby that disagreed time to write (it must not).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const outage = writesBy(
+      (await fence(slices, cluster, { namespace, kind: "EndpointSlice" })).slice(before),
+    );
+    for (const name of SERVICES) {
+      const writers = outage.get(name) ?? [];
+      assert.deepEqual([...new Set(writers)], [first.get(name)!.id], `${name}: ${writers}`);
+      assert.ok(writers.length <= 2, `${name}: ${writers.length} writes for one outage`);
+    }
+    await target(B).setMode("accept");
+    await untilValue("every slice to show B ready again", async () => {
+      for (const name of SERVICES) {
+        if ((await slice(cluster, namespace, name))?.ready[B] !== true) return undefined;
+      }
+      return true;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+
+    // 3. SIGKILL the holder of alpha, then B goes down: another replica publishes it.
+    const killed = first.get("alpha")!;
+    const killedAt = performance.now();
+    await killed.agent.stop("SIGKILL");
+    killed.alive = false;
+    await target(B).setMode("refuse");
+    const after = await untilValue("another replica to publish the outage of alpha", async () => {
+      const shown = await slice(cluster, namespace, "alpha");
+      return shown?.ready[B] === false && shown.writer !== killed.id ? shown : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const killTakeover = performance.now() - killedAt;
+    console.log(
+      `SIGKILL of ${killed.id}: ${after.writer} published alpha's outage after ` +
+        `${(killTakeover / 1000).toFixed(1)} s (lease duration ${LEASE.duration} s)`,
+    );
+    assert.ok(alive().some((r) => r.id === after.writer));
+    await untilValue("every slice to show B not ready", async () => {
+      for (const name of SERVICES) {
+        if ((await slice(cluster, namespace, name))?.ready[B] !== false) return undefined;
+      }
+      return true;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+
+    // 4. SIGTERM the holder of a Service: it releases, another takes over at once.
+    const second = await untilValue(
+      "one holder per Service among the live replicas",
+      () => holders(namespace, alive()),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const leaving = second.get("beta")!;
+    const released = [...second].filter(([, r]) => r === leaving).map(([name]) => name);
+    const stayed = alive().find((r) => r !== leaving)!;
+    const termAt = performance.now();
+    assert.equal(await leaving.agent.stop("SIGTERM"), 0);
+    leaving.alive = false;
+    await untilValue("the remaining replica to hold what the leaving one released", async () => {
+      const seen = await leases(stayed);
+      return released.every((name) => seen?.get(name)?.held) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const handover = performance.now() - termAt;
+    console.log(
+      `SIGTERM of ${leaving.id}: ${stayed.id} held ${released.join(", ")} after ` +
+        `${(handover / 1000).toFixed(1)} s (retry period ${LEASE.retryPeriod} s)`,
+    );
+    assert.ok(
+      handover < (LEASE.duration - 2) * 1000,
+      `handover took ${handover} ms: the Leases were not released`,
+    );
+    // The new holder publishes what changes next.
+    await target(B).setMode("accept");
+    await untilValue("the remaining replica to publish B's recovery everywhere", async () => {
+      for (const name of SERVICES) {
+        const shown = await slice(cluster, namespace, name);
+        if (shown?.ready[B] !== true || shown.writer !== stayed.id) return undefined;
+      }
+      return true;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+
+    // Events on the Services name the ownership changes.
+    const events = JSON.parse(
+      await cluster.kubectlOk(["get", "events.events.k8s.io", "-n", namespace, "-o", "json"]),
+    );
+    // deno-lint-ignore no-explicit-any
+    const reasons = new Set(events.items.map((event: any) => event.reason));
+    assert.ok(reasons.has("LeaseAcquired"), [...reasons].join(","));
+    assert.ok(reasons.has("LeaseReleased"), [...reasons].join(","));
+  } finally {
+    for (const replica of replicas) await replica.agent.stop("SIGKILL");
+    for (const target of targets) await target.close();
+    await net.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
