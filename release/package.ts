@@ -62,6 +62,12 @@ export interface PackageOptions {
   readonly out?: string;
   /** The tasks of deno.json. */
   readonly tasks: Readonly<Record<string, string>>;
+  /**
+   * Modification time of `helaseid` in the archives, epoch seconds (`SOURCE_DATE_EPOCH`, the
+   * commit's time in the release): with it, the same binaries give the same archives and sums.
+   * Default: the binary's own.
+   */
+  readonly mtime?: number;
 }
 
 /** Writes one archive per target and SHA256SUMS; returns the files written, SHA256SUMS last. */
@@ -98,6 +104,7 @@ export async function packageRelease(version: string, options: PackageOptions): 
           "--owner=0",
           "--group=0",
           "--numeric-owner",
+          ...(options.mtime !== undefined ? [`--mtime=@${options.mtime}`] : []),
           "-czf",
           `${out}/${name}`,
           "helaseid",
@@ -124,5 +131,13 @@ if (import.meta.main) {
   }
   const root = new URL("../", import.meta.url).pathname;
   const { tasks } = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-  for (const file of await packageRelease(version, { root, tasks })) console.log(file);
+  const epoch = Deno.env.get("SOURCE_DATE_EPOCH");
+  if (epoch !== undefined && !/^\d+$/.test(epoch)) {
+    console.error(
+      `package: SOURCE_DATE_EPOCH must be seconds since 1970: current value is '${epoch}'`,
+    );
+    Deno.exit(2);
+  }
+  const mtime = epoch === undefined ? {} : { mtime: Number(epoch) };
+  for (const file of await packageRelease(version, { root, tasks, ...mtime })) console.log(file);
 }

@@ -265,6 +265,17 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
       const content = await command("tar", ["-xOzf", `${out}/${name}`, "helaseid"]);
       assert.equal(content.stdout, `binary of ${target.os}-${target.arch}\n`);
     }
+    // With a fixed file time, the same binaries give the same archives, whatever their mtime.
+    const sums = async (out: string) => {
+      await packageRelease("0.3.0", { root: `${dir}/`, tasks: denoJson.tasks, out, mtime: 1e9 });
+      return await Deno.readTextFile(`${out}/SHA256SUMS`);
+    };
+    const first = await sums(`${dir}/again-1`);
+    for (const target of targets) await Deno.utime(`${dir}/${target.binary}`, 5, 5);
+    assert.equal(await sums(`${dir}/again-2`), first);
+    const listed = await command("tar", ["--utc", "-tvzf", `${dir}/again-2/${names[0]}`]);
+    assert.match(listed.stdout, / 2001-09-09 01:46 helaseid\n$/);
+
     assert.equal(
       checksumsText(new Map([["b.tar.gz", "22"], ["a.tar.gz", "11"]])),
       "11  a.tar.gz\n22  b.tar.gz\n",
@@ -279,6 +290,36 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
       packageRelease("latest", { root: `${dir}/`, tasks: denoJson.tasks, out }),
       /not a semantic version/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("package: deno task package runs with the task's own permissions", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-package-task-" });
+  try {
+    const copy = await command("cp", ["-R", "deno.json", "deno.lock", "src", "release", dir]);
+    assert.equal(copy.code, 0, copy.stderr);
+    await Deno.mkdir(`${dir}/dist`);
+    for (const target of packageTargets(denoJson.tasks)) {
+      await Deno.writeTextFile(`${dir}/${target.binary}`, `${target.os}-${target.arch}\n`);
+    }
+    const env = {
+      ...Deno.env.toObject(),
+      DENO_NO_UPDATE_CHECK: "1",
+      SOURCE_DATE_EPOCH: "1000000000",
+    };
+    const packaged = await command(Deno.execPath(), ["task", "package", "v0.4.0"], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(packaged.code, 0, packaged.stderr);
+    assert.equal(packaged.stdout.trim().split("\n").at(-1), `${dir}/dist/release/SHA256SUMS`);
+    const verify = await command("sha256sum", ["--strict", "-c", "SHA256SUMS"], {
+      cwd: `${dir}/dist/release`,
+    });
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(verify.stdout, /^helaseid-0\.4\.0-linux-x86_64\.tar\.gz: OK$/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -57,7 +57,7 @@ Deno.test("release.yml: a v* tag runs checks, unit tests, stamp, compile:all, pa
     /^deno task stamp --release --version "\$GITHUB_REF_NAME" --commit "\$GITHUB_SHA"$/,
     /^deno task compile:all$/,
     /^dist\/helaseid-linux-x86_64 version .*grep -q "\^helaseid \$\{VERSION\} "/,
-    /^deno task package "\$VERSION"$/,
+    /^SOURCE_DATE_EPOCH="\$\(git log -1 --format=%ct\)" deno task package "\$VERSION"$/,
     /^sha256sum --strict -c SHA256SUMS$/,
     /^actions\/upload-artifact@/,
   ].map((pattern) => stepIndex(binaries, pattern));
