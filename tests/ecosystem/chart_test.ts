@@ -72,8 +72,8 @@ function one(objects: readonly Obj[], kind: string, name?: string): Obj {
 
 /**
  * A rendered object without what Helm adds by design: its two labels (`helm.sh/chart`,
- * `app.kubernetes.io/managed-by`) and the pod template's `checksum/config` annotation (a new
- * configuration rolls the pods).
+ * `app.kubernetes.io/managed-by`), the pod template's `checksum/config` annotation (a new
+ * configuration rolls the pods) and the brokers' Service's `helm.sh/resource-policy: keep`.
  */
 function withoutHelm(object: Obj): Obj {
   const copy = structuredClone(object);
@@ -81,6 +81,10 @@ function withoutHelm(object: Obj): Obj {
     if (!labels) continue;
     delete labels["helm.sh/chart"];
     delete labels["app.kubernetes.io/managed-by"];
+  }
+  if (copy.metadata.annotations?.["helm.sh/resource-policy"] === "keep") {
+    delete copy.metadata.annotations["helm.sh/resource-policy"];
+    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
   }
   const annotations = copy.spec?.template?.metadata?.annotations;
   if (annotations) {
@@ -329,4 +333,68 @@ Deno.test("chart: applied to the real API server with restricted Pod Security, t
     for (const target of targets) await target.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("chart: helm install, upgrade and uninstall against the real API server", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("helaseid-helm", {
+    "pod-security.kubernetes.io/enforce": "restricted",
+  });
+  const helm = (...args: string[]) =>
+    toolOk("helm", [...args, "--namespace", namespace, "--kubeconfig", cluster.kubeconfigPath]);
+  await helm("install", "helaseid", CHART, "--set", "brokersService.name=brokers");
+  const names = async () =>
+    (await cluster.kubectlOk([
+      "-n",
+      namespace,
+      "get",
+      "configmap,serviceaccount,role,rolebinding,service,deployment",
+      "-l",
+      "app.kubernetes.io/managed-by=Helm",
+      "-o",
+      "name",
+    ])).trim().split("\n").filter(Boolean).sort();
+  assert.deepEqual(await names(), [
+    "configmap/datastream-helaseid-dev",
+    "deployment.apps/datastream-helaseid-dev",
+    "role.rbac.authorization.k8s.io/datastream-helaseid-dev",
+    "rolebinding.rbac.authorization.k8s.io/datastream-helaseid-dev",
+    "service/brokers",
+    "service/datastream-helaseid-dev-metrics",
+    "serviceaccount/datastream-helaseid-dev",
+  ]);
+  const template = async () =>
+    JSON.parse(
+      await cluster.kubectlOk([
+        "-n",
+        namespace,
+        "get",
+        "deployment",
+        "datastream-helaseid-dev",
+        "-o",
+        "json",
+      ]),
+    ).spec.template;
+  const before = await template();
+  // A new configuration: the ConfigMap changes and the pod template with it (pods roll).
+  await helm("upgrade", "helaseid", CHART, "--reuse-values", "--set", "config.env=PORT=9093\n");
+  const configMap = JSON.parse(
+    await cluster.kubectlOk([
+      "-n",
+      namespace,
+      "get",
+      "configmap",
+      "datastream-helaseid-dev",
+      "-o",
+      "json",
+    ]),
+  );
+  assert.equal(configMap.data["config.env"], "PORT=9093\n");
+  assert.notEqual(
+    (await template()).metadata.annotations["checksum/config"],
+    before.metadata.annotations["checksum/config"],
+  );
+  await helm("uninstall", "helaseid");
+  // Everything goes but the brokers' Service, which clients still resolve.
+  assert.deepEqual(await names(), ["service/brokers"]);
 });
