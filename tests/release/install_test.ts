@@ -2,7 +2,7 @@
  * install.sh against a release served from loopback: a release directory made by
  * release/package.ts from stand-in binaries (shell scripts that print their version), served by
  * Deno.serve on 127.0.0.1 in GitHub's layout (`/releases/download/vX/...`,
- * `/releases/latest/download/...`). `uname` is a stand-in too, so every platform is tried on any
+ * `/releases/latest/download/...` redirecting to the latest version). `uname` is a stand-in too, so every platform is tried on any
  * machine. The installer runs under `sh` (dash on Debian: POSIX, no bash).
  */
 
@@ -43,8 +43,6 @@ async function serveReleases(versions: readonly string[]): Promise<ReleaseServer
     });
   }
   const latest = versions.at(-1)!;
-  await Deno.mkdir(`${site}/latest`, { recursive: true });
-  await Deno.symlink(`${site}/download/v${latest}`, `${site}/latest/download`);
 
   const requests: string[] = [];
   const corrupt = new Set<string>();
@@ -52,6 +50,11 @@ async function serveReleases(versions: readonly string[]): Promise<ReleaseServer
     const path = new URL(req.url).pathname;
     requests.push(path);
     if (path.includes("..")) return new Response("bad path", { status: 400 });
+    // As GitHub does: latest/download/FILE redirects to the latest release's download/vX/FILE.
+    const file = /^\/releases\/latest\/download\/([^/]+)$/.exec(path)?.[1];
+    if (file) {
+      return Response.redirect(new URL(`/releases/download/v${latest}/${file}`, req.url), 302);
+    }
     let body: Uint8Array<ArrayBuffer>;
     try {
       body = await Deno.readFile(`${dir}/site${path}`);
@@ -140,6 +143,7 @@ Deno.test("install.sh: the latest release, verified, installed executable into -
     const archive = "helaseid-0.2.0-linux-x86_64.tar.gz";
     assert.deepEqual(server.requests, [
       "/releases/latest/download/SHA256SUMS",
+      "/releases/download/v0.2.0/SHA256SUMS",
       `/releases/download/v0.2.0/${archive}`,
     ]);
     assert.match(run.stderr, new RegExp(`^verified ${archive} \\(sha256 [0-9a-f]{64}\\)$`, "m"));
@@ -283,7 +287,18 @@ Deno.test("install.sh: an unknown architecture or OS is refused before any downl
   }
 });
 
-Deno.test("install.sh: verifies with shasum where sha256sum is missing", async () => {
+/** Where `tool` is on this machine's PATH; fails the test when it is not. */
+async function toolPath(tool: string): Promise<string> {
+  const which = await new Deno.Command("sh", {
+    args: ["-c", `command -v ${tool}`],
+    stdout: "piped",
+  })
+    .output();
+  assert.ok(which.success, `'${tool}' is needed for this test`);
+  return new TextDecoder().decode(which.stdout).trim();
+}
+
+Deno.test("install.sh: shasum where sha256sum is missing, wget where curl is", async () => {
   const server = await serveReleases(["0.2.0"]);
   try {
     // A PATH holding only what the installer uses, shasum instead of sha256sum.
@@ -306,18 +321,19 @@ Deno.test("install.sh: verifies with shasum where sha256sum is missing", async (
       "cut",
       "cat",
     ];
-    for (const tool of needed) {
-      const which = await new Deno.Command("sh", {
-        args: ["-c", `command -v ${tool}`],
-        stdout: "piped",
-      }).output();
-      assert.ok(which.success, `'${tool}' is needed for this test`);
-      await Deno.symlink(new TextDecoder().decode(which.stdout).trim(), `${tools}/${tool}`);
-    }
+    for (const tool of needed) await Deno.symlink(await toolPath(tool), `${tools}/${tool}`);
     const dir = `${server.dir}/bin`;
     const run = await install(server, ["--version", "0.2.0", "--dir", dir], { path: tools });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /^verified helaseid-0\.2\.0-linux-x86_64\.tar\.gz/m);
+
+    // wget instead of curl, and the latest release through its redirect.
+    await Deno.remove(`${tools}/curl`);
+    await Deno.symlink(await toolPath("wget"), `${tools}/wget`);
+    await Deno.remove(dir, { recursive: true });
+    const wget = await install(server, ["--dir", dir], { path: tools });
+    assert.equal(wget.code, 0, wget.stderr);
+    assert.equal(await runInstalled(`${dir}/helaseid`), "helaseid 0.2.0 (stand-in linux-x86_64)\n");
 
     server.corrupt.add("/releases/download/v0.2.0/helaseid-0.2.0-linux-x86_64.tar.gz");
     const corrupted = await install(server, ["--version", "0.2.0", "--dir", dir], { path: tools });
