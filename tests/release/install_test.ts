@@ -1,9 +1,9 @@
 /**
  * install.sh against a release served from loopback: a release directory made by
  * release/package.ts from stand-in binaries (shell scripts that print their version), served by
- * Deno.serve on 127.0.0.1 in GitHub's layout (`/releases/download/vX/...`,
- * `/releases/latest/download/...` redirecting to the latest version). `uname` is a stand-in too, so every platform is tried on any
- * machine. The installer runs under `sh` (dash on Debian: POSIX, no bash).
+ * Deno.serve on 127.0.0.1 in GitHub's layout (`/releases/download/vX/...`, and
+ * `/releases/latest/download/...` redirecting there). `uname` is a stand-in too, so every platform
+ * is tried on any machine. The installer runs under `sh` (dash on Debian: POSIX, no bash).
  */
 
 import assert from "node:assert/strict";
