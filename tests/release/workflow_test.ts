@@ -181,3 +181,16 @@ Deno.test("ci.yml: pull requests run .ci/run with the same Deno", () => {
   assert.deepEqual(ci.permissions, { contents: "read" });
   assert.ok(ci.jobs.test["timeout-minutes"] <= 90, "within CI's 90 minutes");
 });
+
+Deno.test("Dockerfile: the image's binary is compiled from the (stamped) src/build_info.ts", async () => {
+  const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile`);
+  const build = dockerfile.slice(0, dockerfile.indexOf("\nFROM ", dockerfile.indexOf("FROM ") + 1));
+  assert.match(build, /^COPY src\/ \.\/src\/$/m, "the build stage copies src/");
+  assert.match(build, /deno compile [^\n]*\\?\n?[\s\S]*main\.ts[\s\S]*&& \/out\/helaseid version/);
+  const ignore = (await Deno.readTextFile(`${ROOT}.dockerignore`)).split("\n").map((l) => l.trim());
+  assert.ok(ignore.includes("!src/"), ".dockerignore lets src/ into the context");
+  await Deno.stat(`${ROOT}src/build_info.ts`);
+  const main = await Deno.readTextFile(`${ROOT}main.ts`);
+  assert.match(main, /^import \{ BUILD_INFO \} from "\.\/src\/build_info\.ts";$/m);
+  assert.doesNotMatch(main, /deno\.json/, "the version is not read from deno.json");
+});
