@@ -28,6 +28,7 @@ export type ProtocolType = typeof PROTOCOL_TYPES[number];
 
 /** What the scenario needs of the bench. */
 export interface ProtocolsBed {
+  /** The test API server. */
   readonly cluster: ClusterAccess;
   /** A free port for the agent's metrics. */
   metricsPort(): number;
@@ -35,7 +36,9 @@ export interface ProtocolsBed {
 
 /** Settings of one run. */
 export interface ProtocolsSettings {
+  /** Targets of the one Service. */
   readonly targets: number;
+  /** The probe types measured, in turn. */
   readonly types: readonly ProtocolType[];
   /** Seconds measured once every target has been checked for a while. */
   readonly steadySeconds: number;
@@ -62,11 +65,17 @@ export function protocolsSettings(
 
 /** One probe type's figures in one run. */
 export interface ProtocolFigures extends Record<string, number> {
+  /** Agent CPU, cores. */
   readonly cpuPerSecond: number;
+  /** Agent RSS at the end, MiB. */
   readonly rssMiB: number;
+  /** Scheduling lag p50 (agent histogram, interpolated), ms. */
   readonly lagP50Ms: number;
+  /** Scheduling lag p99, ms. */
   readonly lagP99Ms: number;
+  /** Checks per second. */
   readonly probesPerSecond: number;
+  /** Checks that failed in the window (should be 0). */
   readonly failedProbes: number;
   /** Mean check latency (from the probe histogram), ms. */
   readonly probeMeanMs: number;

@@ -140,6 +140,7 @@ export function processStats(): ProcessStats {
 export interface KubeWriteOutcome {
   /** Plural resource name (`endpointslices`, `endpoints`, `events`). */
   readonly resource: string;
+  /** Whether the API accepted it. */
   readonly ok: boolean;
   /** HTTP status of a failure, 0 when the server was not reached. */
   readonly status?: number;
@@ -194,6 +195,7 @@ export class Metrics implements AgentListener {
   readonly #notifications = new Map<string, number>();
   readonly #notificationsDropped = new Map<string, number>();
 
+  /** Makes the registry, with every configured Service's probe series at zero. */
   constructor(options: MetricsOptions) {
     this.#options = options;
     this.#process = options.process ?? processStats();

@@ -17,6 +17,7 @@ import { statusPage } from "./status_page.ts";
 
 /** Whether the agent is ready, and why not. */
 export interface Readiness {
+  /** True when every condition of `/readyz` holds. */
   readonly ready: boolean;
   /** What is missing, one short sentence each (empty when ready). */
   readonly reasons: readonly string[];
@@ -188,13 +189,21 @@ export function agentReadiness(agent: ReadinessSource, options: { dryRun: boolea
 
 /** A target in `/status`. Times are ISO 8601, durations milliseconds. */
 export interface TargetStatusDocument {
+  /** The target's address. */
   readonly address: string;
+  /** The Service's probe port. */
   readonly port: number;
+  /** The configured zone. */
   readonly zone?: string;
+  /** The configured hostname. */
   readonly hostname?: string;
+  /** `healthy`, `unhealthy` or `unknown` (no verdict yet). */
   readonly status: string;
+  /** When the verdict last changed. */
   readonly since: string;
+  /** Checks finished so far. */
   readonly checks: number;
+  /** The last result of the target (all its checks together). */
   readonly lastResult?: {
     readonly ok: boolean;
     readonly latencyMs: number;
@@ -215,8 +224,11 @@ export interface TargetStatusDocument {
 export interface CheckStatusDocument {
   /** `tcp`, `http`, `https`, `tls`, `kafka` or `redpanda`. */
   readonly type: string;
+  /** The port it checked (its own, or the probe port). */
   readonly port: number;
+  /** Whether it passed. */
   readonly ok: boolean;
+  /** Its latency. */
   readonly latencyMs: number;
   /** Why it failed: `http 503`, `kafka error 35`, `tls: certificate expired`, ... */
   readonly error?: string;
@@ -230,20 +242,31 @@ export interface CheckStatusDocument {
 export interface WriteStatusDocument {
   /** `Kind/name`. */
   readonly object: string;
+  /** `apply` or `delete`. */
   readonly verb: string;
+  /** Why it was written: `missing`, `changed` (apply) or `unwanted` (delete). */
   readonly reason: string;
+  /** Whether the API accepted it. */
   readonly ok: boolean;
+  /** What failed, URL credentials redacted. */
   readonly error?: string;
+  /** The HTTP status of a failure (0: the server was not reached). */
   readonly httpStatus?: number;
+  /** When it was attempted. */
   readonly at: string;
+  /** How long the call took. */
   readonly durationMs: number;
+  /** From the probe result that caused it to the API's answer. */
   readonly latencyMs?: number;
 }
 
 /** A Service in `/status`. */
 export interface ServiceStatusDocument {
+  /** The Service's namespace. */
   readonly namespace: string;
+  /** The Service's name. */
   readonly name: string;
+  /** Its targets, in configuration order. */
   readonly targets: readonly TargetStatusDocument[];
   /** With Leases on: whether this replica holds the Service's Lease (writes it), and who does. */
   readonly lease?: { readonly held: boolean; readonly holder?: string };
@@ -265,10 +288,13 @@ export interface ServiceStatusDocument {
 
 /** The `/status` document. */
 export interface StatusDocument {
+  /** When the document was made. */
   readonly time: string;
+  /** The agent's version. */
   readonly version?: string;
   /** The git commit of this build. */
   readonly commit?: string;
+  /** Every configured Service. */
   readonly services: readonly ServiceStatusDocument[];
 }
 
