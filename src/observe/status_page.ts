@@ -15,15 +15,6 @@ export interface StatusPageOptions {
   readonly refreshSeconds?: number;
 }
 
-/**
- * Who publishes a Service, when the document names it: the replica holding its Lease and the
- * cluster written to. Absent fields are shown as this agent.
- */
-interface PublisherFields {
-  readonly owner?: string;
-  readonly cluster?: string;
-}
-
 /** The page's HTML for a `/status` document. */
 export function statusPage(document: StatusDocument, options: StatusPageOptions = {}): string {
   const refresh = Math.max(1, Math.round(options.refreshSeconds ?? 5));
@@ -54,7 +45,6 @@ ${services || "<p>No Service configured.</p>"}
 function serviceSection(service: ServiceStatusDocument): string {
   const id = `${service.namespace}/${service.name}`;
   const publish = service.publish;
-  const fields = (publish ?? {}) as PublisherFields;
   const up = service.targets.filter((t) => t.status === "healthy").length;
   const facts: string[] = [`${up} of ${service.targets.length} targets up`];
   if (!publish) facts.push("not published yet");
@@ -74,12 +64,8 @@ function serviceSection(service: ServiceStatusDocument): string {
     if (publish.failures > 0) {
       facts.push(`<span class="down">${publish.failures} failed writes</span>`);
     }
-    facts.push(
-      `publisher: ${esc(fields.owner ?? "this replica")}${
-        fields.cluster ? ` → cluster ${esc(fields.cluster)}` : ""
-      }`,
-    );
   }
+  facts.push(`publisher: ${publisher(service)}`);
   const rows = service.targets.map((target) => targetRow(target)).join("\n");
   return `<section data-service="${esc(id)}">
 <h2>${esc(id)}</h2>
@@ -91,6 +77,16 @@ ${rows}
 </tbody>
 </table>
 </section>`;
+}
+
+/** Which replica writes the Service: with Leases, the holder of its Lease. */
+function publisher(service: ServiceStatusDocument): string {
+  const lease = service.lease;
+  if (!lease) return "this agent";
+  if (lease.held) return "this replica (holds the Lease)";
+  return lease.holder
+    ? `replica ${esc(lease.holder)}`
+    : `<span class="down">none: no replica holds the Lease</span>`;
 }
 
 function targetRow(target: TargetStatusDocument): string {
