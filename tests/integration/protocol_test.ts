@@ -4,9 +4,10 @@
  * must pass, none of them on the published port alone: `kafka` on 9092 (a kfake broker speaking
  * the real wire protocol), `redpanda` on the admin port 9644 (a stand-in that can say
  * `booting`), `http` on 8080 (a Deno.serve that can answer 503) and `tls` on 9093 (a TLS
- * server whose certificate can be swapped for an expired one). Each break leaves the port
- * accepting connections; the broken broker must still leave the Service's ready endpoints
- * within interval × fall, with the check's reason in `/status` and in the down alert.
+ * server whose certificate can be swapped for an expired one, or one expiring within the check's
+ * `minDaysToExpiry`). Each break leaves the port accepting connections; the broken broker must
+ * still leave the Service's ready endpoints within interval × fall, with the check's reason in
+ * `/status` and in the down alert.
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +22,8 @@ const PORTS = { kafka: 9092, redpanda: 9644, http: 8080, tls: 9093 } as const;
 const INTERVAL_MS = 400;
 const TIMEOUT_MS = 300;
 const FALL = 3;
+/** The tls check's `minDaysToExpiry`: the 30-day certificate passes, the 5-day one fails. */
+const MIN_DAYS = 10;
 /** Slack for scheduling, the watch and a loaded 2-core machine; never a performance claim. */
 const MARGIN_MS = 1500;
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -33,7 +36,7 @@ async function run(command: string, args: string[]): Promise<string> {
   return text(out.stdout);
 }
 
-/** A private CA and two leaves for `broker.test` from it: valid for 30 days, and expired. */
+/** A private CA and leaves for `broker.test` from it: valid for 30 days, for 5, and expired. */
 async function certificates(dir: string) {
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   const ca = { cert: `${dir}/ca.crt`, key: `${dir}/ca.key` };
@@ -89,7 +92,12 @@ async function certificates(dir: string) {
     ]);
     return { cert: await Deno.readTextFile(files.cert), key: await Deno.readTextFile(files.key) };
   };
-  return { caFile: ca.cert, valid: await leaf("valid", 30), expired: await leaf("expired", -1) };
+  return {
+    caFile: ca.cert,
+    valid: await leaf("valid", 30),
+    soon: await leaf("soon", 5),
+    expired: await leaf("expired", -1),
+  };
 }
 
 /** A TLS server on `address:port` that completes handshakes; its certificate can be swapped. */
@@ -229,7 +237,7 @@ function shows(expected: Record<string, boolean>) {
     JSON.stringify(readiness(event.object)) === JSON.stringify(expected);
 }
 
-Deno.test("protocol checks: a broker whose port accepts but whose protocol is broken leaves the ready endpoints within interval × fall, with the reason in /status and the alert", async () => {
+Deno.test("protocol checks: a broker whose port accepts but whose protocol is broken (or certificate expires within minDaysToExpiry) leaves the ready endpoints within interval × fall, with the reason in /status and the alert", async () => {
   const cluster = await sharedCluster();
   await using net = await TestNetwork.open();
   await net.addAddress(A);
@@ -267,7 +275,13 @@ Deno.test("protocol checks: a broker whose port accepts but whose protocol is br
           { type: "kafka" },
           { type: "redpanda" },
           { type: "http", port: PORTS.http, path: "/healthz" },
-          { type: "tls", port: PORTS.tls, serverName: "broker.test", caFile: certs.caFile },
+          {
+            type: "tls",
+            port: PORTS.tls,
+            serverName: "broker.test",
+            caFile: certs.caFile,
+            minDaysToExpiry: MIN_DAYS,
+          },
         ],
       }],
     }),
@@ -348,6 +362,13 @@ Deno.test("protocol checks: a broker whose port accepts but whose protocol is br
         type: "tls",
         reason: "tls: certificate expired",
         fail: () => brokers[1]!.tls.swap(certs.expired),
+        mend: () => brokers[1]!.tls.swap(certs.valid),
+      },
+      {
+        // Under minDaysToExpiry: the check fails, so the broker leaves and the alert says why.
+        type: "tls",
+        reason: "tls: certificate expires soon",
+        fail: () => brokers[1]!.tls.swap(certs.soon),
         mend: () => brokers[1]!.tls.swap(certs.valid),
       },
     ];
