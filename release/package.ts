@@ -11,6 +11,15 @@
  * @module
  */
 
+/** A release that cannot be packaged: a missing binary, a bad version, a failed `tar`. */
+export class PackageError extends Error {
+  /** An error saying what cannot be packaged and why. */
+  constructor(message: string) {
+    super(message);
+    this.name = "PackageError";
+  }
+}
+
 /** A binary of one target and the archive it goes into. */
 export interface PackageTarget {
   /** `linux`, `macos`. */
@@ -30,7 +39,7 @@ export function packageTargets(tasks: Readonly<Record<string, string>>): Package
     const words = command.trim().split(/\s+/);
     const binary = words[words.indexOf("--output") + 1];
     if (!words.includes("--output") || !binary) {
-      throw new Error(`Cannot package task '${name}': it has no --output`);
+      throw new PackageError(`Cannot package task '${name}': it has no --output`);
     }
     targets.push({ os: match[1]!, arch: match[2]!, binary });
   }
@@ -73,7 +82,9 @@ export interface PackageOptions {
 /** Writes one archive per target and SHA256SUMS; returns the files written, SHA256SUMS last. */
 export async function packageRelease(version: string, options: PackageOptions): Promise<string[]> {
   if (!/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
-    throw new Error(`Cannot package version '${version}': not a semantic version such as 0.2.0`);
+    throw new PackageError(
+      `Cannot package version '${version}': not a semantic version such as 0.2.0`,
+    );
   }
   const targets = packageTargets(options.tasks);
   const missing = [];
@@ -85,7 +96,9 @@ export async function packageRelease(version: string, options: PackageOptions): 
     }
   }
   if (missing.length > 0) {
-    throw new Error(`Cannot package: no ${missing.join(", ")} (run deno task compile:all first)`);
+    throw new PackageError(
+      `Cannot package: no ${missing.join(", ")} (run deno task compile:all first)`,
+    );
   }
   const out = options.out ?? `${options.root}dist/release`;
   await Deno.mkdir(out, { recursive: true });
@@ -112,7 +125,9 @@ export async function packageRelease(version: string, options: PackageOptions): 
         stderr: "piped",
       }).output();
       if (!tar.success) {
-        throw new Error(`Cannot archive ${name}: ${new TextDecoder().decode(tar.stderr).trim()}`);
+        throw new PackageError(
+          `Cannot archive ${name}: ${new TextDecoder().decode(tar.stderr).trim()}`,
+        );
       }
       sums.set(name, await sha256Hex(await Deno.readFile(`${out}/${name}`)));
     } finally {
@@ -139,5 +154,11 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const mtime = epoch === undefined ? {} : { mtime: Number(epoch) };
-  for (const file of await packageRelease(version, { root, tasks, ...mtime })) console.log(file);
+  try {
+    for (const file of await packageRelease(version, { root, tasks, ...mtime })) console.log(file);
+  } catch (error) {
+    if (!(error instanceof PackageError)) throw error;
+    console.error(`package: ${error.message}`);
+    Deno.exit(1);
+  }
 }

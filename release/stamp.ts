@@ -24,7 +24,11 @@ const DECLARATION = /^export const BUILD_INFO: BuildInfo = \{[^}]*\};$/m;
 
 /** A version or commit that cannot be stamped. */
 export class StampError extends Error {
-  override name = "StampError";
+  /** An error saying what cannot be stamped and why. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StampError";
+  }
 }
 
 /** Where the version and commit may come from, in order of precedence. */

@@ -12,6 +12,7 @@ import { resolveBuildInfo, stampedSource, StampError } from "../../release/stamp
 import {
   archiveName,
   checksumsText,
+  PackageError,
   packageRelease,
   packageTargets,
 } from "../../release/package.ts";
@@ -284,7 +285,14 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
     await Deno.remove(`${dir}/dist/helaseid-macos-x86_64`);
     await assert.rejects(
       packageRelease("0.3.0", { root: `${dir}/`, tasks: denoJson.tasks, out }),
-      /Cannot package: no dist\/helaseid-macos-x86_64 \(run deno task compile:all first\)/,
+      (error: unknown) => {
+        assert.ok(error instanceof PackageError);
+        assert.equal(
+          error.message,
+          "Cannot package: no dist/helaseid-macos-x86_64 (run deno task compile:all first)",
+        );
+        return true;
+      },
     );
     await assert.rejects(
       packageRelease("latest", { root: `${dir}/`, tasks: denoJson.tasks, out }),
