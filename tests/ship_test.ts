@@ -327,6 +327,7 @@ const CORE_KINDS = [
   "RoleBinding",
   "Service",
   "Deployment",
+  "PodDisruptionBudget",
 ];
 
 Deno.test("manifests: core kinds only, all in namespace datastream, namespace file first", async () => {
@@ -351,6 +352,7 @@ Deno.test("manifests: core kinds only, all in namespace datastream, namespace fi
     "ConfigMap",
     "Deployment",
     "Namespace",
+    "PodDisruptionBudget",
     "Role",
     "RoleBinding",
     "Service",
@@ -408,6 +410,7 @@ Deno.test("manifests: the Role grants the agent's verbs in its namespace and not
     ...rw.map((v) => `discovery.k8s.io/endpointslices:${v}`),
     ...rw.map((v) => `core/endpoints:${v}`),
     ...["create", "patch"].map((v) => `events.k8s.io/events:${v}`),
+    ...["get", "list", "create", "update"].map((v) => `coordination.k8s.io/leases:${v}`),
   ];
   assert.deepEqual([...granted].sort(), expected.sort());
   const binding = await manifest("RoleBinding", "datastream-helaseid-dev");
@@ -424,11 +427,27 @@ Deno.test("manifests: the Role grants the agent's verbs in its namespace and not
   }]);
 });
 
-Deno.test("manifests: the Deployment is one hardened writer of deno.json's version", async () => {
+Deno.test("manifests: the Deployment is two hardened replicas of deno.json's version", async () => {
   const deployment = await manifest("Deployment", "datastream-helaseid-dev");
   const spec = deployment.spec;
-  assert.equal(spec.replicas, 1);
-  assert.deepEqual(spec.strategy, { type: "Recreate" });
+  // Two replicas sharing the Services by Lease; a new pod is ready before an old one stops.
+  assert.equal(spec.replicas, 2);
+  assert.deepEqual(spec.strategy, {
+    type: "RollingUpdate",
+    rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+  });
+  const spread = spec.template.spec.topologySpreadConstraints;
+  assert.deepEqual(
+    spread.map((c: Obj) => [c.topologyKey, c.whenUnsatisfiable, c.labelSelector.matchLabels]),
+    ["topology.kubernetes.io/zone", "kubernetes.io/hostname"].map((key) => [
+      key,
+      "ScheduleAnyway",
+      spec.selector.matchLabels,
+    ]),
+  );
+  const budget = await manifest("PodDisruptionBudget", "datastream-helaseid-dev");
+  assert.equal(budget.spec.minAvailable, 1);
+  assert.deepEqual(budget.spec.selector, spec.selector);
   const pod = spec.template.spec;
   assert.equal(pod.serviceAccountName, "datastream-helaseid-dev");
   assert.equal(pod.automountServiceAccountToken, true);
@@ -461,6 +480,12 @@ Deno.test("manifests: the Deployment is one hardened writer of deno.json's versi
   assert.deepEqual(container.env, [{
     name: "POD_NAME",
     valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
+  }, {
+    name: "POD_NAMESPACE",
+    valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
+  }, {
+    name: "LEASES",
+    value: "true",
   }, {
     name: "TEAMS_WEBHOOK_URL",
     valueFrom: {
