@@ -3,7 +3,8 @@
  * files, in dist/release/:
  *
  *   helaseid-<version>-<os>-<arch>.tar.gz   one per compile:<os>-<arch> task, holding `helaseid`
- *   SHA256SUMS                              `sha256sum` format, what install.sh verifies
+ *   install.sh                              the installer, as it is in the repository
+ *   SHA256SUMS                              `sha256sum` format, of all the above
  *
  * The targets are read from deno.json's `compile:<os>-<arch>` tasks and their `--output`, so a
  * new target is packaged once it has a task. Needs GNU `tar` (the release runs on Ubuntu).
@@ -77,9 +78,11 @@ export interface PackageOptions {
    * Default: the binary's own.
    */
   readonly mtime?: number;
+  /** Files shipped beside the archives as they are, and summed too (the release: install.sh). */
+  readonly extras?: readonly string[];
 }
 
-/** Writes one archive per target and SHA256SUMS; returns the files written, SHA256SUMS last. */
+/** Writes one archive per target, the extras and SHA256SUMS; returns the files, SHA256SUMS last. */
 export async function packageRelease(version: string, options: PackageOptions): Promise<string[]> {
   if (!/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/.test(version)) {
     throw new PackageError(
@@ -134,6 +137,11 @@ export async function packageRelease(version: string, options: PackageOptions): 
       await Deno.remove(stage, { recursive: true });
     }
   }
+  for (const extra of options.extras ?? []) {
+    const name = extra.slice(extra.lastIndexOf("/") + 1);
+    await Deno.copyFile(`${options.root}${extra}`, `${out}/${name}`);
+    sums.set(name, await sha256Hex(await Deno.readFile(`${out}/${name}`)));
+  }
   await Deno.writeTextFile(`${out}/SHA256SUMS`, checksumsText(sums));
   return [...[...sums.keys()].map((name) => `${out}/${name}`), `${out}/SHA256SUMS`];
 }
@@ -155,7 +163,10 @@ if (import.meta.main) {
   }
   const mtime = epoch === undefined ? {} : { mtime: Number(epoch) };
   try {
-    for (const file of await packageRelease(version, { root, tasks, ...mtime })) console.log(file);
+    const extras = ["install.sh"];
+    for (const file of await packageRelease(version, { root, tasks, extras, ...mtime })) {
+      console.log(file);
+    }
   } catch (error) {
     if (!(error instanceof PackageError)) throw error;
     console.error(`package: ${error.message}`);

@@ -246,19 +246,32 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
         `binary of ${target.os}-${target.arch}\n`,
       );
     }
+    await Deno.writeTextFile(`${dir}/install.sh`, "#!/bin/sh\n");
     const out = `${dir}/out`;
-    const files = await packageRelease("0.3.0", { root: `${dir}/`, tasks: denoJson.tasks, out });
+    const files = await packageRelease("0.3.0", {
+      root: `${dir}/`,
+      tasks: denoJson.tasks,
+      out,
+      extras: ["install.sh"],
+    });
     const names = targets.map((t) => archiveName("0.3.0", t));
-    assert.deepEqual(files, [...names, "SHA256SUMS"].map((name) => `${out}/${name}`));
+    assert.deepEqual(
+      files,
+      [...names, "install.sh", "SHA256SUMS"].map((name) => `${out}/${name}`),
+    );
     assert.deepEqual(
       [...Deno.readDirSync(out)].map((e) => e.name).sort(),
-      [...names, "SHA256SUMS"].sort(),
+      [...names, "install.sh", "SHA256SUMS"].sort(),
     );
     assert.equal(names[0], "helaseid-0.3.0-linux-aarch64.tar.gz");
 
     const verify = await command("sha256sum", ["--strict", "-c", "SHA256SUMS"], { cwd: out });
     assert.equal(verify.code, 0, verify.stderr);
-    assert.equal(verify.stdout, names.map((name) => `${name}: OK\n`).join(""));
+    // Sorted by name, the installer among the archives: users verify it before running it.
+    assert.equal(
+      verify.stdout,
+      [...names, "install.sh"].sort().map((name) => `${name}: OK\n`).join(""),
+    );
     for (const target of targets) {
       const name = archiveName("0.3.0", target);
       const list = await command("tar", ["-tvzf", `${out}/${name}`]);
@@ -306,7 +319,15 @@ Deno.test("package: one archive per compile target holding helaseid, and SHA256S
 Deno.test("package: deno task package runs with the task's own permissions", async () => {
   const dir = await Deno.makeTempDir({ prefix: "helaseid-package-task-" });
   try {
-    const copy = await command("cp", ["-R", "deno.json", "deno.lock", "src", "release", dir]);
+    const copy = await command("cp", [
+      "-R",
+      "deno.json",
+      "deno.lock",
+      "install.sh",
+      "src",
+      "release",
+      dir,
+    ]);
     assert.equal(copy.code, 0, copy.stderr);
     await Deno.mkdir(`${dir}/dist`);
     for (const target of packageTargets(denoJson.tasks)) {
@@ -328,6 +349,11 @@ Deno.test("package: deno task package runs with the task's own permissions", asy
     });
     assert.equal(verify.code, 0, verify.stderr);
     assert.match(verify.stdout, /^helaseid-0\.4\.0-linux-x86_64\.tar\.gz: OK$/m);
+    assert.match(verify.stdout, /^install\.sh: OK$/m);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/dist/release/install.sh`),
+      await Deno.readTextFile(`${ROOT}install.sh`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

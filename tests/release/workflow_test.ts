@@ -114,7 +114,8 @@ Deno.test("release.yml: signing is keyless and runs only when SIGN_RELEASES is '
   }
   const publish = steps("github-release").find((s) => s.run?.includes("gh release create"));
   assert.match(publish?.run ?? "", /--verify-tag/);
-  assert.match(publish?.run ?? "", /dist\/release\/\* install\.sh/);
+  // The archives, install.sh and SHA256SUMS (deno task package puts them all there).
+  assert.match(publish?.run ?? "", /--notes-file notes\.md dist\/release\/\*$/m);
 });
 
 Deno.test("release.yml: the notes step takes deno.json's version's section of CHANGELOG.md", async () => {
