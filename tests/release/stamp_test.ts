@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 import { BUILD_INFO } from "../../src/build_info.ts";
 import { resolveBuildInfo, stampedSource, StampError } from "../../release/stamp.ts";
 import {
@@ -159,6 +160,30 @@ Deno.test("stamp: a bundle built after deno task stamp prints the stamped versio
     assert.equal(
       version.stdout,
       `helaseid ${STAMPED} (deno ${Deno.version.deno}, ${Deno.build.target}, commit ${COMMIT})\n`,
+    );
+
+    // The release workflow's own check of the compiled binary, run on the bundle in its place.
+    const release = parse(await Deno.readTextFile(`${ROOT}.github/workflows/release.yml`)) as {
+      jobs: { binaries: { steps: { name?: string; run?: string }[] } };
+    };
+    const check = release.jobs.binaries.steps
+      .find((step) => step.name === "the linux binary reports the stamped version")?.run;
+    assert.ok(check, "release.yml checks the binary's version");
+    const binary = `${dir}/dist/helaseid-linux-x86_64`;
+    const quoted = [Deno.execPath(), ...run].map((word) => `'${word}'`).join(" ");
+    await Deno.writeTextFile(binary, `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
+    const workflowCheck = (version: string) =>
+      command("bash", ["-e", "-c", check], {
+        cwd: dir,
+        env: { ...Deno.env.toObject(), VERSION: version },
+      });
+    const passed = await workflowCheck(STAMPED);
+    assert.equal(passed.code, 0, passed.stderr);
+    assert.equal(passed.stdout, version.stdout);
+    assert.equal(
+      (await workflowCheck(`${denoJson.version}-rc.70`)).code,
+      1,
+      "another version fails",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

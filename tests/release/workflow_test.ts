@@ -56,7 +56,7 @@ Deno.test("release.yml: a v* tag runs checks, unit tests, stamp, compile:all, pa
     /^deno task test:unit$/,
     /^deno task stamp --release --version "\$GITHUB_REF_NAME" --commit "\$GITHUB_SHA"$/,
     /^deno task compile:all$/,
-    /^dist\/helaseid-linux-x86_64 version .*grep -q "\^helaseid \$\{VERSION\} "/,
+    /^out=\$\(dist\/helaseid-linux-x86_64 version\)\n.*\n\[\[ \$out == "helaseid \$\{VERSION\} \("\* \]\]/,
     /^SOURCE_DATE_EPOCH="\$\(git log -1 --format=%ct\)" deno task package "\$VERSION"$/,
     /^sha256sum --strict -c SHA256SUMS$/,
     /^actions\/upload-artifact@/,
@@ -82,7 +82,7 @@ Deno.test("release.yml: the image is built per platform from the stamped tree, t
   assert.equal(buildStep.with?.context, ".", "the stamped working tree, not a Git context");
   assert.equal(buildStep.with?.platforms, "${{ matrix.platform }}");
   assert.match(String(buildStep.with?.outputs), /push-by-digest=true/);
-  assert.ok(stepIndex(list, /docker run --rm "\$IMAGE@\$DIGEST" version/) > build);
+  assert.ok(stepIndex(list, /^out=\$\(docker run --rm "\$IMAGE@\$DIGEST" version\)/) > build);
 
   const manifest = steps("image-manifest");
   const meta = manifest[stepIndex(manifest, /^docker\/metadata-action@/)]!;
