@@ -541,6 +541,7 @@ export class Agent {
         held: new Set([entry]),
         timer: this.#clock.setTimeout(() => this.#release(service), until - now),
       };
+      this.#checkUnconfirmed(service, outageSince);
       return;
     }
     entry.visible = status;
@@ -563,6 +564,22 @@ export class Agent {
       unconfirmed++;
     }
     return { ...counts, unconfirmed };
+  }
+
+  /**
+   * Checks now the targets of a held Service not checked since its outage began: whether they
+   * died too decides the write, and their next checks on the interval may be most of an
+   * interval away. Each is checked once per hold, through the in-flight cap; a hold starts only
+   * when no target of the Service passed a check since the outage began, so in a partial
+   * outage this costs one check per such target, and none in a large Service (some target
+   * always passes a check within the few fast intervals of a confirmation).
+   */
+  #checkUnconfirmed(service: ServiceEntry, since: number): void {
+    for (const entry of service.targets.values()) {
+      if (entry.health.failures > 0) continue;
+      if (entry.lastStarted !== undefined && entry.lastStarted >= since) continue;
+      this.#scheduler.expedite(targetKey(service.config, entry.target.address));
+    }
   }
 
   /** Ends a Service's hold: the publisher sees every held status at once. */

@@ -13,7 +13,8 @@
  *
  * With fast confirmation (issue 17) a target's verdict can come before a sibling has been
  * checked since the outage began at all: such a sibling is `unconfirmed`, and counts as
- * possibly failing until its next check (it is due within the Service's phase window).
+ * possibly failing until its next check, which the agent moves forward to the start of the
+ * hold (`Scheduler.expedite`): the hold then lasts one check, not most of an interval.
  *
  * @module
  */

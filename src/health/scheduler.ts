@@ -107,6 +107,8 @@ interface Entry {
   step: Millis;
   /** The cadence of the next (or running) check. */
   cadence: Cadence;
+  /** The running check was moved forward by `expedite`: it does not use up its grid point. */
+  extra: boolean;
   planned: number;
   timer?: unknown;
   running: boolean;
@@ -159,12 +161,29 @@ export class Scheduler {
       grid,
       step: check.interval,
       cadence: "normal",
+      extra: false,
       planned: 0,
       running: false,
       removed: false,
     };
     this.#entries.set(check.key, entry);
     this.#arm(entry, grid);
+  }
+
+  /**
+   * Checks a target now, as a confirming (`fast`) check, unless a check of it is running or
+   * queued; its next check stays at its grid point. For the siblings of a target that fell:
+   * are they dead too (src/health/hold.ts)? Returns whether a check was moved forward.
+   */
+  expedite(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (!entry || entry.running || entry.timer === undefined) return false;
+    this.#clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.extra = true;
+    entry.cadence = "fast";
+    this.#arm(entry, this.#clock.now());
+    return true;
   }
 
   /** Stops checking a target; a check in flight finishes but its result is dropped. */
@@ -243,6 +262,8 @@ export class Scheduler {
   ): number {
     const { check } = entry;
     const { started, finished } = options;
+    const extra = entry.extra;
+    entry.extra = false;
     entry.cadence = effectiveCadence(check, options.cadence);
     if (entry.cadence === "fast") {
       const fast = check.fastInterval!;
@@ -251,7 +272,7 @@ export class Scheduler {
     }
     const step = entry.cadence === "down" ? check.downInterval ?? check.interval : check.interval;
     if (entry.step === step) {
-      entry.grid += step;
+      if (!extra) entry.grid += step;
       // A check that ran past its next grid point (a timeout as long as the interval) is
       // followed at once; one that fell more than a step behind (queued behind the in-flight
       // cap) skips the points it missed rather than catching up in a burst.

@@ -226,9 +226,9 @@ Deno.test("fast: the in-flight cap holds while many targets confirm at once", as
   await t.stop();
 });
 
-Deno.test("fast: a Service dying together is written once, though siblings are checked later", async () => {
+Deno.test("fast: a Service dying together is written once, though siblings are due later", async () => {
   // Five targets phased apart by jitter: the first verdict (2 × 10 ms after its first failure)
-  // comes before the last target's first failed check; the hold waits for it.
+  // comes before some targets' next checks are due; the hold checks them at once and waits.
   const addresses = [A, B, "192.0.2.3", "192.0.2.4", "192.0.2.5"];
   let seed = 7;
   const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
@@ -256,9 +256,10 @@ Deno.test("fast: a Service dying together is written once, though siblings are c
   }
   assert.equal(verdicts.length, 5);
   assert.ok(
-    verdicts[0]! < firstFailures.at(-1)!,
-    `the first verdict (${verdicts[0]}) came before the last first failure (${firstFailures})`,
+    verdicts[0]! >= firstFailures.at(-1)!,
+    `the last first failure (${firstFailures}) came by the first verdict (${verdicts[0]})`,
   );
+  assert.ok(t.checks.some((c) => c.cadence === "fast" && c.health.failures === 1));
   const writes = t.kube.writes.slice(before).map((w) => `${w.verb} ${w.resource}/${w.name}`);
   assert.deepEqual(writes, [
     "apply endpointslices/brokers-helaseid-ipv4",
@@ -279,5 +280,29 @@ Deno.test("fast: the seed format without FAST_INTERVAL checks on the interval ex
   assert.deepEqual(t.startsOf(A), [0, 1000, 2000, 3000, 4000]);
   assert.equal(t.target(A).status, "unhealthy"); // at t = 3000: three failures on the grid
   assert.ok(t.checks.every((c) => c.cadence !== "fast"));
+  await t.stop();
+});
+
+Deno.test("fast: a target dying last in its Service's round is published at its verdict", async () => {
+  // A and B are checked at t = 0 of each second, C 90 ms later. C dies: its verdict comes at
+  // 90 + 2 × 100 ms into the second, before A and B are due again. They are checked at once
+  // (they might have died too), pass, and C's verdict is written then, not a second later.
+  const C = "192.0.2.3";
+  const sequence = [0, 0, 0, 0.9]; // the Service's phase, then each target's place in its window
+  const random = () => sequence.shift() ?? 0.5; // then no jitter
+  const t = run(fastService([A, B, C], { jitter: 0.1 }), { random });
+  const at = (times: number[]) => times.map(Math.round);
+  await t.clock.advance(1050);
+  assert.deepEqual(at(t.startsOf(C)), [90]);
+  t.prober.set(C, REFUSED);
+  await t.clock.advance(250); // t = 1300: C failed at 1090, 1190, 1290
+  assert.equal(t.target(C).status, "unhealthy");
+  await t.clock.advance(10);
+  assert.deepEqual(readyOf(t.kube), { [A]: true, [B]: true, [C]: false });
+  assert.deepEqual(at(t.startsOf(A, 1001)), [1290]);
+  assert.deepEqual(at(t.startsOf(B, 1001)), [1290]);
+  // A and B keep their slots: the extra check did not use up the next one.
+  await t.clock.advance(700);
+  assert.deepEqual(at(t.startsOf(A, 1001)), [1290, 2000]);
   await t.stop();
 });
