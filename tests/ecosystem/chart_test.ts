@@ -58,6 +58,13 @@ async function objectsIn(dir: string): Promise<Obj[]> {
   return objects;
 }
 
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
 const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
 
 function byKey(objects: readonly Obj[]): Record<string, Obj> {
@@ -230,12 +237,27 @@ Deno.test("chart: value sets render what they say", async () => {
   });
   assert.deepEqual(
     bare.map((o) => o.kind).sort(),
-    ["Deployment", "Service", "Service"],
+    ["Deployment", "PodDisruptionBudget", "Service", "Service"],
   );
   const pod = one(bare, "Deployment").spec.template.spec;
   assert.equal(pod.serviceAccountName, "agent");
   assert.equal(pod.volumes[0].configMap.name, "mine");
   assert.equal(one(bare, "Deployment").spec.template.metadata.annotations, null);
+  // One replica without Leases: no PodDisruptionBudget (it would block every drain), no LEASES,
+  // no right on Leases.
+  const single = await render({
+    replicas: 1,
+    strategy: { type: "Recreate" },
+    leases: { enabled: false },
+  });
+  assert.equal(single.filter((o) => o.kind === "PodDisruptionBudget").length, 0);
+  const singlePod = one(single, "Deployment").spec.template.spec;
+  assert.equal(singlePod.containers[0].env.find((e: Obj) => e.name === "LEASES"), undefined);
+  assert.deepEqual(one(single, "Deployment").spec.strategy, { type: "Recreate" });
+  assert.ok(
+    !one(single, "Role").rules.some((r: Obj) => r.apiGroups.includes("coordination.k8s.io")),
+    "no Lease rule without leases",
+  );
   // A changed configuration changes the pod template, so the pods roll.
   const checksum = async (env: string) =>
     one(await render({ config: { env } }), "Deployment").spec.template.metadata.annotations[
@@ -310,10 +332,19 @@ Deno.test("chart: applied to the real API server with restricted Pod Security, t
   try {
     const config = one(objects, "ConfigMap");
     await Deno.writeTextFile(`${dir}/config.env`, config.data["config.env"]);
-    const args: string[] = [...template.spec.containers[0].args];
+    const [container] = template.spec.containers;
+    const args: string[] = [...container.args];
     args[args.indexOf("--config") + 1] = `${dir}/config.env`;
+    // The container's environment: its plain values (LEASES) and what the downward API gives.
+    const env: Record<string, string> = { POD_NAME: "chart-agent-0", POD_NAMESPACE: namespace };
+    for (const variable of container.env) {
+      if (variable.value !== undefined) env[variable.name] = variable.value;
+    }
+    assert.equal(env.LEASES, "true", "the chart turns Leases on");
+    const port = freePort();
     await using agent = await startAgent({
-      args: [...args, "--kubeconfig", kubeconfig, "--listen", "off"],
+      args: [...args, "--kubeconfig", kubeconfig, "--listen", `127.0.0.1:${port}`],
+      env,
     });
     const slice = `${service}-helaseid-ipv4`;
     const shows = (want: Record<string, boolean>) => (e: Obj) =>
@@ -324,6 +355,12 @@ Deno.test("chart: applied to the real API server with restricted Pod Security, t
     await slices.waitFor(shows({ [brokers[0]!]: true, [brokers[1]!]: false }), {
       since: slices.events.indexOf(up) + 1,
     });
+    // It holds the Service's Lease (the Role lets it), and says so where the alert looks.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`^helaseid_lease_held\\{namespace="${namespace}",service="${service}"\\} 1$`, "m"),
+    );
     const refused = agent.lines.filter((line) =>
       line.level === "error" || /forbidden/i.test(JSON.stringify(line))
     );
