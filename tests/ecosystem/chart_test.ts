@@ -361,6 +361,9 @@ Deno.test("chart: applied to the real API server with restricted Pod Security, t
       metrics,
       new RegExp(`^helaseid_lease_held\\{namespace="${namespace}",service="${service}"\\} 1$`, "m"),
     );
+    // Writes, Leases and Events in it too: promtool's lint finds nothing here either.
+    const lint = await tool("promtool", ["check", "metrics"], { stdin: metrics });
+    assert.equal(lint.code, 0, `promtool check metrics:\n${lint.stdout}${lint.stderr}`);
     const refused = agent.lines.filter((line) =>
       line.level === "error" || /forbidden/i.test(JSON.stringify(line))
     );
