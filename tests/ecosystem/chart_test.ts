@@ -438,3 +438,58 @@ Deno.test("chart: helm install, upgrade and uninstall against the real API serve
   // Everything goes but the brokers' Service, which clients still resolve.
   assert.deepEqual(await names(), ["service/brokers"]);
 });
+
+Deno.test("chart: the API server accepts what each value set renders (server-side dry run)", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("helaseid-values", {
+    "pod-security.kubernetes.io/enforce": "restricted",
+  });
+  const other = await cluster.createNamespace("helaseid-values-other");
+  const sets: Record<string, Obj> = {
+    defaults: {},
+    "one replica, Recreate, no Leases": {
+      replicas: 1,
+      strategy: { type: "Recreate" },
+      leases: { enabled: false },
+    },
+    "structured config, created Secret, another namespace, other port": {
+      name: "",
+      config: {
+        structured: {
+          services: [{ name: "b", namespace: other, ports: [9092], targets: ["192.0.2.9"] }],
+        },
+      },
+      webhook: { create: true, url: "https://example.invalid/hook" },
+      rbac: { extraNamespaces: [other], createService: true },
+      metrics: { port: 9100 },
+      resources: { limits: { cpu: null } },
+      grafanaDashboard: { enabled: true },
+    },
+    "existing ConfigMap and ServiceAccount, no RBAC": {
+      config: { existingConfigMap: "mine" },
+      serviceAccount: { create: false, name: "agent" },
+      rbac: { create: false },
+    },
+  };
+  for (const [name, values] of Object.entries(sets)) {
+    const objects = await render(values, { namespace });
+    const result = await cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], {
+      stdin: objects.map((o) => JSON.stringify(o)).join("\n"),
+    });
+    assert.equal(result.code, 0, `${name}: ${result.stderr}`);
+    assert.equal(
+      result.stdout.trim().split("\n").length,
+      objects.length,
+      `${name}: ${result.stdout}`,
+    );
+  }
+  // The dry run can fail: a Recreate strategy that kept rollingUpdate is refused.
+  const objects = await render({}, { namespace });
+  const deployment = one(objects, "Deployment");
+  deployment.spec.strategy.type = "Recreate";
+  const refused = await cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], {
+    stdin: JSON.stringify(deployment),
+  });
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /rollingUpdate/);
+});
