@@ -19,7 +19,8 @@ export interface StatusPageOptions {
 export function statusPage(document: StatusDocument, options: StatusPageOptions = {}): string {
   const refresh = Math.max(1, Math.round(options.refreshSeconds ?? 5));
   const replica = (document as { replica?: unknown }).replica;
-  const services = document.services.map((service) => serviceSection(service)).join("\n");
+  const now = Date.parse(document.time);
+  const services = document.services.map((service) => serviceSection(service, now)).join("\n");
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -42,7 +43,7 @@ ${services || "<p>No Service configured.</p>"}
 `;
 }
 
-function serviceSection(service: ServiceStatusDocument): string {
+function serviceSection(service: ServiceStatusDocument, now: number): string {
   const id = `${service.namespace}/${service.name}`;
   const publish = service.publish;
   const up = service.targets.filter((t) => t.status === "healthy").length;
@@ -66,7 +67,7 @@ function serviceSection(service: ServiceStatusDocument): string {
     }
   }
   facts.push(`publisher: ${publisher(service)}`);
-  const rows = service.targets.map((target) => targetRow(target)).join("\n");
+  const rows = service.targets.map((target) => targetRow(target, now)).join("\n");
   return `<section data-service="${esc(id)}">
 <h2>${esc(id)}</h2>
 <p class="meta">${facts.join(" · ")}</p>
@@ -89,7 +90,7 @@ function publisher(service: ServiceStatusDocument): string {
     : `<span class="down">none: no replica holds the Lease</span>`;
 }
 
-function targetRow(target: TargetStatusDocument): string {
+function targetRow(target: TargetStatusDocument, now: number): string {
   const state = target.status === "healthy"
     ? "up"
     : target.status === "unhealthy"
@@ -105,11 +106,31 @@ function targetRow(target: TargetStatusDocument): string {
   return `<tr data-target="${esc(address)}" data-state="${state}">` +
     `<td>${esc(address)}${name}</td>` +
     `<td class="${state}">${state}</td>` +
-    `<td><time datetime="${esc(target.since)}">${esc(target.since)}</time></td>` +
+    `<td><time datetime="${esc(target.since)}">${esc(target.since)}</time>${
+      age(now - Date.parse(target.since))
+    }</td>` +
     `<td>${esc(last)}</td>` +
-    `<td>${esc(target.error ?? "")}</td>` +
+    `<td class="error">${esc(target.error ?? "")}</td>` +
     `<td>${esc(target.zone ?? "")}</td>` +
     `<td>${esc(target.schedule)} ${esc(String(target.intervalMs))} ms</td></tr>`;
+}
+
+/** ` (4m 3s ago)`: how long a state has lasted, for a person; empty when unknown. */
+function age(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "";
+  const seconds = Math.floor(ms / 1000);
+  const parts = [
+    [Math.floor(seconds / 86400), "d"],
+    [Math.floor(seconds / 3600) % 24, "h"],
+    [Math.floor(seconds / 60) % 60, "m"],
+    [seconds % 60, "s"],
+  ] as const;
+  const first = parts.findIndex(([value]) => value > 0);
+  if (first < 0) return ` <span class="meta">(just now)</span>`;
+  const shown = parts.slice(first, first + 2).filter(([value]) => value > 0);
+  return ` <span class="meta">(${
+    shown.map(([value, unit]) => `${value}${unit}`).join(" ")
+  } ago)</span>`;
 }
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -131,7 +152,8 @@ h1 { font-size: 1.4em; margin: 0 0 .2em; }
 h2 { font-size: 1.1em; margin: 1.4em 0 .2em; font-family: ui-monospace, monospace; }
 .meta { color: #555; margin: .2em 0 .6em; }
 table { border-collapse: collapse; min-width: 60%; }
-th, td { text-align: left; padding: .25em .8em; border-bottom: 1px solid #ddd; }
+th, td { text-align: left; padding: .25em .8em; border-bottom: 1px solid #ddd; white-space: nowrap; }
+td.error { white-space: normal; }
 th { background: #f3f3f3; }
 td:first-child { font-family: ui-monospace, monospace; }
 .up { color: #fff; background: #2e7d32; font-weight: bold; text-align: center; }

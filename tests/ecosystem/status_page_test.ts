@@ -107,7 +107,7 @@ Deno.test("status page: Chromium shows each target up or down, and a screenshot"
   const dir = await Deno.makeTempDir({ prefix: "helaseid-screenshot-" });
   try {
     const shot = `${dir}/status-page.png`;
-    await chromium(`${bed.base}/`, [`--screenshot=${shot}`, "--window-size=900,260"]);
+    await chromium(`${bed.base}/`, [`--screenshot=${shot}`, "--window-size=1100,260"]);
     const png = await Deno.readFile(shot);
     assert.deepEqual([...png.subarray(0, 8)], PNG_MAGIC, "a PNG");
     assert.ok(png.length > 5_000, `a picture with content (${png.length} bytes)`);

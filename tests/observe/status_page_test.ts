@@ -61,7 +61,8 @@ Deno.test("status page: one row per target with its state, since, latency, error
   ]);
   const first = rows[0]![3]!;
   assert.match(first, /<td class="up">up<\/td>/);
-  assert.match(first, /2026-12-03T07:59:00\.000Z/);
+  assert.match(first, /2026-12-03T07:59:00\.000Z<\/time> <span class="meta">\(1m ago\)<\/span>/);
+  assert.match(rows[1]![3]!, /\(5s ago\)/);
   assert.match(first, /1\.2 ms ok/);
   assert.match(first, /<td>eu-west-1a<\/td>/);
   assert.match(rows[1]![3]!, /500 ms failed/);
