@@ -94,6 +94,17 @@ function validatePort(ip: string, port: number): void {
 }
 
 /** Runs `program args...` and returns its stdout; throws with its stderr if it failed. */
+/** Waits (bounded) until the kernel routes `address` locally; throws if it never does. */
+async function untilLocalRoute(address: string): Promise<void> {
+  const deadline = performance.now() + 5_000;
+  while (!(await run("ip", ["-6", "route", "show", "table", "local", address])).trim()) {
+    if (performance.now() > deadline) {
+      throw new TestNetworkError(`No local route for '${address}' within 5 s of adding it`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 async function run(program: string, args: readonly string[]): Promise<string> {
   const command = [program, ...args];
   let output: Deno.CommandOutput;
@@ -194,6 +205,10 @@ export class TestNetwork implements AsyncDisposable {
       // Loopback does no duplicate address detection, but never let an address be tentative.
       await run("ip", family === 6 ? [...args, "nodad"] : args);
       this.#addresses.add(address);
+      // The kernel inserts an IPv6 address's local route from a work queue, after `ip addr add`
+      // has returned: on a busy machine a connect in between fails with "Network is
+      // unreachable". Wait until the route is there (it takes microseconds when idle).
+      if (family === 6) await untilLocalRoute(address);
     });
   }
 
