@@ -86,6 +86,18 @@ case $base_url in
   *) echo "install.sh: warning: '$base_url' is not https: the checksum then only guards against corruption" >&2 ;;
 esac
 
+# ---- install directory: chosen before downloading, so that a refusal costs nothing -------------
+if [ -z "$dir" ]; then
+  if [ -d /usr/local/bin ] && [ -w /usr/local/bin ]; then
+    dir=/usr/local/bin
+  else
+    [ -n "${HOME:-}" ] || fail "HOME is not set: choose a directory with --dir"
+    dir=$HOME/.local/bin
+  fi
+fi
+cannot_write="cannot write to '$dir': choose another with --dir, or run as a user who may (e.g. with sudo)"
+if [ -e "$dir" ] && { [ ! -d "$dir" ] || [ ! -w "$dir" ]; }; then fail "$cannot_write"; fi
+
 tmp=$(mktemp -d 2>/dev/null || mktemp -d -t helaseid)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -118,16 +130,8 @@ mkdir "$tmp/unpacked"
 tar -xzf "$tmp/$archive" -C "$tmp/unpacked" helaseid || fail "cannot unpack helaseid from $archive"
 
 # ---- install -----------------------------------------------------------------------------------
-if [ -z "$dir" ]; then
-  if [ -d /usr/local/bin ] && [ -w /usr/local/bin ]; then
-    dir=/usr/local/bin
-  else
-    [ -n "${HOME:-}" ] || fail "HOME is not set: choose a directory with --dir"
-    dir=$HOME/.local/bin
-  fi
-fi
 mkdir -p "$dir" 2>/dev/null || fail "cannot create '$dir': choose another with --dir, or run as a user who may (e.g. with sudo)"
-[ -w "$dir" ] || fail "cannot write to '$dir': choose another with --dir, or run as a user who may (e.g. with sudo)"
+[ -w "$dir" ] || fail "$cannot_write"
 # Copied next to the target, then renamed: a running helaseid is never overwritten in place.
 cp "$tmp/unpacked/helaseid" "$dir/.helaseid.$$" || fail "cannot write to '$dir'"
 chmod 755 "$dir/.helaseid.$$"

@@ -95,14 +95,18 @@ esac
 async function install(
   server: ReleaseServer,
   args: readonly string[],
-  options: { uname?: [string, string]; path?: string } = {},
+  options: { uname?: [string, string]; path?: string; unprivileged?: boolean } = {},
 ): Promise<Run> {
   const bin = `${server.dir}/fakebin`;
   await Deno.mkdir(bin, { recursive: true });
   await Deno.writeTextFile(`${bin}/uname`, FAKE_UNAME, { mode: 0o755 });
   const [os, arch] = options.uname ?? ["Linux", "x86_64"];
-  const out = await new Deno.Command("/bin/sh", {
-    args: [INSTALLER, ...args],
+  // As root, an unprivileged run is the installer as user and group 65534 (nobody).
+  const drop = options.unprivileged && Deno.uid() === 0
+    ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    : [];
+  const out = await new Deno.Command(drop[0] ?? "/bin/sh", {
+    args: [...drop.slice(1), ...(drop.length > 0 ? ["/bin/sh"] : []), INSTALLER, ...args],
     clearEnv: true,
     env: {
       PATH: `${bin}:${options.path ?? Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
@@ -356,6 +360,39 @@ Deno.test("install.sh: --help and an unknown flag", async () => {
     const bad = await install(server, ["--prefix", "/opt"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^install\.sh: unknown argument '--prefix'$/m);
+    assert.deepEqual(server.requests, []);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("install.sh: without --dir a user who cannot write /usr/local/bin gets ~/.local/bin", async () => {
+  const server = await serveReleases(["0.2.0"]);
+  try {
+    // The unprivileged user must reach the stand-in uname and its own HOME.
+    await Deno.chmod(server.dir, 0o755);
+    await Deno.mkdir(`${server.dir}/home`, { mode: 0o777 });
+    await Deno.chmod(`${server.dir}/home`, 0o777);
+    const run = await install(server, ["--version", "0.2.0"], { unprivileged: true });
+    assert.equal(run.code, 0, run.stderr);
+    const installed = `${server.dir}/home/.local/bin/helaseid`;
+    assert.equal(await runInstalled(installed), "helaseid 0.2.0 (stand-in linux-x86_64)\n");
+    assert.match(run.stderr, new RegExp(`^installed ${installed}$`, "m"));
+    assert.match(run.stderr, /^note: .*\/home\/\.local\/bin is not in PATH; add it/m);
+
+    // A directory it may not write is refused before anything is downloaded.
+    server.requests.length = 0;
+    const refused = await install(server, ["--version", "0.2.0", "--dir", "/usr/local/bin"], {
+      unprivileged: true,
+    });
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      "install.sh: warning: '" + server.base + "' is not https: the checksum then only guards " +
+        "against corruption\n" +
+        "install.sh: cannot write to '/usr/local/bin': choose another with --dir, or run as a " +
+        "user who may (e.g. with sudo)\n",
+    );
     assert.deepEqual(server.requests, []);
   } finally {
     await server.close();
