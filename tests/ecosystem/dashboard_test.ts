@@ -2,12 +2,14 @@
  * The Grafana dashboard (manifests/optional/grafana-dashboard.json) asks only for what the
  * agent really exports: every metric a query names is a family of the real `/metrics` (a
  * histogram's `_bucket`/`_sum`/`_count` only on histograms), and every label a selector
- * filters on is a label of that family's samples.
+ * filters on is a label of that family's samples. Every query is valid PromQL: promtool parses
+ * each as a recording rule, Grafana's variables replaced by values.
  */
 
 import assert from "node:assert/strict";
 import { parsePrometheus } from "../observe/_prometheus.ts";
-import { ROOT, startDryRunAgent } from "./_tools.ts";
+import { stringify } from "yaml";
+import { ROOT, startDryRunAgent, tool } from "./_tools.ts";
 
 const DASHBOARD = `${ROOT}manifests/optional/grafana-dashboard.json`;
 /** Labels Prometheus adds when it scrapes, not the agent. */
@@ -137,4 +139,39 @@ Deno.test("dashboard: every query names metrics and labels the agent really expo
     }: histogram helaseid_publish_latency_seconds read without _bucket, _sum or _count`,
     `${broken.panels[0].title}: helaseid_target_up has no label 'zone'`,
   ]);
+});
+
+/** A Prometheus rule file with each query as a recording rule, Grafana's variables filled in. */
+function queriesAsRules(dashboard: Obj): string {
+  const fill = (expr: string) =>
+    expr.replaceAll("$__rate_interval", "5m").replaceAll("$namespace", ".*")
+      .replaceAll("$service", ".*");
+  return stringify({
+    groups: [{
+      name: "dashboard",
+      rules: queries(dashboard).map(({ expr }, i) => ({
+        record: `dashboard:query_${i}`,
+        expr: fill(expr),
+      })),
+    }],
+  });
+}
+
+Deno.test("dashboard: promtool parses every query as PromQL", async () => {
+  const dashboard = JSON.parse(await Deno.readTextFile(DASHBOARD));
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-dashboard-" });
+  try {
+    await Deno.writeTextFile(`${dir}/queries.yaml`, queriesAsRules(dashboard));
+    const checked = await tool("promtool", ["check", "rules", `${dir}/queries.yaml`]);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    assert.match(checked.stdout, new RegExp(`SUCCESS: ${queries(dashboard).length} rules found`));
+    // The check can fail: an unbalanced query is refused.
+    const broken = structuredClone(dashboard);
+    broken.panels[0].targets = [{ expr: "sum(rate(helaseid_kube_writes_total[5m])" }];
+    await Deno.writeTextFile(`${dir}/broken.yaml`, queriesAsRules(broken));
+    const refused = await tool("promtool", ["check", "rules", `${dir}/broken.yaml`]);
+    assert.notEqual(refused.code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
