@@ -195,3 +195,26 @@ Deno.test("Dockerfile: the image's binary is compiled from the (stamped) src/bui
   assert.match(main, /^import \{ BUILD_INFO \} from "\.\/src\/build_info\.ts";$/m);
   assert.doesNotMatch(main, /deno\.json/, "the version is not read from deno.json");
 });
+
+Deno.test("release version: every file naming the released version names deno.json's", async () => {
+  const version = denoJson.version;
+  const mentions: [string, RegExp][] = [
+    ["Dockerfile", /org\.opencontainers\.image\.version="([^"]+)"/g],
+    ["Dockerfile", /ghcr\.io\/helaseid\/helaseid:([0-9][^\s]*)/g],
+    ["manifests/deployment.yaml", /ghcr\.io\/helaseid\/helaseid:([0-9][^\s]*)/g],
+    ["charts/helaseid/Chart.yaml", /^appVersion: "?([^"\s]+)"?$/gm],
+    ["README.md", /ghcr\.io\/helaseid\/helaseid:([0-9][^\s`]*)/g],
+    ["README.md", /releases\/download\/v([0-9][^/\s]*)\//g],
+    ["README.md", /install\.sh \| sh -s -- --version ([^\s]+)/g],
+    ["README.md", /^v=([0-9][^\s]*) /gm],
+    ["install.sh", /releases\/download\/v([0-9][^/\s]*)\//g],
+    ["install.sh", /--version ([0-9][^\s]*)$/gm],
+  ];
+  for (const [file, pattern] of mentions) {
+    const found = [...(await Deno.readTextFile(`${ROOT}${file}`)).matchAll(pattern)];
+    assert.ok(found.length > 0, `${file} names the version (${pattern})`);
+    for (const match of found) {
+      assert.equal(match[1], version, `${file}: '${match[0]}' (bump it with deno.json)`);
+    }
+  }
+});
