@@ -16,6 +16,8 @@
  *   fastInterval (bench/fast.ts): outage start → watch, fast checks per outage;
  * - protocols: 1,000 targets at 1 s checked with `tcp`, `http` and `kafka` in turn
  *   (bench/protocols.ts): CPU, RSS, lag per probe type;
+ * - ha: three replicas with LEASES=true (bench/ha.ts): takeover after SIGTERM and SIGKILL,
+ *   writes per outage against one agent alone, lease requests per second per replica;
  * - steady: a minute with nothing changing: writes must be 0;
  * - memory: RSS with 10 targets (and 5000 from capacity);
  * - baseline: a sequential seed-style checker (bench/seed_style.ts) beside the agent on the
@@ -50,6 +52,7 @@ import { correlated, correlatedSettings, correlatedTable } from "./correlated.ts
 import { big, bigSettings, bigTable } from "./big.ts";
 import { fast, fastSettings, fastTable } from "./fast.ts";
 import { protocols, protocolsSettings, protocolsTable } from "./protocols.ts";
+import { ha, haSettings, haTable } from "./ha.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
@@ -58,11 +61,11 @@ const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1
   .split(",").map(Number);
 /**
  * Scenarios to run (default all): capacity, memory, latency, sparse, correlated, big,
- * protocols, steady, baseline.
+ * protocols, ha, steady, baseline.
  */
 const ONLY = new Set(
   (Deno.env.get("BENCH_ONLY") ??
-    "capacity,memory,latency,sparse,correlated,big,fast,protocols,steady,baseline")
+    "capacity,memory,latency,sparse,correlated,big,fast,protocols,ha,steady,baseline")
     .split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
@@ -518,6 +521,19 @@ try {
     const runs = await twice("fast", () => fast(bed, settings));
     results.fast = { runs, median: medians(runs) };
     table.push(...fastTable(medians(runs), settings, fmt));
+  }
+
+  if (ONLY.has("ha")) {
+    const bed = {
+      cluster,
+      net,
+      metricsPort: () => metricsPort++,
+      watchSlices: (namespace: string) => record(cluster.kubeconfigPath, slicePath(namespace)),
+    };
+    const settings = haSettings(Deno.env.toObject());
+    const runs = await twice("ha", () => ha(bed, settings));
+    results.ha = { runs, median: medians(runs) };
+    table.push(...haTable(medians(runs), settings, fmt));
   }
 
   if (ONLY.has("steady")) {
