@@ -307,3 +307,139 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A TCP relay to the API server that can be cut: no new connection, and the open ones end. */
+function relay(server: string): { port: number; cut(): Promise<void> } {
+  const { hostname, port } = new URL(server);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pumps: Promise<unknown>[] = [];
+  const close = (conn: Deno.Conn) => {
+    try {
+      conn.close();
+    } catch {
+      // Already closed by the other side's pump.
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      conns.add(client);
+      try {
+        const upstream = await Deno.connect({ hostname, port: Number(port) });
+        conns.add(upstream);
+        pumps.push(
+          client.readable.pipeTo(upstream.writable).catch(() => close(upstream)),
+          upstream.readable.pipeTo(client.writable).catch(() => close(client)),
+        );
+      } catch {
+        close(client);
+      }
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    async cut() {
+      listener.close();
+      await accepting;
+      for (const conn of conns) close(conn);
+      await Promise.allSettled(pumps);
+    },
+  };
+}
+
+Deno.test("ha: a holder cut off from the API stops writing before another replica may take over", async () => {
+  const cluster = await sharedCluster();
+  const namespace = await cluster.createNamespace("ha-cut");
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "solo", namespace },
+      spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
+    }),
+  });
+  const timings = { duration: 8, renewDeadline: 5, retryPeriod: 1 };
+  // The replica behind the relay is the one rendezvous hashing gives the Service to.
+  const key = `${namespace}/solo`;
+  const cutId = ["cut-0", "cut-1", "cut-2", "cut-3", "cut-4", "cut-5", "cut-6", "cut-7"]
+    .find((id) => rendezvousOwner(key, [id, "direct"]) === id)!;
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-ha-cut-" });
+  const configPath = `${dir}/config.json`;
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({
+      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: 3, rise: 1 } },
+      services: [{ name: "solo", namespace, ports: [9092], targets: [A] }],
+    }),
+  );
+  const path = relay(cluster.server);
+  const kubeconfig = JSON.parse(await Deno.readTextFile(cluster.kubeconfigPath));
+  kubeconfig.clusters[0].cluster.server = `https://127.0.0.1:${path.port}`;
+  const relayedConfig = `${dir}/kubeconfig.json`;
+  await Deno.writeTextFile(relayedConfig, JSON.stringify(kubeconfig));
+  const net = await TestNetwork.open();
+  const targets = await startTargets(net, [{ address: A, port: 9092 }]);
+  const replicas: Replica[] = [];
+  let cut = false;
+  try {
+    for (const [id, config] of [[cutId, relayedConfig], ["direct", cluster.kubeconfigPath]]) {
+      const port = freePort();
+      const agent = await startAgent({
+        args: [
+          "run",
+          "--config",
+          configPath,
+          "--kubeconfig",
+          config!,
+          "--listen",
+          `127.0.0.1:${port}`,
+        ],
+        echo: ECHO,
+        env: {
+          HELASEID_WRITER_ID: id!,
+          LEASES: "true",
+          LEASE_NAMESPACE: namespace,
+          LEASE_DURATION: `${timings.duration}s`,
+          LEASE_RENEW_DEADLINE: `${timings.renewDeadline}s`,
+          LEASE_RETRY_PERIOD: `${timings.retryPeriod}s`,
+        },
+      });
+      replicas.push({ id: id!, agent, base: `http://127.0.0.1:${port}`, alive: true });
+    }
+    const [isolated, direct] = replicas as [Replica, Replica];
+    await untilValue("the relayed replica to hold the Service, the other to see it", async () => {
+      const mine = await leases(isolated);
+      const theirs = await leases(direct);
+      return mine?.get("solo")?.held && theirs?.get("solo")?.holder === isolated.id
+        ? true
+        : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+
+    const cutAt = performance.now();
+    await path.cut();
+    cut = true;
+    // The fence is by time: /status turns with the check made before every write.
+    await untilValue("the cut-off holder to stop writing", async () => {
+      return (await leases(isolated))?.get("solo")?.held === false ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const lostAt = performance.now();
+    // The other replica cannot hold it yet: the fence came first.
+    assert.equal((await leases(direct))?.get("solo")?.held, false, "taken before the fence");
+    await isolated.agent.waitForLog((line) => line.msg.startsWith("lost the Service's Lease"));
+    await untilValue("the direct replica to take the Service over", async () => {
+      return (await leases(direct))?.get("solo")?.held ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const takenAt = performance.now();
+    console.log(
+      `cut off at 0 s: the holder stopped writing at ${((lostAt - cutAt) / 1000).toFixed(1)} s, ` +
+        `the other replica took over at ${((takenAt - cutAt) / 1000).toFixed(1)} s ` +
+        `(renew deadline ${timings.renewDeadline} s, duration ${timings.duration} s)`,
+    );
+  } finally {
+    for (const replica of replicas) await replica.agent.stop("SIGKILL");
+    if (!cut) await path.cut();
+    for (const target of targets) await target.close();
+    await net.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
