@@ -218,3 +218,17 @@ Deno.test("release version: every file naming the released version names deno.js
     }
   }
 });
+
+Deno.test("workflows: actions pinned to a release, checkouts keep no token", () => {
+  for (const [file, doc] of [["release.yml", release], ["ci.yml", ci]] as const) {
+    for (const [name, job] of Object.entries<Obj>(doc.jobs)) {
+      for (const step of job.steps as Step[]) {
+        if (!step.uses) continue;
+        assert.match(step.uses, /^[\w.-]+\/[\w.-]+@v\d+(\.\d+)*$/, `${file} ${name}: ${step.uses}`);
+        if (step.uses.startsWith("actions/checkout@")) {
+          assert.equal(step.with?.["persist-credentials"], false, `${file} ${name}: checkout`);
+        }
+      }
+    }
+  }
+});
