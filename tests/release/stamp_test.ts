@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { BUILD_INFO } from "../../src/build_info.ts";
+import { Metrics } from "../../src/observe/metrics.ts";
+import { statusDocument } from "../../src/observe/server.ts";
 import { resolveBuildInfo, stampedSource, StampError } from "../../release/stamp.ts";
 import {
   archiveName,
@@ -382,4 +384,21 @@ Deno.test("package: deno task package runs with the task's own permissions", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("build info: helaseid_build_info and /status carry version and commit", () => {
+  const metrics = new Metrics({ version: "1.2.3", commit: "abcdef1", services: [] });
+  const lines = metrics.render().split("\n").filter((l) => l.startsWith("helaseid_build_info"));
+  assert.deepEqual(lines, [
+    `helaseid_build_info{version="1.2.3",commit="abcdef1",deno="${Deno.version.deno}"} 1`,
+  ]);
+  const unknown = new Metrics({ version: "1.2.3", services: [] }).render();
+  assert.match(unknown, /^helaseid_build_info\{version="1\.2\.3",commit="unknown",/m);
+  const status = statusDocument([], { now: 0, version: "1.2.3", commit: "abcdef1" });
+  assert.deepEqual(status, {
+    time: "1970-01-01T00:00:00.000Z",
+    version: "1.2.3",
+    commit: "abcdef1",
+    services: [],
+  });
 });
