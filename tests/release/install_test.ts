@@ -101,8 +101,9 @@ async function install(
   await Deno.mkdir(bin, { recursive: true });
   await Deno.writeTextFile(`${bin}/uname`, FAKE_UNAME, { mode: 0o755 });
   const [os, arch] = options.uname ?? ["Linux", "x86_64"];
-  // As root, an unprivileged run is the installer as user and group 65534 (nobody).
-  const drop = options.unprivileged && Deno.uid() === 0
+  // An unprivileged run: as we are, when we may not write /usr/local/bin (a user, or root mapped
+  // in a user namespace); as user and group 65534 (nobody) when we may (root).
+  const drop = options.unprivileged && await mayWrite("/usr/local/bin")
     ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     : [];
   const out = await new Deno.Command(drop[0] ?? "/bin/sh", {
@@ -121,6 +122,11 @@ async function install(
   }).output();
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+async function mayWrite(dir: string): Promise<boolean> {
+  return (await new Deno.Command("sh", { args: ["-c", 'test -w "$1"', "sh", dir] }).output())
+    .success;
 }
 
 async function runInstalled(path: string): Promise<string> {
