@@ -51,6 +51,17 @@ done
 version=${version#v}
 base_url=${base_url%/}
 
+check_version() { # a release's version: digits first, then only what a tag may hold
+  case $version in
+    [0-9]*.*[0-9]*.*[0-9]*) ;;
+    *) fail "'$version' is not a version such as 0.2.0" ;;
+  esac
+  case $version in
+    *[!0-9A-Za-z.+-]*) fail "'$version' is not a version such as 0.2.0" ;;
+  esac
+}
+[ -z "$version" ] || check_version
+
 # ---- platform: the names of deno.json's compile tasks ----------------------------------------
 uname_s=$(uname -s)
 case $uname_s in
@@ -114,6 +125,7 @@ if [ -z "$version" ]; then
 else
   download "$base_url/download/v$version/SHA256SUMS" "$tmp/SHA256SUMS"
 fi
+check_version
 archive="helaseid-$version-$os-$arch.tar.gz"
 
 # ---- download and verify -----------------------------------------------------------------------

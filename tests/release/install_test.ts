@@ -354,7 +354,7 @@ Deno.test("install.sh: shasum where sha256sum is missing, wget where curl is", a
   }
 });
 
-Deno.test("install.sh: --help and an unknown flag", async () => {
+Deno.test("install.sh: --help, an unknown flag, and what is not a version", async () => {
   const server = await serveReleases(["0.2.0"]);
   try {
     const help = await install(server, ["--help"]);
@@ -366,6 +366,11 @@ Deno.test("install.sh: --help and an unknown flag", async () => {
     const bad = await install(server, ["--prefix", "/opt"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^install\.sh: unknown argument '--prefix'$/m);
+    for (const version of ["latest", "0.2.0/../../etc", "0.2"]) {
+      const refused = await install(server, ["--version", version]);
+      assert.equal(refused.code, 1, version);
+      assert.equal(refused.stderr, `install.sh: '${version}' is not a version such as 0.2.0\n`);
+    }
     assert.deepEqual(server.requests, []);
   } finally {
     await server.close();
