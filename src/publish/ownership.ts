@@ -96,11 +96,26 @@ export interface StepInput {
   readonly leading: boolean;
   /**
    * Whether this replica should hold it (the rendezvous owner). Another replica takes a Lease
-   * only once it has been unchanged for the whole configured duration (its owner is gone);
-   * the owner also takes one that is released or expired by its own duration.
+   * only once it has been unchanged for the whole configured duration (its owner is gone), or
+   * released and left free for {@linkcode UNCLAIMED_PERIODS} retry periods (the owner cannot
+   * take it: a Role without Leases in that namespace); the owner also takes one that is
+   * released or expired by its own duration.
    */
   readonly desired: boolean;
 }
+
+/**
+ * Retry periods a released Lease may stay free before a replica other than its owner takes it
+ * (the owner takes one within about one retry period).
+ */
+export const UNCLAIMED_PERIODS = 3;
+
+/**
+ * How many lease durations a replica keeps a Lease it took from nobody (released, unclaimed)
+ * before handing it to its owner again: an owner that cannot take it costs a short gap in
+ * writing this often, not every few seconds.
+ */
+export const KEEP_DURATIONS = 4;
 
 /** client-go's `tryAcquireOrRenew`, as a decision: create, take or renew, or wait. */
 export function nextStep(input: StepInput): LeaseStep {
@@ -114,7 +129,9 @@ export function nextStep(input: StepInput): LeaseStep {
   const mine = leading && record.holder === me;
   if (!mine) {
     if (heldByOther(sighting, me, now)) return { kind: "wait" };
-    const abandoned = now - sighting.changedAt >= timings.duration;
+    const unchanged = now - sighting.changedAt;
+    const abandoned = unchanged >= timings.duration ||
+      (record.holder === "" && unchanged >= UNCLAIMED_PERIODS * timings.retryPeriod);
     if (!desired && !abandoned) return { kind: "wait" };
   }
   return { kind: "update", record: claim(record, me, now, timings, mine) };

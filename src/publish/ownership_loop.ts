@@ -17,6 +17,7 @@ import {
   claim,
   DEFAULT_LEASE_TIMINGS,
   JITTER_FACTOR,
+  KEEP_DURATIONS,
   type LeaseSighting,
   type LeaseTimings,
   liveReplicas,
@@ -81,6 +82,8 @@ interface Entry {
   leading: boolean;
   /** Local time the last successful renewal was sent. */
   lastRenew?: number;
+  /** Not handed to its owner before this time (we took it when the owner did not). */
+  keepUntil?: number;
   /** The last error logged, so a failing call is logged once. */
   error?: string;
 }
@@ -95,8 +98,6 @@ export class Ownership implements LeaseView {
   #timer?: unknown;
   #round?: Promise<void>;
   #stopped = false;
-  /** Renewal requests sent (for the benchmark's requests per second). */
-  requests = 0;
 
   constructor(options: OwnershipOptions) {
     this.#options = options;
@@ -220,7 +221,8 @@ export class Ownership implements LeaseView {
     if (this.#stopped) return;
     const owner = rendezvousOwner(entry.key, this.#live);
     const desired = owner === this.#options.identity;
-    if (entry.leading && !desired) {
+    const keep = entry.keepUntil !== undefined && this.#options.clock.now() < entry.keepUntil;
+    if (entry.leading && !desired && !keep) {
       // Another live replica should hold it: hand it over (stop writing, then release).
       this.#lose(entry, "released");
       await this.#release(entry);
@@ -239,7 +241,6 @@ export class Ownership implements LeaseView {
     if (entry.leading && entry.mine && entry.mine.record.holder === identity) {
       const now = clock.now();
       try {
-        this.requests++;
         const written = await leases.update(
           entry.mine,
           claim(entry.mine.record, identity, now, timings, true),
@@ -253,7 +254,6 @@ export class Ownership implements LeaseView {
       }
     }
     try {
-      this.requests++;
       const read = await leases.get(entry.namespace, entry.name);
       const now = clock.now();
       entry.sighting = read ? sight(entry.sighting, read, now) : undefined;
@@ -270,11 +270,17 @@ export class Ownership implements LeaseView {
         entry.error = undefined;
         return;
       }
-      this.requests++;
       const previous = read?.record.holder;
       const written = step.kind === "create"
         ? await leases.create(entry.namespace, entry.name, step.record, labels)
         : await leases.update(read!, step.record);
+      if (!desired && !entry.leading) {
+        entry.keepUntil = now + KEEP_DURATIONS * timings.duration;
+        this.#options.log.warn(
+          "took a Lease its replica left unclaimed: keeping it for a while",
+          { service: entry.key, lease: entry.name },
+        );
+      }
       this.#renewed(entry, written, now, previous);
     } catch (error) {
       // 409: another replica wrote first; read again at the next try.
@@ -342,7 +348,6 @@ export class Ownership implements LeaseView {
     entry.leading = false;
     if (!mine || mine.record.holder !== this.#options.identity) return;
     try {
-      this.requests++;
       const written = await this.#options.leases.update(
         mine,
         released(mine.record, this.#options.clock.now()),

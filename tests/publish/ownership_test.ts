@@ -70,12 +70,18 @@ Deno.test("a held Lease is taken only after it stayed unchanged for its duration
   assert.equal(sight(sighting, lease("b", { renewTime: T0 }), T0 + 9000).changedAt, T0 + 9000);
 });
 
-Deno.test("a released Lease goes to its owner at once, to another replica only after the duration", () => {
+Deno.test("a released Lease goes to its owner at once, to another replica once left unclaimed", () => {
   const sighting = sight(undefined, { ...lease(""), record: released(lease("b").record, T0) }, T0);
   const input = { me: "a", timings: TIMINGS, sighting, leading: false };
   assert.equal(nextStep({ ...input, now: T0, desired: true }).kind, "update");
-  assert.equal(nextStep({ ...input, now: T0 + 14_000, desired: false }).kind, "wait");
-  assert.equal(nextStep({ ...input, now: T0 + 15_000, desired: false }).kind, "update");
+  assert.equal(nextStep({ ...input, now: T0 + 5_999, desired: false }).kind, "wait");
+  assert.equal(nextStep({ ...input, now: T0 + 6_000, desired: false }).kind, "update");
+  // A held Lease is not "unclaimed": another replica waits the whole duration for it.
+  const held = sight(undefined, lease("b"), T0);
+  assert.equal(
+    nextStep({ ...input, sighting: held, now: T0 + 14_999, desired: false }).kind,
+    "wait",
+  );
 });
 
 Deno.test("a holder renews keeping acquireTime and transitions", () => {
@@ -279,4 +285,53 @@ Deno.test("racing replicas: a 409 on update means someone else won, never two ho
   }
   for (const [key, who] of writers(replicas)) assert.equal(who.length, 1, key);
   await Promise.all(replicas.map((r) => r.stop({ release: false })));
+});
+
+/** Leases whose Service Leases the API refuses (a Role without Leases in that namespace). */
+class RefusedServiceLeases extends LeaseClient {
+  override create(...args: Parameters<LeaseClient["create"]>) {
+    return args[1].startsWith("helaseid-svc") ? Promise.reject(forbidden()) : super.create(...args);
+  }
+  override update(...args: Parameters<LeaseClient["update"]>) {
+    return args[0].name.startsWith("helaseid-svc")
+      ? Promise.reject(forbidden())
+      : super.update(...args);
+  }
+}
+
+function forbidden(): KubeError {
+  return new KubeError("Cannot update Lease: forbidden", { status: 403, reason: "Forbidden" });
+}
+
+Deno.test("an owner that cannot take its Leases leaves short gaps, not a handover loop", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const a = replica(kube, clock, "a");
+  const b = new Ownership({
+    leases: new RefusedServiceLeases(kube),
+    services: SERVICES,
+    identity: "b",
+    namespace: "helaseid",
+    timings: TIMINGS,
+    clock,
+    log: silentLogger(),
+    random: () => 0,
+  });
+  a.start();
+  await clock.advance(0);
+  b.start();
+  // b is live, so a hands b's share over; b cannot take it; a takes it back once unclaimed.
+  const share = KEYS.filter((key) => rendezvousOwner(key, ["a", "b"]) === "b");
+  assert.ok(share.length > 0);
+  let unwritten = 0;
+  for (let t = 0; t < 120_000; t += 500) {
+    await clock.advance(500);
+    for (const key of share) if (!a.mayWrite(key)) unwritten += 500;
+    for (const key of KEYS) assert.ok(!(a.mayWrite(key) && b.mayWrite(key)), key);
+  }
+  assert.deepEqual(b.held(), []);
+  // Per Service, one gap of a few retry periods per KEEP_DURATIONS × duration at most.
+  const perService = unwritten / share.length;
+  assert.ok(perService <= 2 * (4 * 2000 + 1000), `${perService} ms without a writer`);
+  await Promise.all([a.stop({ release: false }), b.stop({ release: false })]);
 });
