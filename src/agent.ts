@@ -20,6 +20,7 @@ import {
   systemClock,
 } from "./health/scheduler.ts";
 import { holdLimit, holdUntil, type OutageCounts } from "./health/hold.ts";
+import { nextCheckHealths, portGuards, portStatuses, samePortStatuses } from "./health/ports.ts";
 import {
   type Cadence,
   cadenceOf,
@@ -236,6 +237,10 @@ interface TargetEntry {
   overrunTimer?: unknown;
   /** What the publisher sees: the view status, frozen while the Service's write is held. */
   visible: ViewStatus;
+  /** Each check's own health, kept only when its Service's ports are guarded apart. */
+  checkHealth?: TargetHealth[];
+  /** What the publisher sees per port (src/health/ports.ts), frozen like `visible`. */
+  visiblePorts?: ReadonlyMap<string, ViewStatus>;
 }
 
 /** Runs the checks and keeps the Services' objects in step. */
@@ -313,6 +318,8 @@ export class Agent {
       health: {
         status: (service, address) =>
           this.#services.get(service)?.targets.get(address)?.visible ?? "unknown",
+        portStatus: (service, address, port) =>
+          this.#services.get(service)?.targets.get(address)?.visiblePorts?.get(port),
         // A fresh Service is published once every target has a verdict or a check of it
         // overran its timeout: a guess about a target is never published (issue 10.4).
         checked: (service, address) => {
@@ -467,6 +474,14 @@ export class Agent {
       now: outcome.finished,
     });
     entry.health = health;
+    if (portGuards(config)) {
+      entry.checkHealth = nextCheckHealths(entry.checkHealth, outcome.result, {
+        rise: config.probe.rise,
+        fall: config.probe.fall,
+        now: outcome.finished,
+        count: config.checks?.length ?? 0,
+      });
+    }
     entry.lastResult = { ...outcome.result, at: outcome.finished };
     entry.lastStarted = outcome.started;
     if (health.failures === 0) entry.failingSince = undefined;
@@ -512,7 +527,8 @@ export class Agent {
   #publish(entry: TargetEntry, transition: Transition | undefined, now: number): void {
     const { service } = entry;
     const status = viewStatus(entry.health);
-    const changed = status !== entry.visible;
+    const ports = visiblePorts(entry);
+    const changed = status !== entry.visible || !samePortStatuses(ports, entry.visiblePorts);
     const limit = holdLimit({ ...service.config.probe, ...service.intervals });
     if (service.hold) {
       const { hold } = service;
@@ -545,6 +561,7 @@ export class Agent {
       return;
     }
     entry.visible = status;
+    entry.visiblePorts = ports;
     this.#reconciler.transition(service.config, transition?.at ?? now);
   }
 
@@ -588,7 +605,10 @@ export class Agent {
     if (!hold) return;
     service.hold = undefined;
     this.#clock.clearTimeout(hold.timer);
-    for (const entry of hold.held) entry.visible = viewStatus(entry.health);
+    for (const entry of hold.held) {
+      entry.visible = viewStatus(entry.health);
+      entry.visiblePorts = visiblePorts(entry);
+    }
     this.#reconciler.transition(service.config, hold.trigger);
   }
 
@@ -651,6 +671,12 @@ function lastResultStatus(
   const { results: _, ...lastResult } = last as typeof last & Partial<CheckSetResult>;
   const results = checkStatuses(last, port);
   return { lastResult, ...(results === undefined ? {} : { results }) };
+}
+
+/** A target's status on each port, when its Service's ports are guarded apart. */
+function visiblePorts(entry: TargetEntry): ReadonlyMap<string, ViewStatus> | undefined {
+  const guards = portGuards(entry.service.config);
+  return guards && portStatuses(guards, viewStatus(entry.health), entry.checkHealth);
 }
 
 function targetKey(service: ServiceConfig, address: string): string {

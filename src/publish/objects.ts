@@ -4,6 +4,13 @@
  * switched off, the legacy Endpoints object. Deterministic: the same inputs give the same
  * objects, whatever order the targets came in.
  *
+ * Per-port health: an endpoint ready on some ports only (`readyPorts`) goes into a slice of
+ * its family whose ports are just those, named after them (`<service>-helaseid-ipv4.kafka`;
+ * port names are DNS labels, so the dot keeps these apart from the numbered slices), and into
+ * an Endpoints subset with those ports. Every other endpoint stays in the full-port slice
+ * (`<service>-helaseid-ipv4`). Slices of a port set are made only while some endpoint is ready
+ * on exactly that set; the plan deletes them when none is any more.
+ *
  * @module
  */
 
@@ -18,7 +25,7 @@ import type {
   SliceEndpoint,
 } from "../kube/types.ts";
 import { ANNOTATION_CONFIG_HASH, ANNOTATION_WRITER } from "./identity.ts";
-import type { ServiceView } from "./views.ts";
+import type { PublishedEndpoint, ServiceView } from "./views.ts";
 
 /** Who manages our objects (the EndpointSlice convention); also the field manager name. */
 export const MANAGER = "helaseid";
@@ -68,8 +75,16 @@ export function desiredObjects(
  * whose named targetPort equals the configured name.
  */
 export function endpointPorts(config: ServiceConfig, service: ServiceObject): EndpointPort[] {
+  return sortPorts([...namedEndpointPorts(config, service).values()]);
+}
+
+/** Each configured port (by configured name) as the endpoints publish it. */
+function namedEndpointPorts(
+  config: ServiceConfig,
+  service: ServiceObject,
+): Map<string, EndpointPort> {
   const servicePorts = service.spec?.ports ?? [];
-  return config.ports.map((port) => {
+  return new Map(config.ports.map((port) => {
     const match = servicePorts.find((candidate) =>
       (candidate.protocol ?? "TCP") === port.protocol &&
       (typeof candidate.targetPort === "string"
@@ -77,18 +92,67 @@ export function endpointPorts(config: ServiceConfig, service: ServiceObject): En
         : (candidate.targetPort ?? candidate.port) === port.port)
     );
     const appProtocol = port.appProtocol ?? match?.appProtocol;
-    return {
+    return [port.name, {
       name: match ? match.name ?? "" : port.name,
       port: port.port,
       protocol: port.protocol,
       ...(appProtocol !== undefined ? { appProtocol } : {}),
-    };
-  }).sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+    }];
+  }));
 }
 
-/** The name of the n-th (0-based) EndpointSlice of a family. */
-function sliceName(service: string, family: "ipv4" | "ipv6", index: number): string {
-  return `${service}-helaseid-${family}${index === 0 ? "" : `-${index}`}`;
+function sortPorts(ports: EndpointPort[]): EndpointPort[] {
+  return ports.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);
+}
+
+/** The longest object name the API accepts (a DNS subdomain). */
+const MAX_NAME = 253;
+
+/**
+ * The name of the n-th (0-based) EndpointSlice of a family and port set: the full set has
+ * none (`<service>-helaseid-ipv4`, `-ipv4-1`, ...), a subset its port names after a dot, or a
+ * hash of them when the name would be too long.
+ */
+function sliceName(
+  service: string,
+  family: "ipv4" | "ipv6",
+  index: number,
+  portSet: readonly string[] | undefined,
+): string {
+  const base = `${service}-helaseid-${family}${index === 0 ? "" : `-${index}`}`;
+  if (portSet === undefined) return base;
+  const named = `${base}.${portSet.join(".")}`;
+  return named.length <= MAX_NAME ? named : `${base}.h${fnv1a(portSet.join("."))}`;
+}
+
+/** FNV-1a (32 bits) in hex: a short stable digest for names. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}
+
+/** Endpoints grouped by the port set they are ready on; `""` is the full set, always first. */
+function byPortSet(
+  endpoints: readonly PublishedEndpoint[],
+): Map<string, PublishedEndpoint[]> {
+  const groups = new Map<string, PublishedEndpoint[]>([["", []]]);
+  const subsets: [string, PublishedEndpoint][] = [];
+  for (const endpoint of endpoints) {
+    if (endpoint.readyPorts === undefined) groups.get("")!.push(endpoint);
+    else subsets.push([endpoint.readyPorts.join("."), endpoint]);
+  }
+  // Sorted by key, stable within one: the endpoints keep the view's address order.
+  subsets.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+  for (const [key, endpoint] of subsets) {
+    let group = groups.get(key);
+    if (!group) groups.set(key, group = []);
+    group.push(endpoint);
+  }
+  return groups;
 }
 
 function endpointSlices(
@@ -98,43 +162,52 @@ function endpointSlices(
   options: DesiredOptions,
 ): EndpointSliceObject[] {
   const families = new Set(config.targets.map((t) => familyOf(t.address)));
+  const named = view.endpoints.some((endpoint) => endpoint.readyPorts !== undefined)
+    ? namedEndpointPorts(config, options.service)
+    : undefined;
   const slices: EndpointSliceObject[] = [];
   for (const family of (["ipv4", "ipv6"] as const).filter((f) => families.has(f))) {
-    const endpoints: SliceEndpoint[] = view.endpoints
-      .filter((endpoint) => familyOf(endpoint.address) === family)
-      .map((endpoint) => ({
+    const groups = byPortSet(view.endpoints.filter((e) => familyOf(e.address) === family));
+    for (const [key, group] of groups) {
+      const portSet = key === "" ? undefined : group[0]!.readyPorts!;
+      const endpoints: SliceEndpoint[] = group.map((endpoint) => ({
         addresses: [endpoint.address],
         conditions: { ready: endpoint.ready, serving: endpoint.serving, terminating: false },
         ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
         ...(endpoint.zone !== undefined ? { zone: endpoint.zone } : {}),
       }));
-    // One slice per family even when empty, so that the family's slice is updated, never
-    // deleted and re-created, as targets come and go.
-    const chunks = Math.max(1, Math.ceil(endpoints.length / MAX_ENDPOINTS_PER_SLICE));
-    for (let index = 0; index < chunks; index++) {
-      slices.push({
-        apiVersion: "discovery.k8s.io/v1",
-        kind: "EndpointSlice",
-        metadata: metadata(config, sliceName(config.name, family, index), options, {
-          [LABEL_SERVICE_NAME]: config.name,
-          [LABEL_MANAGED_BY]: MANAGER,
-        }),
-        addressType: family === "ipv4" ? "IPv4" : "IPv6",
-        endpoints: endpoints.slice(
-          index * MAX_ENDPOINTS_PER_SLICE,
-          (index + 1) * MAX_ENDPOINTS_PER_SLICE,
-        ),
-        ports,
-      });
+      const slicePorts = portSet === undefined
+        ? ports
+        : sortPorts(portSet.map((name) => named!.get(name)!));
+      // One slice per family even when empty, so that the family's slice is updated, never
+      // deleted and re-created, as targets come and go.
+      const chunks = Math.max(1, Math.ceil(endpoints.length / MAX_ENDPOINTS_PER_SLICE));
+      for (let index = 0; index < chunks; index++) {
+        slices.push({
+          apiVersion: "discovery.k8s.io/v1",
+          kind: "EndpointSlice",
+          metadata: metadata(config, sliceName(config.name, family, index, portSet), options, {
+            [LABEL_SERVICE_NAME]: config.name,
+            [LABEL_MANAGED_BY]: MANAGER,
+          }),
+          addressType: family === "ipv4" ? "IPv4" : "IPv6",
+          endpoints: endpoints.slice(
+            index * MAX_ENDPOINTS_PER_SLICE,
+            (index + 1) * MAX_ENDPOINTS_PER_SLICE,
+          ),
+          ports: slicePorts,
+        });
+      }
     }
   }
   return slices;
 }
 
 /**
- * The legacy Endpoints object. Like the endpoints controller, it keeps at most 1000 addresses,
- * ready ones first, and marks a cut with `endpoints.kubernetes.io/over-capacity: truncated`
- * (the EndpointSlices keep every endpoint).
+ * The legacy Endpoints object: one subset for the full port set (ready and not-ready
+ * addresses) and one per port set some addresses are ready on alone. Like the endpoints
+ * controller, it keeps at most 1000 addresses, ready ones first, and marks a cut with
+ * `endpoints.kubernetes.io/over-capacity: truncated` (the EndpointSlices keep every endpoint).
  */
 function endpoints(
   config: ServiceConfig,
@@ -146,16 +219,33 @@ function endpoints(
     ip: endpoint.address,
     ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
   });
-  const allReady = view.endpoints.filter((endpoint) => endpoint.ready).map(address);
-  const allNotReady = view.endpoints.filter((endpoint) => !endpoint.ready).map(address);
-  const ready = allReady.slice(0, MAX_ENDPOINTS_ADDRESSES);
-  const notReady = allNotReady.slice(0, MAX_ENDPOINTS_ADDRESSES - ready.length);
-  const truncated = ready.length + notReady.length < allReady.length + allNotReady.length;
-  const subset = {
-    ...(ready.length > 0 ? { addresses: ready } : {}),
-    ...(notReady.length > 0 ? { notReadyAddresses: notReady } : {}),
-    ports,
+  const groups = [...byPortSet(view.endpoints).values()];
+  const named = groups.length > 1 ? namedEndpointPorts(config, options.service) : undefined;
+  let room = MAX_ENDPOINTS_ADDRESSES;
+  let total = 0;
+  const take = (list: EndpointAddress[]) => {
+    total += list.length;
+    const kept = list.slice(0, room);
+    room -= kept.length;
+    return kept;
   };
+  // Ready addresses of every subset first, then the not-ready ones (all in the full set).
+  const ready = groups.map((group) => take(group.filter((e) => e.ready).map(address)));
+  const notReady = take((groups[0] ?? []).filter((e) => !e.ready).map(address));
+  const subsets = groups.flatMap((group, index) => {
+    const addresses = ready[index]!;
+    const notReadyAddresses = index === 0 ? notReady : [];
+    if (addresses.length + notReadyAddresses.length === 0) return [];
+    const portSet = group[0]?.readyPorts;
+    return [{
+      ...(addresses.length > 0 ? { addresses } : {}),
+      ...(notReadyAddresses.length > 0 ? { notReadyAddresses } : {}),
+      ports: index === 0 || portSet === undefined
+        ? ports
+        : sortPorts(portSet.map((name) => named!.get(name)!)),
+    }];
+  });
+  const truncated = total > MAX_ENDPOINTS_ADDRESSES;
   return {
     apiVersion: "v1",
     kind: "Endpoints",
@@ -166,7 +256,7 @@ function endpoints(
       { [LABEL_MANAGED_BY]: MANAGER, [LABEL_SKIP_MIRROR]: "true" },
       truncated ? { [ANNOTATION_OVER_CAPACITY]: "truncated" } : {},
     ),
-    subsets: ready.length + notReady.length > 0 ? [subset] : [],
+    subsets,
   };
 }
 

@@ -46,7 +46,7 @@ import {
   serviceObject,
 } from "./objects.ts";
 import { planChanges } from "./plan.ts";
-import { type ServiceView, serviceView, type ViewStatus } from "./views.ts";
+import { portInputs, type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
 
 /** The label selector of every object we own. */
@@ -58,6 +58,8 @@ export interface HealthSource {
   status(service: ServiceConfig, address: string): ViewStatus;
   /** True once the target has a verdict, or a check of it overran its timeout. */
   checked(service: ServiceConfig, address: string): boolean;
+  /** A target's status on one port (configured name) when it differs per port (`views.ts`). */
+  portStatus?(service: ServiceConfig, address: string, port: string): ViewStatus | undefined;
 }
 
 /** Every reason a Service can be blocked for (metrics give each a 0/1 series). */
@@ -404,7 +406,12 @@ export class Reconciler {
       !health.checked(config, target.address) && !shown.has(target.address)
     );
     if (unchecked) return this.#block(entry, "waiting-first-checks", undefined, "debug");
-    const view = serviceView(config, (address) => health.status(config, address), shown);
+    const view = serviceView(
+      config,
+      (address) => health.status(config, address),
+      shown,
+      portInputs(config, observed, health.portStatus?.bind(health, config)),
+    );
     const trigger = entry.trigger ?? observedTrigger(observed);
     const desired = desiredObjects(config, view, {
       service,

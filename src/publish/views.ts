@@ -11,11 +11,24 @@
  *   agent cut off from the brokers must not empty DNS; a failing target without a verdict is
  *   as down as an unhealthy one), unless `publish.allDown` is `empty`.
  *
+ * Per-port health (a Service with several ports whose checks guard different ports, see
+ * `src/health/ports.ts`): the rules above apply to each port with the target's status on that
+ * port (and what the API shows on that port); a target ready on some ports only is published
+ * ready with those ports (`readyPorts`), a target ready on none is listed not ready as before.
+ * The counts and the panic guard stay per target ("every check passes").
+ *
  * @module
  */
 
 import type { ServiceConfig, Target } from "../config/schema.ts";
+import { portGuards } from "../health/ports.ts";
 import type { HealthStatus, TargetHealth } from "../health/state.ts";
+import type {
+  EndpointPort,
+  EndpointSliceObject,
+  EndpointsObject,
+  KubeObject,
+} from "../kube/types.ts";
 
 /**
  * A target's state as views see it: its verdict, or `failing` for a target without a verdict
@@ -40,6 +53,19 @@ export interface PublishedEndpoint {
   readonly zone?: string;
   /** The configured hostname. */
   readonly hostname?: string;
+  /**
+   * Set when the endpoint is ready on some of the Service's ports only: their configured
+   * names, sorted. Absent: ready on every port (or, when not ready, on none).
+   */
+  readonly readyPorts?: readonly string[];
+}
+
+/** Per-port inputs of {@linkcode serviceView}; absent: one verdict covers every port. */
+export interface PortInputs {
+  /** A target's status on a port (by configured name); `undefined`: its overall status. */
+  readonly status: (address: string, port: string) => ViewStatus | undefined;
+  /** Readiness the API shows now per address and port name (see `shownPortReadiness`). */
+  readonly shown: ReadonlyMap<string, ReadonlyMap<string, boolean>>;
 }
 
 /** What a Service shows, plus the counts alerts and metrics need. */
@@ -57,6 +83,20 @@ export interface ServiceView {
 }
 
 /**
+ * The per-port inputs of a Service's view, or `undefined` when one verdict covers every port
+ * (one port, or every check guarding every port: see `src/health/ports.ts`) or `status` is
+ * not given. `observed` are our objects of the Service as the API shows them.
+ */
+export function portInputs(
+  config: ServiceConfig,
+  observed: readonly KubeObject[],
+  status: PortInputs["status"] | undefined,
+): PortInputs | undefined {
+  if (status === undefined || portGuards(config) === undefined) return undefined;
+  return { status, shown: shownPortReadiness(config, observed) };
+}
+
+/**
  * Computes the view of one Service. `status` gives each target's verdict; `shown` gives the
  * readiness the API shows now for addresses it lists (empty when nothing is published yet).
  */
@@ -64,6 +104,7 @@ export function serviceView(
   service: ServiceConfig,
   status: (address: string) => ViewStatus,
   shown: ReadonlyMap<string, boolean>,
+  ports?: PortInputs,
 ): ServiceView {
   let healthy = 0;
   let unhealthy = 0;
@@ -91,12 +132,24 @@ export function serviceView(
   targets.forEach((target, index) => {
     const verdict = verdicts[index];
     let ready: boolean;
-    if (panic || verdict === "healthy") ready = true;
-    else if (verdict === "unhealthy") ready = false;
-    else ready = shown.get(target.address) ?? false;
+    let readyPorts: string[] | undefined;
+    if (panic || ports === undefined) {
+      ready = readiness(panic, verdict, shown.get(target.address));
+    } else {
+      const shownPorts = ports.shown.get(target.address);
+      readyPorts = service.ports.map((port) => port.name).filter((port) =>
+        readiness(
+          false,
+          ports.status(target.address, port) ?? verdict,
+          shownPorts === undefined ? shown.get(target.address) : shownPorts.get(port),
+        )
+      ).sort();
+      ready = readyPorts.length > 0;
+      if (!ready || readyPorts.length === service.ports.length) readyPorts = undefined;
+    }
     if (!ready && service.publish.unhealthy === "remove") return;
     endpoints.push(
-      target.zone === undefined && target.hostname === undefined
+      target.zone === undefined && target.hostname === undefined && readyPorts === undefined
         ? { address: target.address, ready, serving: ready }
         : {
           address: target.address,
@@ -104,6 +157,7 @@ export function serviceView(
           serving: ready,
           ...(target.zone !== undefined ? { zone: target.zone } : {}),
           ...(target.hostname !== undefined ? { hostname: target.hostname } : {}),
+          ...(readyPorts !== undefined ? { readyPorts } : {}),
         },
     );
   });
@@ -114,6 +168,58 @@ export function serviceView(
     unhealthy,
     unknown,
   };
+}
+
+/** Ready or not, from the panic guard, a status, and what the API shows (for no verdict). */
+function readiness(
+  panic: boolean,
+  status: ViewStatus | undefined,
+  shown: boolean | undefined,
+): boolean {
+  if (panic || status === "healthy") return true;
+  if (status === "unhealthy") return false;
+  return shown ?? false;
+}
+
+/**
+ * Readiness per address and configured port name as our observed objects show it (slices
+ * first, else the legacy Endpoints): what per-port views keep for targets without a verdict.
+ * An observed port is matched to a configured one by number and protocol.
+ */
+export function shownPortReadiness(
+  config: ServiceConfig,
+  observed: readonly KubeObject[],
+): Map<string, Map<string, boolean>> {
+  const shown = new Map<string, Map<string, boolean>>();
+  const names = (ports: readonly EndpointPort[] | null | undefined) =>
+    (ports ?? []).flatMap((port) =>
+      config.ports.filter((p) => p.port === port.port && p.protocol === (port.protocol ?? "TCP"))
+        .map((p) => p.name)
+    );
+  const mark = (address: string, ports: readonly string[], ready: boolean) => {
+    let byPort = shown.get(address);
+    if (!byPort) shown.set(address, byPort = new Map());
+    for (const port of ports) byPort.set(port, ready);
+  };
+  const slices = observed.filter((o) => o.kind === "EndpointSlice") as EndpointSliceObject[];
+  for (const slice of slices) {
+    const ports = names(slice.ports);
+    for (const endpoint of slice.endpoints ?? []) {
+      for (const address of endpoint.addresses) {
+        mark(address, ports, endpoint.conditions?.ready ?? true);
+      }
+    }
+  }
+  if (slices.length > 0) return shown;
+  for (const object of observed) {
+    if (object.kind !== "Endpoints") continue;
+    for (const subset of (object as EndpointsObject).subsets ?? []) {
+      const ports = names(subset.ports);
+      for (const address of subset.addresses ?? []) mark(address.ip, ports, true);
+      for (const address of subset.notReadyAddresses ?? []) mark(address.ip, ports, false);
+    }
+  }
+  return shown;
 }
 
 /**
