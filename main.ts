@@ -132,7 +132,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
       clock: systemClock,
       log: log.with({ component: "leases" }),
       onChange: (change) => {
-        agent.ownershipChanged(change.service, change.held);
+        agent.ownershipChanged(change.service);
         const [namespace = "", service = ""] = change.service.split("/");
         events.record({
           namespace,

@@ -386,8 +386,8 @@ export class Agent {
   }
 
   /** This replica took or gave up a Service's Lease (`namespace/name`): publish as it says. */
-  ownershipChanged(service: string, held: boolean): void {
-    this.#reconciler.ownershipChanged(service, held);
+  ownershipChanged(service: string): void {
+    this.#reconciler.ownershipChanged(service);
   }
 
   /** Publishes now what the current verdicts say, and waits for the writes (for `--once`). */

@@ -278,6 +278,8 @@ export interface ServiceStatusDocument {
     readonly blockedSince?: string;
     /** While another writer rewrites our objects: who, and when we look again. */
     readonly conflict?: { readonly writer: string; readonly retryAt: string };
+    /** With Leases on: another replica holds the Service's Lease, so this one does not write. */
+    readonly standby?: boolean;
     readonly panic: boolean;
     readonly endpoints?: { readonly ready: number; readonly notReady: number };
     readonly failures: number;
@@ -360,6 +362,7 @@ export function statusDocument(
                   },
                 }
                 : {}),
+              ...(publish.standby ? { standby: true } : {}),
               panic: view?.panic ?? false,
               ...(view ? { endpoints: { ready, notReady: view.endpoints.length - ready } } : {}),
               failures: publish.failures,

@@ -308,12 +308,13 @@ export class Reconciler {
    * This replica took or gave up the Service's Lease: a new holder plans against what the API
    * shows and writes only what differs; our own earlier writes no longer count as ownership.
    */
-  ownershipChanged(service: string, held: boolean): void {
+  ownershipChanged(service: string): void {
     const entry = this.#services.get(service);
     if (!entry) return;
     entry.ownedSince = undefined;
     entry.twinWrites.clear();
-    if (held) this.#markDirty(entry);
+    // A new holder writes what differs; a former one shows itself as a standby.
+    this.#markDirty(entry);
   }
 
   /** Stops scheduling and waits for the writes in flight. */

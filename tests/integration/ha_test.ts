@@ -48,6 +48,8 @@ interface Replica {
 interface LeaseStatus {
   readonly held: boolean;
   readonly holder?: string;
+  /** `publish.standby` of the same Service. */
+  readonly standby: boolean;
 }
 
 /** Each Service's Lease as one replica's /status shows it. */
@@ -57,7 +59,10 @@ async function leases(replica: Replica): Promise<Map<string, LeaseStatus> | unde
     const status = await response.json();
     return new Map(
       // deno-lint-ignore no-explicit-any
-      status.services.map((service: any) => [service.name, service.lease as LeaseStatus]),
+      status.services.map((service: any) => [
+        service.name,
+        { ...service.lease, standby: service.publish?.standby === true } as LeaseStatus,
+      ]),
     );
   } catch {
     return undefined;
@@ -204,6 +209,22 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
         const held = valueOf(metrics, "helaseid_lease_held", { namespace, service: name });
         assert.equal(held, holder === replica ? 1 : 0, `${replica.id} ${name}`);
       }
+      // A standby is ready, and says in /status that it does not write.
+      const readyz = await fetch(`${replica.base}/readyz`);
+      await readyz.body?.cancel();
+      assert.equal(readyz.status, 200, `${replica.id} /readyz`);
+      await untilValue(
+        `${replica.id} to show itself a standby where it does not hold`,
+        async () => {
+          const seen = await leases(replica);
+          return [...first].every(([name, holder]) =>
+              seen?.get(name)?.standby === (holder !== replica)
+            )
+            ? true
+            : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
     }
 
     // 2. An outage of B: each slice is written by its holder alone, once or twice.

@@ -99,7 +99,7 @@ Deno.test("only the Lease holder writes; a standby that disagrees writes nothing
   const a = replica(kube, config, clock, "a/1");
   const b = replica(kube, config, clock, "b/2");
   a.holds = true;
-  a.reconciler.ownershipChanged(KEY, true);
+  a.reconciler.ownershipChanged(KEY);
   // The standby believes B is down: as it does not hold the Lease, that never reaches the API.
   b.verdicts.set(B, "unhealthy");
   await clock.advance(100);
@@ -123,26 +123,27 @@ Deno.test("a new holder writes what it knows at once, and no conflict is seen on
   const a = replica(kube, config, clock, "a/1");
   const b = replica(kube, config, clock, "b/2");
   a.holds = true;
-  a.reconciler.ownershipChanged(KEY, true);
+  a.reconciler.ownershipChanged(KEY);
   await clock.advance(100);
   assert.equal(shown(kube).writer, "a/1");
   // The holder goes (its Lease released); B goes down meanwhile; the standby takes over.
   a.holds = false;
-  a.reconciler.ownershipChanged(KEY, false);
+  a.reconciler.ownershipChanged(KEY);
   a.verdicts.set(B, "unhealthy");
   b.verdicts.set(B, "unhealthy");
   a.reconciler.transition(config, clock.now());
   await clock.advance(100);
   assert.deepEqual(shown(kube).ready, { [A]: true, [B]: true }, "written without the Lease");
+  assert.equal(a.state().standby, true, "the former holder shows itself as a standby");
   b.holds = true;
-  b.reconciler.ownershipChanged(KEY, true);
+  b.reconciler.ownershipChanged(KEY);
   await clock.advance(10);
   assert.deepEqual(shown(kube), { writer: "b/2", ready: { [A]: true, [B]: false } });
   // Hand it back: A takes over B's objects without a conflict, and nothing flaps.
   b.holds = false;
-  b.reconciler.ownershipChanged(KEY, false);
+  b.reconciler.ownershipChanged(KEY);
   a.holds = true;
-  a.reconciler.ownershipChanged(KEY, true);
+  a.reconciler.ownershipChanged(KEY);
   const writes = kube.writes.length;
   await clock.advance(60_000);
   assert.equal(a.state().blocked, undefined);
