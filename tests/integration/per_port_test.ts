@@ -12,8 +12,8 @@ import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
 import { startTarget } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
-import { untilValue } from "../support/wait.ts";
-import { readiness, record, type SeenEvent } from "../support/watch.ts";
+import { until, untilValue } from "../support/wait.ts";
+import { fence, MARKER_PREFIX, readiness, record, type SeenEvent } from "../support/watch.ts";
 
 const A = "192.0.2.201", B = "192.0.2.202";
 const KAFKA = 9092, HTTP = 8080;
@@ -21,10 +21,13 @@ const FULL = "brokers-helaseid-ipv4";
 
 /** An HTTP stand-in on `address:8080` answering `/healthz` with the status set. */
 function httpServer(address: string) {
-  const state = { status: 200 };
+  const state = { status: 200, requests: 0 };
   const server = Deno.serve(
     { hostname: address, port: HTTP, onListen: () => {} },
-    () => new Response("ok", { status: state.status }),
+    () => {
+      state.requests++;
+      return new Response("ok", { status: state.status });
+    },
   );
   return { state, close: () => server.shutdown() };
 }
@@ -96,27 +99,31 @@ Deno.test("per-port health: a target whose HTTP check fails stays ready on the K
     }),
   );
   const port = freePort();
-  await using agent = await startAgent({
-    args: [
-      "run",
-      "--config",
-      config,
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "--listen",
-      `127.0.0.1:${port}`,
-    ],
-    echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
-  });
+  const start = () =>
+    startAgent({
+      args: [
+        "run",
+        "--config",
+        config,
+        "--kubeconfig",
+        cluster.kubeconfigPath,
+        "--listen",
+        `127.0.0.1:${port}`,
+      ],
+      echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
+    });
+  let agent = await start();
   /** Waits until the slices, as a watch client sees them, are exactly `expected`. */
   const settle = (label: string, expected: Record<string, ReturnType<typeof describe>>) =>
     untilValue(label, () => {
       const now = latest(slices.events);
       const shown = Object.fromEntries(
-        [...now].filter(([, e]) => e.type !== "DELETED").map(([name, e]) => [
-          name,
-          describe(e.object),
-        ]),
+        [...now].filter(([name, e]) => e.type !== "DELETED" && !name.startsWith(MARKER_PREFIX)).map(
+          ([name, e]) => [
+            name,
+            describe(e.object),
+          ],
+        ),
       );
       return JSON.stringify(shown) === JSON.stringify(expected) ? shown : undefined;
     });
@@ -157,6 +164,23 @@ Deno.test("per-port health: a target whose HTTP check fails stays ready on the K
       return target?.status === "unhealthy" ? target : undefined;
     });
     assert.equal(status.error, "http 503");
+
+    // Steady state, and a restart, write nothing: ten more checks of B's HTTP side each.
+    const fenced = () => fence(slices, cluster, { namespace, kind: "EndpointSlice" });
+    const seen = (await fenced()).length;
+    const published = agent.lines.filter((l) => l.msg === "published").length;
+    const checked = (count: number) => {
+      const from = httpB.state.requests;
+      return until(`${count} more checks of B`, () => httpB.state.requests >= from + count);
+    };
+    await checked(10);
+    assert.equal(agent.lines.filter((l) => l.msg === "published").length, published, "no write");
+    assert.equal(await agent.stop(), 0);
+    agent = await start();
+    await agent.waitForLog((l) => l.msg === "target unhealthy" && l.target === `${B}:${KAFKA}`);
+    await checked(10);
+    assert.equal((await fenced()).length, seen, "no change on the watch after a restart");
+    assert.equal(agent.lines.filter((l) => l.msg === "published").length, 0, "no write");
 
     // Mended: back in the full-port slice; the one-port slice is deleted.
     const mark = slices.events.length;
