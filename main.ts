@@ -129,6 +129,9 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
       leases: new LeaseClient(client),
       identity,
       podNamespace: Deno.env.get("POD_NAMESPACE") || inClusterNamespace(),
+      ...(Deno.env.get("POD_NAME") && Deno.env.get("POD_UID")
+        ? { pod: { name: Deno.env.get("POD_NAME")!, uid: Deno.env.get("POD_UID")! } }
+        : {}),
       clock: systemClock,
       log: log.with({ component: "leases" }),
       onChange: (change) => {

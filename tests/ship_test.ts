@@ -484,6 +484,9 @@ Deno.test("manifests: the Deployment is two hardened replicas of deno.json's ver
     name: "POD_NAMESPACE",
     valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
   }, {
+    name: "POD_UID",
+    valueFrom: { fieldRef: { fieldPath: "metadata.uid" } },
+  }, {
     name: "LEASES",
     value: "true",
   }, {

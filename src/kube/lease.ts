@@ -8,7 +8,7 @@
  */
 
 import type { KubeClient } from "./client.ts";
-import type { KubeObject } from "./types.ts";
+import type { KubeObject, OwnerReference } from "./types.ts";
 
 /** The parts of a Lease's spec an election reads and writes (times in epoch ms). */
 export interface LeaseRecord {
@@ -29,6 +29,14 @@ export interface ObservedLease {
   readonly record: LeaseRecord;
   readonly resourceVersion: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** The object as read: an update keeps everything of it but the record. */
+  readonly object: KubeObject;
+}
+
+/** Metadata of a Lease created: labels to find it by, an owner to delete it with. */
+export interface LeaseMeta {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly ownerReferences?: readonly OwnerReference[];
 }
 
 /** A Lease object as the API shows it. */
@@ -67,17 +75,21 @@ export class LeaseClient {
     namespace: string,
     name: string,
     record: LeaseRecord,
-    labels: Readonly<Record<string, string>> = {},
+    meta: LeaseMeta = {},
   ): Promise<ObservedLease> {
-    return observedLease(await this.#client.create(leaseObject(namespace, name, record, labels)));
+    return observedLease(await this.#client.create(leaseObject(namespace, name, record, meta)));
   }
 
-  /** Writes `record` over the Lease as read; fails with 409 when it changed since. */
+  /**
+   * Writes `record` over the Lease as read, keeping the rest of the object (labels, owners,
+   * other fields); fails with 409 when it changed since.
+   */
   async update(read: ObservedLease, record: LeaseRecord): Promise<ObservedLease> {
-    const object = leaseObject(read.namespace, read.name, record, read.labels);
+    const spec = (read.object as LeaseObject).spec ?? {};
     const replaced = await this.#client.replace({
-      ...object,
-      metadata: { ...object.metadata, resourceVersion: read.resourceVersion },
+      ...read.object,
+      metadata: { ...read.object.metadata, resourceVersion: read.resourceVersion },
+      spec: { ...spec, ...leaseSpec(record) },
     });
     return observedLease(replaced);
   }
@@ -88,21 +100,32 @@ export function leaseObject(
   namespace: string,
   name: string,
   record: LeaseRecord,
-  labels: Readonly<Record<string, string>> = {},
+  meta: LeaseMeta = {},
 ): KubeObject {
+  const { labels = {}, ownerReferences = [] } = meta;
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
-    metadata: { name, namespace, ...(Object.keys(labels).length > 0 ? { labels } : {}) },
-    spec: {
-      holderIdentity: record.holder,
-      leaseDurationSeconds: record.durationSeconds,
-      ...(record.acquireTime !== undefined
-        ? { acquireTime: formatMicroTime(record.acquireTime) }
-        : {}),
-      ...(record.renewTime !== undefined ? { renewTime: formatMicroTime(record.renewTime) } : {}),
-      leaseTransitions: record.transitions,
+    metadata: {
+      name,
+      namespace,
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
+      ...(ownerReferences.length > 0 ? { ownerReferences } : {}),
     },
+    spec: leaseSpec(record),
+  };
+}
+
+/** The spec fields of a record. */
+function leaseSpec(record: LeaseRecord): Record<string, unknown> {
+  return {
+    holderIdentity: record.holder,
+    leaseDurationSeconds: record.durationSeconds,
+    ...(record.acquireTime !== undefined
+      ? { acquireTime: formatMicroTime(record.acquireTime) }
+      : {}),
+    ...(record.renewTime !== undefined ? { renewTime: formatMicroTime(record.renewTime) } : {}),
+    leaseTransitions: record.transitions,
   };
 }
 
@@ -116,6 +139,7 @@ export function observedLease(object: KubeObject): ObservedLease {
     name: object.metadata.name,
     resourceVersion: object.metadata.resourceVersion ?? "",
     labels: object.metadata.labels ?? {},
+    object,
     record: {
       holder: spec.holderIdentity ?? "",
       durationSeconds: spec.leaseDurationSeconds ?? 0,

@@ -10,7 +10,8 @@
 
 import type { Clock } from "../health/scheduler.ts";
 import { KubeError } from "../kube/client.ts";
-import type { LeaseClient, ObservedLease } from "../kube/lease.ts";
+import type { LeaseClient, LeaseMeta, ObservedLease } from "../kube/lease.ts";
+import type { OwnerReference } from "../kube/types.ts";
 import type { Logger } from "../observe/log.ts";
 import type { Config } from "../config/schema.ts";
 import {
@@ -63,6 +64,11 @@ export interface OwnershipOptions {
   readonly identity: string;
   /** Namespace of the replica Leases (the agent's own). */
   readonly namespace: string;
+  /**
+   * The owner of this replica's own Lease, the pod, so that Kubernetes deletes the Lease with
+   * the pod instead of keeping one per pod that ever ran (default none: a binary outside).
+   */
+  readonly owner?: OwnerReference;
   readonly timings: LeaseTimings;
   readonly clock: Clock;
   readonly log: Logger;
@@ -192,7 +198,10 @@ export class Ownership implements LeaseView {
   }
 
   async #doRound(): Promise<void> {
-    await this.#renew(this.#replica, true, { [LABEL_REPLICA]: "true" });
+    await this.#renew(this.#replica, true, {
+      labels: { [LABEL_REPLICA]: "true" },
+      ...(this.#options.owner ? { ownerReferences: [this.#options.owner] } : {}),
+    });
     await this.#readReplicas();
     await Promise.all([...this.#entries.values()].map((entry) => this.#step(entry)));
   }
@@ -235,7 +244,7 @@ export class Ownership implements LeaseView {
   async #renew(
     entry: Entry,
     desired: boolean,
-    labels: Readonly<Record<string, string>> = {},
+    meta: LeaseMeta = {},
   ): Promise<void> {
     const { leases, identity, clock, timings } = this.#options;
     if (entry.leading && entry.mine && entry.mine.record.holder === identity) {
@@ -272,7 +281,7 @@ export class Ownership implements LeaseView {
       }
       const previous = read?.record.holder;
       const written = step.kind === "create"
-        ? await leases.create(entry.namespace, entry.name, step.record, labels)
+        ? await leases.create(entry.namespace, entry.name, step.record, meta)
         : await leases.update(read!, step.record);
       if (!desired && !entry.leading) {
         entry.keepUntil = now + KEEP_DURATIONS * timings.duration;
@@ -375,6 +384,8 @@ export interface OwnershipSetup {
   readonly identity: string;
   /** The pod's namespace (`POD_NAMESPACE` or the service account's), if any. */
   readonly podNamespace?: string;
+  /** The pod (`POD_NAME`, `POD_UID`), owner of the replica's own Lease, if known. */
+  readonly pod?: { readonly name: string; readonly uid: string };
   readonly clock: Clock;
   readonly log: Logger;
   readonly onChange?: (change: OwnershipChange) => void;
@@ -396,11 +407,19 @@ export function ownershipFor(
   };
   const problem = timingsProblem(timings);
   if (problem) throw new LeaseTimingsError(`Cannot use Leases as ${problem}`);
+  const namespace = config.leaseNamespace ?? setup.podNamespace ?? config.services[0]!.namespace;
   return new Ownership({
     leases: setup.leases,
     services: config.services,
     identity: setup.identity,
-    namespace: config.leaseNamespace ?? setup.podNamespace ?? config.services[0]!.namespace,
+    namespace,
+    // The pod owns its replica Lease only where it lives (an owner elsewhere counts as gone,
+    // and the garbage collector would delete the Lease at once).
+    ...(setup.pod && namespace === setup.podNamespace
+      ? {
+        owner: { apiVersion: "v1", kind: "Pod", name: setup.pod.name, uid: setup.pod.uid },
+      }
+      : {}),
     timings,
     clock: setup.clock,
     log: setup.log,

@@ -31,7 +31,9 @@ Deno.test("a Lease object round-trips its record", () => {
     renewTime: T + 2000,
     transitions: 3,
   };
-  const object = leaseObject("shop", "helaseid-cache", record, { "helaseid.io/replica": "true" });
+  const object = leaseObject("shop", "helaseid-cache", record, {
+    labels: { "helaseid.io/replica": "true" },
+  });
   assert.equal(object.apiVersion, "coordination.k8s.io/v1");
   assert.deepEqual(
     (object.spec as Record<string, unknown>).renewTime,
@@ -69,4 +71,38 @@ Deno.test("an update naming a stale resourceVersion fails with 409 and changes n
   const now = await leases.get("shop", "helaseid-cache");
   assert.equal(now?.record.holder, "a/1");
   assert.equal(now?.record.renewTime, T + 2000);
+});
+
+Deno.test("an update keeps the Lease's labels, owners and fields it does not set", async () => {
+  const kube = new MemoryKube();
+  const leases = new LeaseClient(kube);
+  const owner = { apiVersion: "v1", kind: "Pod", name: "helaseid-x", uid: "pod-uid" };
+  const record = {
+    holder: "a/1",
+    durationSeconds: 15,
+    acquireTime: T,
+    renewTime: T,
+    transitions: 0,
+  };
+  const created = await leases.create("shop", "r", record, {
+    labels: { "helaseid.io/replica": "true" },
+    ownerReferences: [owner],
+  });
+  // Someone else adds an annotation and a field of a newer API.
+  const stored = kube.get({ resource: "leases", namespace: "shop", name: "r" })!;
+  const touched = await kube.replace({
+    ...stored,
+    metadata: { ...stored.metadata, annotations: { note: "kept" } },
+    spec: { ...(stored.spec as object), preferredHolder: "b/2" },
+  });
+  const read = await leases.get("shop", "r");
+  assert.equal(read?.resourceVersion, touched.metadata.resourceVersion);
+  await leases.update(read!, { ...record, renewTime: T + 2000 });
+  const after = kube.get({ resource: "leases", namespace: "shop", name: "r" })!;
+  assert.deepEqual(after.metadata.ownerReferences, [owner]);
+  assert.deepEqual(after.metadata.labels, { "helaseid.io/replica": "true" });
+  assert.deepEqual(after.metadata.annotations, { note: "kept" });
+  assert.equal((after.spec as Record<string, unknown>).preferredHolder, "b/2");
+  assert.equal((after.spec as Record<string, unknown>).renewTime, formatMicroTime(T + 2000));
+  assert.ok(created);
 });

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { KubeError } from "../../src/kube/client.ts";
-import { LeaseClient, type ObservedLease } from "../../src/kube/lease.ts";
+import { LeaseClient, leaseObject, type ObservedLease } from "../../src/kube/lease.ts";
 import { MemoryKube } from "../../src/kube/memory.ts";
 import { silentLogger } from "../../src/observe/log.ts";
 import {
@@ -19,19 +19,34 @@ import {
   sight,
   timingsProblem,
 } from "../../src/publish/ownership.ts";
-import { Ownership, type OwnershipChange } from "../../src/publish/ownership_loop.ts";
-import { FakeClock } from "../support/fakes.ts";
+import {
+  LeaseTimingsError,
+  Ownership,
+  type OwnershipChange,
+  ownershipFor,
+} from "../../src/publish/ownership_loop.ts";
+import type { Config } from "../../src/config/schema.ts";
+import { FakeClock, serviceConfig } from "../support/fakes.ts";
 
 const TIMINGS = DEFAULT_LEASE_TIMINGS;
 const T0 = Date.UTC(2026, 11, 3);
 
 function lease(holder: string, extra: Partial<ObservedLease["record"]> = {}): ObservedLease {
+  const record = {
+    holder,
+    durationSeconds: 15,
+    acquireTime: 1,
+    renewTime: 1,
+    transitions: 2,
+    ...extra,
+  };
   return {
     namespace: "shop",
     name: "helaseid-cache",
     resourceVersion: "5",
     labels: {},
-    record: { holder, durationSeconds: 15, acquireTime: 1, renewTime: 1, transitions: 2, ...extra },
+    record,
+    object: leaseObject("shop", "helaseid-cache", record),
   };
 }
 
@@ -334,4 +349,47 @@ Deno.test("an owner that cannot take its Leases leaves short gaps, not a handove
   const perService = unwritten / share.length;
   assert.ok(perService <= 2 * (4 * 2000 + 1000), `${perService} ms without a writer`);
   await Promise.all([a.stop({ release: false }), b.stop({ release: false })]);
+});
+
+Deno.test("the pod owns its replica Lease only in its own namespace", async () => {
+  const services = [serviceConfig(["192.0.2.1"], { namespace: "shop" })];
+  const config = (extra: Partial<Config>): Config => ({
+    format: "structured",
+    services,
+    alerts: {} as Config["alerts"],
+    leases: true,
+    ...extra,
+  });
+  const replicaLease = async (extra: Partial<Config>, podNamespace?: string) => {
+    const clock = new FakeClock(T0);
+    const kube = new MemoryKube();
+    const ownership = ownershipFor(config(extra), {
+      leases: new LeaseClient(kube),
+      identity: "a",
+      ...(podNamespace ? { podNamespace } : {}),
+      pod: { name: "helaseid-x", uid: "pod-uid" },
+      clock,
+      log: silentLogger(),
+    })!;
+    await ownership.round();
+    await ownership.stop({ release: false });
+    return kube.writes.find((w) => w.name === replicaLeaseName("a"))!;
+  };
+  const inPod = await replicaLease({}, "helaseid");
+  assert.equal(inPod.namespace, "helaseid");
+  assert.deepEqual(inPod.object?.metadata.ownerReferences, [
+    { apiVersion: "v1", kind: "Pod", name: "helaseid-x", uid: "pod-uid" },
+  ]);
+  // Elsewhere the pod is no owner: the garbage collector would delete the Lease at once.
+  const elsewhere = await replicaLease({ leaseNamespace: "other" }, "helaseid");
+  assert.equal(elsewhere.namespace, "other");
+  assert.equal(elsewhere.object?.metadata.ownerReferences, undefined);
+  const outside = await replicaLease({});
+  assert.equal(outside.namespace, "shop");
+  assert.equal(outside.object?.metadata.ownerReferences, undefined);
+  assert.equal(ownershipFor(config({ leases: false }), {} as never), undefined);
+  assert.throws(
+    () => ownershipFor(config({ leaseRenewDeadline: 20_000 }), {} as never),
+    LeaseTimingsError,
+  );
 });
