@@ -275,4 +275,3 @@ export const CHECK_FIELDS_BY_TYPE: Readonly<Record<ProbeType, readonly string[]>
   kafka: [],
   redpanda: ["path"],
 };
-
