@@ -104,6 +104,10 @@ export class Ownership implements LeaseView {
   #timer?: unknown;
   #round?: Promise<void>;
   #stopped = false;
+  /** The replicas were listed once (the first round waits for it before deciding). */
+  #looked = false;
+  /** Our replica Lease's renewal and the list of the others, while in flight. */
+  #listing?: Promise<void>;
 
   constructor(options: OwnershipOptions) {
     this.#options = options;
@@ -176,6 +180,7 @@ export class Ownership implements LeaseView {
     if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#round;
+    await this.#listing;
     for (const entry of this.#entries.values()) this.#lose(entry, "released");
     if (options.release === false) return;
     await Promise.all(
@@ -197,12 +202,34 @@ export class Ownership implements LeaseView {
     });
   }
 
+  /**
+   * One round: renew our replica Lease and list the others, then decide each Service on who
+   * is live. The first round waits for the list however long it takes; later ones wait at
+   * most half a retry period and otherwise decide on the last live set seen, leaving the list
+   * to finish in the background (one at a time), so a slow list never delays a renewal
+   * towards the renew deadline.
+   */
   async #doRound(): Promise<void> {
-    await this.#renew(this.#replica, true, {
-      labels: { [LABEL_REPLICA]: "true" },
-      ...(this.#options.owner ? { ownerReferences: [this.#options.owner] } : {}),
-    });
-    await this.#readReplicas();
+    this.#listing ??= (async () => {
+      await this.#renew(this.#replica, true, {
+        labels: { [LABEL_REPLICA]: "true" },
+        ...(this.#options.owner ? { ownerReferences: [this.#options.owner] } : {}),
+      });
+      await this.#readReplicas();
+    })().finally(() => this.#listing = undefined);
+    const listing = this.#listing;
+    if (this.#looked) {
+      const { clock, timings } = this.#options;
+      let timer: unknown;
+      await Promise.race([
+        listing,
+        new Promise<void>((resolve) => timer = clock.setTimeout(resolve, timings.retryPeriod / 2)),
+      ]);
+      clock.clearTimeout(timer);
+    } else {
+      await listing;
+      this.#looked = true;
+    }
     await Promise.all([...this.#entries.values()].map((entry) => this.#step(entry)));
   }
 

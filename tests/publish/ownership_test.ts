@@ -393,3 +393,52 @@ Deno.test("the pod owns its replica Lease only in its own namespace", async () =
     LeaseTimingsError,
   );
 });
+
+/** Leases whose replica list answers only after `delay` ms of the clock. */
+class SlowList extends LeaseClient {
+  readonly #clock: FakeClock;
+  delay = 0;
+  lists = 0;
+  constructor(kube: MemoryKube, clock: FakeClock) {
+    super(kube);
+    this.#clock = clock;
+  }
+  override list(...args: Parameters<LeaseClient["list"]>) {
+    this.lists++;
+    const answer = super.list(...args);
+    if (this.delay === 0) return answer;
+    return new Promise<Awaited<typeof answer>>((resolve) =>
+      this.#clock.setTimeout(() => resolve(answer), this.delay)
+    );
+  }
+}
+
+Deno.test("a replica list slower than the renew deadline does not stop the holder writing", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const leases = new SlowList(kube, clock);
+  const a = new Ownership({
+    leases,
+    services: SERVICES,
+    identity: "a",
+    namespace: "helaseid",
+    timings: TIMINGS,
+    clock,
+    log: silentLogger(),
+    random: () => 0,
+  });
+  a.start();
+  await clock.advance(0);
+  assert.equal(a.held().length, 12);
+  leases.delay = 12_000;
+  const lists = leases.lists;
+  for (let t = 0; t < 30_000; t += 500) {
+    await clock.advance(500);
+    assert.equal(a.held().length, 12, `at ${t} ms`);
+  }
+  // One list at a time, not one per round.
+  assert.ok(leases.lists - lists <= 3, `${leases.lists - lists} lists`);
+  leases.delay = 0;
+  await clock.advance(12_000);
+  await a.stop({ release: false });
+});
