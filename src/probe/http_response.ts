@@ -141,7 +141,8 @@ export function decodeChunked(bytes: Uint8Array): BodyParse {
   };
   while (true) {
     const lineEnd = _indexOfCrlf(bytes, at);
-    if (lineEnd < 0) return result(false, lineEnd - at > 1024);
+    // A chunk-size line still without its CRLF after 1 KiB is not HTTP.
+    if (lineEnd < 0) return result(false, bytes.length - at > 1024);
     const line = new TextDecoder().decode(bytes.subarray(at, lineEnd)).split(";")[0]!.trim();
     if (!/^[0-9a-fA-F]{1,8}$/.test(line)) return result(false, true);
     const chunk = parseInt(line, 16);
