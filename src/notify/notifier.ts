@@ -261,10 +261,13 @@ export class Notifier implements AgentListener {
     }, delay);
   }
 
-  #blockedAlert(key: string, blocked: _Blocked, change: "blocked" | "recovered"): Alert {
+  /**
+   * What every Service-wide alert (blocked, writes failing) starts from: the Service, its current
+   * target counts, no targets listed, `since` → now, and how long that lasted.
+   */
+  #serviceAlertBase(key: string, since: number) {
     const now = this.#options.clock.now();
     const [namespace = "", name = key] = key.split("/");
-    const lasted = now - blocked.since;
     const counts = this.#windows.get(key)?.tracker.counts ?? { healthy: 0, unhealthy: 0, total: 0 };
     const base = {
       cluster: this.#options.cluster,
@@ -272,8 +275,17 @@ export class Notifier implements AgentListener {
       targets: [],
       ...counts,
       panic: false,
-      since: blocked.since,
+      since,
       at: now,
+    };
+    return { base, lasted: now - since };
+  }
+
+  #blockedAlert(key: string, blocked: _Blocked, change: "blocked" | "recovered"): Alert {
+    const common = this.#serviceAlertBase(key, blocked.since);
+    const lasted = common.lasted;
+    const base = {
+      ...common.base,
       reason: blocked.reason,
       ...(blocked.writer === undefined ? {} : { writer: blocked.writer }),
     };
@@ -309,19 +321,7 @@ export class Notifier implements AgentListener {
   }
 
   #writeAlert(key: string, writes: _Writes, change: "failing" | "recovered"): Alert {
-    const now = this.#options.clock.now();
-    const [namespace = "", name = key] = key.split("/");
-    const lasted = now - writes.since;
-    const counts = this.#windows.get(key)?.tracker.counts ?? { healthy: 0, unhealthy: 0, total: 0 };
-    const base = {
-      cluster: this.#options.cluster,
-      service: { namespace, name },
-      targets: [],
-      ...counts,
-      panic: false,
-      since: writes.since,
-      at: now,
-    };
+    const { base, lasted } = this.#serviceAlertBase(key, writes.since);
     return change === "failing"
       ? {
         ...base,
