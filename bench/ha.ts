@@ -17,7 +17,7 @@
  */
 
 import type { AgentProcess } from "../tests/support/agent_process.ts";
-import { startAgent } from "../tests/support/agent_process.ts";
+import { startBenchAgent } from "./_agent.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import { type SimulatedTarget, startTargets } from "../tests/support/targets.ts";
 import type { TestNetwork } from "../tests/support/testnet.ts";
@@ -92,18 +92,10 @@ export async function ha(bed: HaBed, settings: HaSettings): Promise<HaResult> {
   const start = async (leases: boolean): Promise<Replica> => {
     const port = bed.metricsPort();
     const id = `bench-replica-${ids++}`;
-    const agent = await startAgent({
-      args: [
-        "run",
-        "--config",
-        file,
-        "--kubeconfig",
-        cluster.kubeconfigPath,
-        "--listen",
-        `127.0.0.1:${port}`,
-        "--log-level",
-        "warn",
-      ],
+    const agent = await startBenchAgent({
+      config: file,
+      kubeconfig: cluster.kubeconfigPath,
+      port,
       env: {
         HELASEID_WRITER_ID: id,
         ...(leases ? { LEASES: "true", LEASE_NAMESPACE: namespace } : {}),

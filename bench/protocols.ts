@@ -17,7 +17,8 @@
  */
 
 import { stringify } from "yaml";
-import { type AgentProcess, startAgent } from "../tests/support/agent_process.ts";
+import type { AgentProcess } from "../tests/support/agent_process.ts";
+import { startBenchAgent } from "./_agent.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import { cpuSeconds, delta, histogramQuantile, rssMiB, scrape, sleep } from "./measure.ts";
 
@@ -220,19 +221,10 @@ async function measure(
   const metrics = `http://127.0.0.1:${port}/metrics`;
   let agent: AgentProcess | undefined;
   try {
-    agent = await startAgent({
-      args: [
-        "run",
-        "--config",
-        file,
-        "--kubeconfig",
-        cluster.kubeconfigPath,
-        "--listen",
-        `127.0.0.1:${port}`,
-        "--log-level",
-        "warn",
-      ],
-      env: Deno.env.get("BENCH_V8_FLAGS") ? { DENO_V8_FLAGS: Deno.env.get("BENCH_V8_FLAGS")! } : {},
+    agent = await startBenchAgent({
+      config: file,
+      kubeconfig: cluster.kubeconfigPath,
+      port,
     });
     const pid = agent.pid;
     // Ready (every target checked, the Service published), then past the first rounds.

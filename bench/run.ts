@@ -31,7 +31,8 @@
  */
 
 import { stringify } from "yaml";
-import { type AgentProcess, startAgent } from "../tests/support/agent_process.ts";
+import type { AgentProcess } from "../tests/support/agent_process.ts";
+import { startBenchAgent } from "./_agent.ts";
 import { startCluster } from "../tests/support/cluster.ts";
 import { type SimulatedTarget, startTargets } from "../tests/support/targets.ts";
 import { TestNetwork } from "../tests/support/testnet.ts";
@@ -124,19 +125,10 @@ async function agentRun(
   const file = await Deno.makeTempFile({ suffix: ".yaml" });
   await Deno.writeTextFile(file, stringify(config));
   const port = metricsPort++;
-  const agent = await startAgent({
-    args: [
-      "run",
-      "--config",
-      file,
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--log-level",
-      "warn",
-    ],
-    env: Deno.env.get("BENCH_V8_FLAGS") ? { DENO_V8_FLAGS: Deno.env.get("BENCH_V8_FLAGS")! } : {},
+  const agent = await startBenchAgent({
+    config: file,
+    kubeconfig: cluster.kubeconfigPath,
+    port,
   });
   const metrics = `http://127.0.0.1:${port}/metrics`;
   // Ready: every target checked and every Service published.
