@@ -18,35 +18,22 @@ if [[ -n "${HELASEID_ECOSYSTEM_TOOLS:-}" ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The cache key covers the module, so a version bump rebuilds instead of reusing.
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/tools.go" | sha256sum | cut -c1-12)
-cache="${HELASEID_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/helaseid}/ecosystem-$key"
+# shellcheck source=tests/build_lib.sh
+source "$here/../build_lib.sh"
+cache=$(cache_dir ecosystem "$here/go.mod" "$here/go.sum" "$here/tools.go")
 
-complete=1
-for bin in "${need[@]}"; do [[ -x "$cache/$bin" ]] || complete=0; done
-if [[ $complete == 1 ]]; then
+if has_all "$cache" "${need[@]}"; then
   echo "$cache"
   exit 0
 fi
 
-command -v go >/dev/null || {
-  echo "Go is needed to build helm and promtool once (or set HELASEID_ECOSYSTEM_TOOLS)" >&2
-  exit 2
-}
+need_go "helm and promtool" HELASEID_ECOSYSTEM_TOOLS
 
-mkdir -p "$(dirname "$cache")"
-tmp=$(mktemp -d "${cache}.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-echo "building helm and promtool into $cache (first time only)" >&2
-start=$(date +%s)
-(
+# build DIR: helm and promtool into DIR.
+build() (
   cd "$here"
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/" \
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$1/" \
     helm.sh/helm/v4/cmd/helm github.com/prometheus/prometheus/cmd/promtool
 )
-# Publish atomically: a build interrupted half way never leaves a cache that looks complete.
-rm -rf "$cache"
-mv "$tmp" "$cache"
-trap - EXIT
-echo "built in $(($(date +%s) - start))s" >&2
+publish_build "$cache" "helm and promtool" build
 echo "$cache"

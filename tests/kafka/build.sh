@@ -10,29 +10,19 @@ if [[ -n "${HELASEID_KFAKE:-}" ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# The cache key covers the module and the program, so any change rebuilds instead of reusing.
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" | sha256sum | cut -c1-12)
-cache="${HELASEID_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/helaseid}/kfake-$key"
+# shellcheck source=tests/build_lib.sh
+source "$here/../build_lib.sh"
+# The key covers the program too, so any change to it rebuilds.
+cache=$(cache_dir kfake "$here/go.mod" "$here/go.sum" "$here/main.go")
 
-if [[ -x "$cache/kfake" ]]; then
+if has_all "$cache" kfake; then
   echo "$cache/kfake"
   exit 0
 fi
 
-command -v go >/dev/null || {
-  echo "Go is needed to build the kfake test broker once (or set HELASEID_KFAKE)" >&2
-  exit 2
-}
+need_go "the kfake test broker" HELASEID_KFAKE
 
-mkdir -p "$(dirname "$cache")"
-tmp=$(mktemp -d "${cache}.tmp.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-echo "building kfake into $cache (first time only)" >&2
-start=$(date +%s)
-(cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/kfake" .)
-# Publish atomically: a build interrupted half way never leaves a cache that looks complete.
-rm -rf "$cache"
-mv "$tmp" "$cache"
-trap - EXIT
-echo "built in $(($(date +%s) - start))s" >&2
+# build DIR: kfake into DIR.
+build() (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$1/kfake" .)
+publish_build "$cache" kfake build
 echo "$cache/kfake"
