@@ -10,25 +10,14 @@
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { freePort, get } from "../support/agent_http.ts";
+import { createService } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
 const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-async function get(base: string, path: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: response.status, body: await response.text() };
-}
 
 async function blockedMetric(base: string, reason: string): Promise<number | undefined> {
   const { body } = await get(base, "/metrics");
@@ -43,16 +32,8 @@ function readyz(base: string, status: number, body: RegExp, timeoutMs = 30_000):
   }, { timeoutMs, intervalMs: 100 });
 }
 
-async function createService(cluster: ClusterAccess, namespace: string): Promise<void> {
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
-}
+/** The port of these tests' Service: 9092, unnamed. */
+const UNNAMED_PORT = { port: 9092, targetPort: 9092, protocol: "TCP" } as const;
 
 /** The agent's least-privilege Role (manifests/rbac.yaml), with `watch` left out if asked. */
 function role(namespace: string, options: { watch: boolean }) {
@@ -148,7 +129,7 @@ async function bed(
 Deno.test("access: a bogus token is reported by /readyz, the metric and an ERROR line", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("access");
-  await createService(cluster, namespace);
+  await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
   // The admin kubeconfig (JSON) with its client certificate replaced by a token nobody issued.
   const kubeconfig = JSON.parse(await Deno.readTextFile(cluster.kubeconfigPath));
   kubeconfig.users[0].user = { token: "not-a-token" };
@@ -183,7 +164,7 @@ Deno.test("access: a bogus token is reported by /readyz, the metric and an ERROR
 Deno.test("access: a Role without watch blocks with the verb, and granting it recovers", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("access");
-  await createService(cluster, namespace);
+  await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
   const kubeconfig = await serviceAccount(cluster, namespace, { watch: false });
   await using b = await bed(kubeconfig, namespace, "192.0.2.182");
   const body = await readyz(b.base, 503, /access-denied/);
@@ -220,7 +201,7 @@ Deno.test("access: a Role without watch blocks with the verb, and granting it re
 Deno.test("access: a revoked token blocks the next write with its verb and status", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("access");
-  await createService(cluster, namespace);
+  await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
   const kubeconfig = await serviceAccount(cluster, namespace, { watch: true });
   await using b = await bed(kubeconfig, namespace, ["192.0.2.183", "192.0.2.186"]);
   await readyz(b.base, 200, /ok/);
@@ -276,7 +257,7 @@ Deno.test("access: a missing Service is named in /readyz and the metric", async 
     new RegExp(`${namespace}/brokers: service-missing: Service '${namespace}/brokers' not found`),
   );
   assert.equal(await blockedMetric(b.base, "service-missing"), 1);
-  await createService(cluster, namespace);
+  await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
   await readyz(b.base, 200, /ok/);
   assert.equal(await blockedMetric(b.base, "service-missing"), 0);
 });

@@ -12,27 +12,16 @@
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { freePort, get } from "../support/agent_http.ts";
+import { recordSlices } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { delay, untilValue } from "../support/wait.ts";
-import { fence, readiness, record } from "../support/watch.ts";
+import { fence, readiness } from "../support/watch.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
 const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 const A = "192.0.2.171", B = "192.0.2.172", C = "192.0.2.173";
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-async function get(base: string, path: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: response.status, body: await response.text() };
-}
 
 async function conflictMetric(base: string): Promise<number | undefined> {
   const { body } = await get(base, "/metrics");
@@ -84,10 +73,7 @@ Deno.test("conflict: two agents with different targets for one Service stop figh
   const net = await TestNetwork.open();
   const targets: SimulatedTarget[] = [];
   const writers: Writer[] = [];
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   try {
     targets.push(...await startTargets(net, [A, B, C].map((address) => ({ address, port: 9092 }))));
     // One identity set explicitly, the other the default: pod name and process id.

@@ -9,22 +9,17 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { freePort } from "../support/agent_http.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until } from "../support/wait.ts";
-import { readiness, record, type SeenEvent } from "../support/watch.ts";
+import { readiness, type SeenEvent } from "../support/watch.ts";
 
 const REFUSED = "192.0.2.61";
 const DROPPED = "192.0.2.62";
 const LIVE = "192.0.2.63";
 const SLICE = "brokers-helaseid-ipv4";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
 
 function ready(address: string, value: boolean) {
   return (event: SeenEvent) =>
@@ -48,18 +43,8 @@ Deno.test("fast interval: refused and dropped targets leave the ready endpoints 
   );
   try {
     const namespace = await cluster.createNamespace("fast");
-    await cluster.kubectlOk(["apply", "-f", "-"], {
-      stdin: JSON.stringify({
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "brokers", namespace },
-        spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-      }),
-    });
-    await using slices = await record(
-      cluster.kubeconfigPath,
-      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-    );
+    await createService(cluster, namespace);
+    await using slices = await recordSlices(cluster, namespace);
     const port = freePort();
     const base = `http://127.0.0.1:${port}`;
     await using agent = await startAgent({

@@ -10,6 +10,8 @@
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster, startCluster } from "../support/cluster.ts";
+import { freePort, get } from "../support/agent_http.ts";
+import { createService } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue as until } from "../support/wait.ts";
@@ -20,35 +22,10 @@ const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-/** An HTTP GET of the agent's endpoint: status and body, the body always consumed. */
-async function get(base: string, path: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
-  return { status: response.status, body: await response.text() };
-}
-
 async function scrape(base: string): Promise<Exposition> {
   const { status, body } = await get(base, "/metrics");
   assert.equal(status, 200);
   return parsePrometheus(body);
-}
-
-async function service(cluster: ClusterAccess, namespace: string): Promise<void> {
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
 }
 
 /** Our Events in the namespace, as the API serves them. */
@@ -122,7 +99,7 @@ const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 Deno.test("observe: /metrics, /status and Events follow a real outage", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("observe");
-  await service(cluster, namespace);
+  await createService(cluster, namespace);
   const A = "192.0.2.161", B = "192.0.2.162";
   await using b = await bed([A, B], {
     namespace,
@@ -211,7 +188,7 @@ Deno.test("observe: /metrics, /status and Events follow a real outage", async ()
 Deno.test("observe: a flapping target grows one Event's series, not the number of Events", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("observe");
-  await service(cluster, namespace);
+  await createService(cluster, namespace);
   const A = "192.0.2.163", B = "192.0.2.164";
   await using b = await bed([A, B], {
     namespace,
@@ -305,7 +282,7 @@ Deno.test("observe: /readyz is 503 while the API server is unreachable", async (
 Deno.test("observe: /readyz turns 503 when the API server stops and 200 when it is back", async () => {
   await using cluster = await startCluster();
   const namespace = await cluster.createNamespace("observe");
-  await service(cluster, namespace);
+  await createService(cluster, namespace);
   const A = "192.0.2.166";
   await using b = await bed([A], { namespace, args: ["--kubeconfig", cluster.kubeconfigPath] });
   await until(

@@ -8,10 +8,11 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until } from "../support/wait.ts";
-import { readiness, record, type SeenEvent } from "../support/watch.ts";
+import { readiness, type SeenEvent } from "../support/watch.ts";
 
 const ADDRESSES = ["192.0.2.51", "192.0.2.52", "192.0.2.53", "192.0.2.54", "192.0.2.55"];
 const SLICE = "brokers-helaseid-ipv4";
@@ -32,18 +33,8 @@ for (const allDown of ["empty", "publishAll"] as const) {
     const targets = await startTargets(net, ADDRESSES.map((address) => ({ address, port: 9092 })));
     try {
       const namespace = await cluster.createNamespace("outage");
-      await cluster.kubectlOk(["apply", "-f", "-"], {
-        stdin: JSON.stringify({
-          apiVersion: "v1",
-          kind: "Service",
-          metadata: { name: "brokers", namespace },
-          spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-        }),
-      });
-      await using slices = await record(
-        cluster.kubeconfigPath,
-        `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-      );
+      await createService(cluster, namespace);
+      await using slices = await recordSlices(cluster, namespace);
       await using agent = await startAgent({
         args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
         env: {

@@ -10,10 +10,12 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { freePort, runArgs } from "../support/agent_http.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { startTarget } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until, untilValue } from "../support/wait.ts";
-import { fence, MARKER_PREFIX, readiness, record, type SeenEvent } from "../support/watch.ts";
+import { fence, MARKER_PREFIX, readiness, type SeenEvent } from "../support/watch.ts";
 
 const A = "192.0.2.201", B = "192.0.2.202";
 const KAFKA = 9092, HTTP = 8080;
@@ -30,13 +32,6 @@ function httpServer(address: string) {
     },
   );
   return { state, close: () => server.shutdown() };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 /** The latest event of each slice, by name. */
@@ -67,23 +62,13 @@ Deno.test("per-port health: a target whose HTTP check fails stays ready on the K
   const httpB = https[1]!;
   const dir = await Deno.makeTempDir({ prefix: "helaseid-per-port-" });
   const namespace = await cluster.createNamespace("per-port");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: {
-        ports: [
-          { name: "kafka", port: KAFKA, targetPort: KAFKA, protocol: "TCP" },
-          { name: "http", port: HTTP, targetPort: HTTP, protocol: "TCP" },
-        ],
-      },
-    }),
+  await createService(cluster, namespace, {
+    ports: [
+      { name: "kafka", port: KAFKA, targetPort: KAFKA, protocol: "TCP" },
+      { name: "http", port: HTTP, targetPort: HTTP, protocol: "TCP" },
+    ],
   });
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   const config = `${dir}/config.json`;
   await Deno.writeTextFile(
     config,
@@ -101,15 +86,7 @@ Deno.test("per-port health: a target whose HTTP check fails stays ready on the K
   const port = freePort();
   const start = () =>
     startAgent({
-      args: [
-        "run",
-        "--config",
-        config,
-        "--kubeconfig",
-        cluster.kubeconfigPath,
-        "--listen",
-        `127.0.0.1:${port}`,
-      ],
+      args: runArgs(config, cluster.kubeconfigPath, port),
       echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
     });
   let agent = await start();

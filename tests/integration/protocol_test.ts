@@ -13,9 +13,11 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { freePort, runArgs } from "../support/agent_http.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until, untilValue } from "../support/wait.ts";
-import { readiness, record, type SeenEvent } from "../support/watch.ts";
+import { readiness, type SeenEvent } from "../support/watch.ts";
 
 const A = "192.0.2.71", B = "192.0.2.72";
 const PORTS = { kafka: 9092, redpanda: 9644, http: 8080, tls: 9093 } as const;
@@ -210,13 +212,6 @@ async function broker(address: string, certs: Awaited<ReturnType<typeof certific
   };
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
 /** A webhook receiver on 127.0.0.1 keeping the JSON alerts it got. */
 function webhook() {
   const alerts: { event: string; targets: { address: string; error?: string }[] }[] = [];
@@ -247,18 +242,8 @@ Deno.test("protocol checks: a broker whose port accepts but whose protocol is br
   const brokers = [await broker(A, certs), await broker(B, certs)];
   const hook = webhook();
   const namespace = await cluster.createNamespace("protocol");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await createService(cluster, namespace);
+  await using slices = await recordSlices(cluster, namespace);
   const config = `${dir}/config.json`;
   await Deno.writeTextFile(
     config,
@@ -288,15 +273,7 @@ Deno.test("protocol checks: a broker whose port accepts but whose protocol is br
   );
   const port = freePort();
   await using agent = await startAgent({
-    args: [
-      "run",
-      "--config",
-      config,
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "--listen",
-      `127.0.0.1:${port}`,
-    ],
+    args: runArgs(config, cluster.kubeconfigPath, port),
     echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
   });
   const targetB = async () => {
@@ -419,18 +396,8 @@ Deno.test("protocol checks: the seed format's PROBE=kafka is what run and check 
   await net.addAddress(B);
   const kafkas = [await kfake(A), await kfake(B)];
   const namespace = await cluster.createNamespace("protocol-seed");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await createService(cluster, namespace);
+  await using slices = await recordSlices(cluster, namespace);
   const env = {
     IPS: `("${A}" "${B}")`,
     PORT: "9092",

@@ -21,11 +21,13 @@
 
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
-import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { sharedCluster } from "../support/cluster.ts";
+import { freePort, runArgs } from "../support/agent_http.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
-import { readiness, record, type Recorder } from "../support/watch.ts";
+import { readiness, type Recorder } from "../support/watch.ts";
 import { assertNoSecretLogged, startReceiver } from "../notify/_support.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 import type { WebhookPayload } from "../../src/notify/mod.ts";
@@ -41,25 +43,6 @@ const DROPPED = "helaseid_notifications_dropped_total";
 interface Delivery {
   readonly payload: WebhookPayload;
   readonly status: number;
-}
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
-async function service(cluster: ClusterAccess, namespace: string, name: string) {
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name, namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
 }
 
 /** The first watch event at or after `since` where `name`'s IPv4 slice shows `expected`. */
@@ -93,8 +76,8 @@ function targetStates(payload: WebhookPayload): string[] {
 Deno.test("webhook outage: a failing Service's alerts neither block others nor arrive stale", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("outage");
-  await service(cluster, namespace, "brokers-a");
-  await service(cluster, namespace, "brokers-b");
+  await createService(cluster, namespace, { name: "brokers-a" });
+  await createService(cluster, namespace, { name: "brokers-b" });
   await using receiver = startReceiver();
   const deliveries: Delivery[] = [];
   let aWebhookDown = true;
@@ -127,10 +110,7 @@ Deno.test("webhook outage: a failing Service's alerts neither block others nor a
   await using net = await TestNetwork.open();
   const targets: SimulatedTarget[] = [];
   let agent: AgentProcess | undefined;
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   const dir = await Deno.makeTempDir({ prefix: "helaseid-outage-" });
   try {
     targets.push(
@@ -165,17 +145,7 @@ Deno.test("webhook outage: a failing Service's alerts neither block others nor a
     const port = freePort();
     const base = `http://127.0.0.1:${port}`;
     agent = await startAgent({
-      args: [
-        "run",
-        "--config",
-        config,
-        "--kubeconfig",
-        cluster.kubeconfigPath,
-        "--listen",
-        `127.0.0.1:${port}`,
-        "--log-format",
-        "json",
-      ],
+      args: runArgs(config, cluster.kubeconfigPath, port, "--log-format", "json"),
       echo: ECHO,
     });
     await sliceShows(slices, "brokers-a", { [A1]: true, [A2]: true, [A3]: true });

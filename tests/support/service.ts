@@ -1,0 +1,49 @@
+/**
+ * The Service an integration test publishes into: a selector-less Service (HELASEID writes its
+ * EndpointSlices), and a watch recording those slices as a client sees them.
+ *
+ * @module
+ */
+
+import type { ClusterAccess } from "./cluster.ts";
+import { record, type Recorder } from "./watch.ts";
+
+/** One port of the Service. */
+export interface ServicePort {
+  readonly name?: string;
+  readonly port: number;
+  readonly targetPort: number;
+  readonly protocol: "TCP";
+}
+
+/** The usual port: `kafka` on 9092. */
+export const KAFKA_PORT: ServicePort = {
+  name: "kafka",
+  port: 9092,
+  targetPort: 9092,
+  protocol: "TCP",
+};
+
+/** Applies a selector-less Service `name` (default `brokers`) with `ports` (default: kafka 9092). */
+export async function createService(
+  cluster: ClusterAccess,
+  namespace: string,
+  options: { name?: string; ports?: readonly ServicePort[] } = {},
+): Promise<void> {
+  await cluster.kubectlOk(["apply", "-f", "-"], {
+    stdin: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: options.name ?? "brokers", namespace },
+      spec: { ports: options.ports ?? [KAFKA_PORT] },
+    }),
+  });
+}
+
+/** Records every EndpointSlice event of `namespace` from now on (dispose to stop). */
+export function recordSlices(cluster: ClusterAccess, namespace: string): Promise<Recorder> {
+  return record(
+    cluster.kubeconfigPath,
+    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+  );
+}
