@@ -19,7 +19,7 @@ import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import type { Recorder } from "../tests/support/watch.ts";
-import { cpuSeconds, delta, histogramQuantile, rssMiB, scrape, sleep } from "./measure.ts";
+import { cpuSeconds, delta, sleep, steadyState } from "./measure.ts";
 
 /** What the scenario needs of the bench. */
 export interface BigBed {
@@ -164,29 +164,20 @@ export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult
     const allReadyMs = now() - started;
     const cpuToReadySeconds = cpuSeconds(pid);
     const firstSliceMs = (watch.events[0]?.at ?? NaN) - started;
-    await sleep(5000);
-    const before = await scrape(metrics);
-    const cpu0 = cpuSeconds(pid);
-    const t0 = now();
-    await sleep(settings.steadySeconds * 1000);
-    const scraped = now();
-    const after = await scrape(metrics);
-    const scrapeMs = now() - scraped;
-    const seconds = (scraped - t0) / 1000;
-    const probes = delta(before, after, "helaseid_probes_total");
+    const steady = await steadyState(pid, metrics, settings.steadySeconds);
     return {
       targets: settings.targets,
       firstSliceMs,
       allReadyMs,
       cpuToReadySeconds,
-      cpuPerSecond: (cpuSeconds(pid) - cpu0) / seconds,
-      rssMiB: rssMiB(pid),
-      lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
-      lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
-      probesPerSecond: probes / seconds,
-      failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
-      steadyWrites: delta(before, after, "helaseid_kube_writes_total"),
-      scrapeMs,
+      cpuPerSecond: steady.cpuPerSecond,
+      rssMiB: steady.rssMiB,
+      lagP50Ms: steady.lagP50Ms,
+      lagP99Ms: steady.lagP99Ms,
+      probesPerSecond: steady.probesPerSecond,
+      failedProbes: steady.failedProbes,
+      steadyWrites: delta(steady.before, steady.after, "helaseid_kube_writes_total"),
+      scrapeMs: steady.scrapeMs,
     };
   } finally {
     await agent?.stop();

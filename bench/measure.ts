@@ -108,3 +108,58 @@ export function median(values: readonly number[]): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** What an agent did over a steady-state window (see {@link steadyState}). */
+export interface SteadyState {
+  /** The scrapes at the window's start and end. */
+  readonly before: Samples;
+  readonly after: Samples;
+  /** The window's length in seconds (start scrape → end scrape's start). */
+  readonly seconds: number;
+  /** How long the end scrape (one GET /metrics) took, in ms. */
+  readonly scrapeMs: number;
+  /** CPU seconds per second over the window. */
+  readonly cpuPerSecond: number;
+  /** Resident memory at the window's end. */
+  readonly rssMiB: number;
+  /** Scheduling lag quantiles over the window, in ms. */
+  readonly lagP50Ms: number;
+  readonly lagP99Ms: number;
+  readonly probesPerSecond: number;
+  /** Probes over the window that did not answer ok. */
+  readonly failedProbes: number;
+}
+
+/**
+ * Measures a running agent (process `pid`, metrics page `metrics`) in its steady state: waits
+ * `settleMs` past what came before, then `seconds` of CPU, memory, lag and probe figures.
+ */
+export async function steadyState(
+  pid: number,
+  metrics: string,
+  seconds: number,
+  settleMs = 5000,
+): Promise<SteadyState> {
+  await sleep(settleMs);
+  const before = await scrape(metrics);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const scraped = performance.now();
+  const after = await scrape(metrics);
+  const scrapeMs = performance.now() - scraped;
+  const window = (scraped - t0) / 1000;
+  const probes = delta(before, after, "helaseid_probes_total");
+  return {
+    before,
+    after,
+    seconds: window,
+    scrapeMs,
+    cpuPerSecond: (cpuSeconds(pid) - cpu0) / window,
+    rssMiB: rssMiB(pid),
+    lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
+    lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
+    probesPerSecond: probes / window,
+    failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
+  };
+}

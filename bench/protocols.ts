@@ -20,7 +20,7 @@ import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
-import { cpuSeconds, delta, histogramQuantile, rssMiB, scrape, sleep } from "./measure.ts";
+import { delta, sleep, steadyState } from "./measure.ts";
 
 /** The probe types compared. */
 export const PROTOCOL_TYPES = ["tcp", "http", "kafka"] as const;
@@ -87,7 +87,6 @@ export type ProtocolsResult = Record<string, number>;
 
 const PREFIX = "2001:db8:2::";
 const PORT = 9092;
-const now = () => performance.timeOrigin + performance.now();
 
 async function ip(args: string[]): Promise<void> {
   const out = await new Deno.Command("ip", { args, stderr: "piped" }).output();
@@ -236,23 +235,16 @@ async function measure(
       if (ok) break;
       await sleep(100);
     }
-    await sleep(5000);
-    const before = await scrape(metrics);
-    const cpu0 = cpuSeconds(pid);
-    const t0 = now();
-    await sleep(settings.steadySeconds * 1000);
-    const seconds = (now() - t0) / 1000;
-    const after = await scrape(metrics);
-    const probes = delta(before, after, "helaseid_probes_total");
+    const { before, after, ...steady } = await steadyState(pid, metrics, settings.steadySeconds);
     const durationSum = delta(before, after, "helaseid_probe_duration_seconds_sum");
     const durationCount = delta(before, after, "helaseid_probe_duration_seconds_count");
     return {
-      cpuPerSecond: (cpuSeconds(pid) - cpu0) / seconds,
-      rssMiB: rssMiB(pid),
-      lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
-      lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
-      probesPerSecond: probes / seconds,
-      failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
+      cpuPerSecond: steady.cpuPerSecond,
+      rssMiB: steady.rssMiB,
+      lagP50Ms: steady.lagP50Ms,
+      lagP99Ms: steady.lagP99Ms,
+      probesPerSecond: steady.probesPerSecond,
+      failedProbes: steady.failedProbes,
       probeMeanMs: durationCount > 0 ? durationSum / durationCount * 1000 : NaN,
     };
   } finally {
