@@ -12,6 +12,7 @@ import { parseCommandLine } from "../../src/cli.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { fence, record, type SeenEvent } from "../support/watch.ts";
@@ -93,10 +94,7 @@ Deno.test("dev task: with a kubeconfig that reaches a cluster, the agent writes 
       spec: { ports: [{ port: service.probe.port, targetPort: service.probe.port }] },
     }),
   });
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   await using endpoints = await record(
     cluster.kubeconfigPath,
     `/api/v1/namespaces/${namespace}/endpoints`,

@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { type Cluster, startCluster } from "../support/cluster.ts";
+import { recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
-import { readiness, record } from "../support/watch.ts";
+import { readiness } from "../support/watch.ts";
 
 const A = "192.0.2.21", B = "192.0.2.22";
 
@@ -48,10 +49,7 @@ Deno.test("shutdown: with the API server hung, a write times out naming the host
   });
   await using net = await TestNetwork.open();
   const targets = await startTargets(net, [A, B].map((address) => ({ address, port: 9092 })));
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   await using agent = await startAgent({
     args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
     echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",

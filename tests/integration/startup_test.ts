@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
-import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { sharedCluster } from "../support/cluster.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until, within } from "../support/wait.ts";
@@ -15,17 +16,6 @@ import { readiness, record } from "../support/watch.ts";
 
 const ADDRESSES = ["192.0.2.41", "192.0.2.42", "192.0.2.43"];
 const SLICE = "brokers-helaseid-ipv4";
-
-async function createService(cluster: ClusterAccess, namespace: string) {
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
-}
 
 /** The seed-format environment of one agent; short timeouts make a slow start matter. */
 function env(namespace: string, extra: Record<string, string> = {}) {
@@ -53,10 +43,7 @@ Deno.test("startup: the first slice of five fresh Services lists every live targ
     for (let round = 0; round < 5; round++) {
       const namespace = await cluster.createNamespace("startup");
       await createService(cluster, namespace);
-      await using slices = await record(
-        cluster.kubeconfigPath,
-        `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-      );
+      await using slices = await recordSlices(cluster, namespace);
       await using endpoints = await record(
         cluster.kubeconfigPath,
         `/api/v1/namespaces/${namespace}/endpoints`,
@@ -96,10 +83,7 @@ Deno.test("startup: live targets whose first checks timed out are published read
   try {
     const namespace = await cluster.createNamespace("startup");
     await createService(cluster, namespace);
-    await using slices = await record(
-      cluster.kubeconfigPath,
-      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-    );
+    await using slices = await recordSlices(cluster, namespace);
     const port = 19500 + Math.floor(Math.random() * 400);
     await using agent = await startAgent({
       args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", `127.0.0.1:${port}`],
@@ -145,10 +129,7 @@ Deno.test("startup: the first slice beside a dead target is already its verdict"
   try {
     const namespace = await cluster.createNamespace("startup");
     await createService(cluster, namespace);
-    await using slices = await record(
-      cluster.kubeconfigPath,
-      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-    );
+    await using slices = await recordSlices(cluster, namespace);
     await using agent = await startAgent({
       args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", "off"],
       env: env(namespace),
