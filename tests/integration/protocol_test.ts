@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
+import { startKfake } from "../support/kfake.ts";
 import { freePort, runArgs } from "../support/agent_http.ts";
 import { createService, recordSlices } from "../support/service.ts";
 import { TestNetwork } from "../support/testnet.ts";
@@ -28,7 +29,6 @@ const FALL = 3;
 const MIN_DAYS = 10;
 /** Slack for scheduling, the watch and a loaded 2-core machine; never a performance claim. */
 const MARGIN_MS = 1500;
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 async function run(command: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
@@ -152,47 +152,11 @@ function httpServers(address: string) {
   return { state, close: () => Promise.all([http.shutdown(), admin.shutdown()]) };
 }
 
-/** The kfake test broker binary (exported by tests/netns.sh), else built by tests/kafka/build.sh. */
-async function kfakeBinary(): Promise<string> {
-  const given = Deno.env.get("HELASEID_KFAKE");
-  if (given !== undefined && given !== "") return given;
-  return await run(`${ROOT}tests/kafka/build.sh`, []);
-}
-
 /** A kfake broker on `address:9092`, switched between answering and muted through stdin. */
 async function kfake(address: string) {
-  const child = new Deno.Command(await kfakeBinary(), {
-    args: ["-host", address, "-port", String(PORTS.kafka)],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const nextLine = async (): Promise<string> => {
-    while (!pending.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("kfake exited");
-      pending += value;
-    }
-    const at = pending.indexOf("\n");
-    const line = pending.slice(0, at);
-    pending = pending.slice(at + 1);
-    return line;
-  };
-  assert.equal(await nextLine(), `listening ${address}:${PORTS.kafka}`);
-  const writer = child.stdin.getWriter();
-  return {
-    async mode(command: "serve" | "mute") {
-      await writer.write(new TextEncoder().encode(`${command}\n`));
-      assert.equal(await nextLine(), `ok ${command}`);
-    },
-    async stop() {
-      await writer.close();
-      await child.status;
-      await lines.cancel();
-    },
-  };
+  const broker = await startKfake(address, PORTS.kafka);
+  assert.equal(broker.listening, `listening ${address}:${PORTS.kafka}`);
+  return broker;
 }
 
 /** A broker: every server a check of it talks to. */

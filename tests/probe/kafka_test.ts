@@ -2,65 +2,14 @@ import assert from "node:assert/strict";
 import { encodeApiVersionsRequest } from "../../src/probe/kafka_codec.ts";
 import { proberFor } from "../../src/probe/mod.ts";
 import { closedPort, rawServer, serveAddress } from "./_net.ts";
+import { startKfake as kfake } from "../support/kfake.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-
-/**
- * The kfake test broker binary: `HELASEID_KFAKE` (exported by tests/netns.sh, which builds it
- * while the network is there), else built now by tests/kafka/build.sh (needs Go, and the
- * network the first time).
- */
-async function kfakeBinary(): Promise<string> {
-  const given = Deno.env.get("HELASEID_KFAKE");
-  if (given !== undefined && given !== "") return given;
-  const out = await new Deno.Command(`${root}tests/kafka/build.sh`, {
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  if (!out.success) throw new Error(`Cannot build kfake: ${text(out.stderr)}`);
-  return text(out.stdout);
-}
-
-/** A running kfake broker on `address`, controlled through its standard input. */
+/** A running kfake broker on `address` (on a port closed there), and that port. */
 async function startKfake(address: string) {
-  const child = new Deno.Command(await kfakeBinary(), {
-    args: ["-host", address, "-port", String(closedPort(address))],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
-  const nextLine = async (): Promise<string> => {
-    while (!pending.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error("kfake exited");
-      pending += value;
-    }
-    const at = pending.indexOf("\n");
-    const line = pending.slice(0, at);
-    pending = pending.slice(at + 1);
-    return line;
-  };
-  const listening = await nextLine();
-  const match = /^listening (.+):(\d+)$/.exec(listening);
-  assert.ok(match, `kfake said '${listening}'`);
-  const writer = child.stdin.getWriter();
-  return {
-    port: Number(match[2]),
-    /** Switches how ApiVersions is answered, once kfake has acknowledged it. */
-    async mode(command: "serve" | "mute" | "close") {
-      await writer.write(new TextEncoder().encode(`${command}\n`));
-      assert.equal(await nextLine(), `ok ${command}`);
-    },
-    async stop() {
-      await writer.close();
-      await child.status;
-      await lines.cancel();
-    },
-  };
+  const broker = await kfake(address, closedPort(address));
+  const match = /^listening (.+):(\d+)$/.exec(broker.listening);
+  assert.ok(match, `kfake said '${broker.listening}'`);
+  return { ...broker, port: Number(match[2]) };
 }
 
 Deno.test("kafka: a kfake broker is up; muted it is down with 'timeout'; closing is a reason; it recovers", async () => {
