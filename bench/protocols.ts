@@ -19,6 +19,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
+import { rawServer as serveRaw } from "../tests/probe/_net.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import { delta, sleep, steadyState } from "./measure.ts";
 
@@ -105,32 +106,8 @@ async function localPrefix(): Promise<AsyncDisposable> {
 
 /** Accepts connections on `[::]:9092` and hands each to `handle` (closed afterwards). */
 function rawServer(handle: (conn: Deno.Conn) => Promise<void>): AsyncDisposable {
-  const listener = Deno.listen({ hostname: "::", port: PORT });
-  const handlers = new Set<Promise<void>>();
-  const serving = (async () => {
-    try {
-      for await (const conn of listener) {
-        const handler = handle(conn).catch(() => {}).finally(() => {
-          try {
-            conn.close();
-          } catch {
-            // Already closed.
-          }
-          handlers.delete(handler);
-        });
-        handlers.add(handler);
-      }
-    } catch {
-      // Closed.
-    }
-  })();
-  return {
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      await serving;
-      await Promise.all(handlers);
-    },
-  };
+  const server = serveRaw("::", handle, PORT);
+  return { [Symbol.asyncDispose]: () => server.close() };
 }
 
 /** A v0 ApiVersions response frame (size prefix included) with error 0 and one API key. */

@@ -33,14 +33,15 @@ export function closedPort(address: string): number {
 }
 
 /**
- * A raw TCP server that runs `handle` on each connection (closing it afterwards); `close()`
- * waits for the handlers.
+ * A raw TCP server on `address:port` (port 0: any free one) that runs `handle` on each connection
+ * (closing it afterwards); `close()` waits for the handlers. The benchmarks serve with it too.
  */
 export function rawServer(
   address: string,
   handle: (conn: Deno.Conn) => Promise<void>,
+  port = 0,
 ): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: address, port: 0 });
+  const listener = Deno.listen({ hostname: address, port });
   const handlers = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const conn of listener) {
