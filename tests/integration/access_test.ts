@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
 import { freePort, get } from "../support/agent_http.ts";
-import { createService } from "../support/service.ts";
+import { createService, UNNAMED_PORT } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
@@ -31,9 +31,6 @@ function readyz(base: string, status: number, body: RegExp, timeoutMs = 30_000):
     return answer.status === status && body.test(answer.body) ? answer.body : undefined;
   }, { timeoutMs, intervalMs: 100 });
 }
-
-/** The port of these tests' Service: 9092, unnamed. */
-const UNNAMED_PORT = { port: 9092, targetPort: 9092, protocol: "TCP" } as const;
 
 /** The agent's least-privilege Role (manifests/rbac.yaml), with `watch` left out if asked. */
 function role(namespace: string, options: { watch: boolean }) {

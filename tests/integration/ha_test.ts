@@ -17,10 +17,12 @@
 import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { freePort, runArgs } from "../support/agent_http.ts";
+import { createService, recordSlices, UNNAMED_PORT } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
-import { fence, readiness, record, type Recorder } from "../support/watch.ts";
+import { fence, readiness, type Recorder } from "../support/watch.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 import { rendezvousOwner } from "../../src/publish/ownership.ts";
 
@@ -29,14 +31,6 @@ const A = "192.0.2.181", B = "192.0.2.182";
 const SERVICES = ["alpha", "beta", "gamma"];
 /** Lease timings of the test (shorter than the defaults, same proportions). */
 const LEASE = { duration: 12, renewDeadline: 8, retryPeriod: 1 };
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
 
 interface Replica {
   readonly id: string;
@@ -124,14 +118,7 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("ha");
   for (const name of SERVICES) {
-    await cluster.kubectlOk(["apply", "-f", "-"], {
-      stdin: JSON.stringify({
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name, namespace },
-        spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
-      }),
-    });
+    await createService(cluster, namespace, { name, ports: [UNNAMED_PORT] });
   }
   const dir = await Deno.makeTempDir({ prefix: "helaseid-ha-" });
   const configPath = `${dir}/config.yaml`;
@@ -145,25 +132,14 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
   const net = await TestNetwork.open();
   const targets: SimulatedTarget[] = [];
   const replicas: Replica[] = [];
-  await using slices = await record(
-    cluster.kubeconfigPath,
-    `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-  );
+  await using slices = await recordSlices(cluster, namespace);
   try {
     targets.push(...await startTargets(net, [A, B].map((address) => ({ address, port: 9092 }))));
     const target = (address: string) => targets.find((t) => t.address === address)!;
     for (const id of ["replica-0", "replica-1", "replica-2"]) {
       const port = freePort();
       const agent = await startAgent({
-        args: [
-          "run",
-          "--config",
-          configPath,
-          "--kubeconfig",
-          cluster.kubeconfigPath,
-          "--listen",
-          `127.0.0.1:${port}`,
-        ],
+        args: runArgs(configPath, cluster.kubeconfigPath, port),
         echo: ECHO,
         env: {
           HELASEID_WRITER_ID: id,
@@ -371,14 +347,7 @@ function relay(server: string): { port: number; cut(): Promise<void> } {
 Deno.test("ha: a holder cut off from the API stops writing before another replica may take over", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("ha-cut");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "solo", namespace },
-      spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
+  await createService(cluster, namespace, { name: "solo", ports: [UNNAMED_PORT] });
   const timings = { duration: 8, renewDeadline: 5, retryPeriod: 1 };
   // The replica behind the relay is the one rendezvous hashing gives the Service to.
   const key = `${namespace}/solo`;
@@ -406,15 +375,7 @@ Deno.test("ha: a holder cut off from the API stops writing before another replic
     for (const [id, config] of [[cutId, relayedConfig], ["direct", cluster.kubeconfigPath]]) {
       const port = freePort();
       const agent = await startAgent({
-        args: [
-          "run",
-          "--config",
-          configPath,
-          "--kubeconfig",
-          config!,
-          "--listen",
-          `127.0.0.1:${port}`,
-        ],
+        args: runArgs(configPath, config!, port),
         echo: ECHO,
         env: {
           HELASEID_WRITER_ID: id!,

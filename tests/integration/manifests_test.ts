@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { freePort } from "../support/agent_http.ts";
 import { startTargets, untilChecked } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
@@ -109,13 +110,6 @@ async function configFile(dir: string): Promise<string> {
   const path = `${dir}/config.env`;
   await Deno.writeTextFile(path, configMap.data["config.env"]);
   return path;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /** Waits until a GET of `url` answers 200 (readiness takes a moment); fails naming the last status. */

@@ -24,6 +24,9 @@ export const KAFKA_PORT: ServicePort = {
   protocol: "TCP",
 };
 
+/** An unnamed port 9092 (a Service with one port may leave it unnamed). */
+export const UNNAMED_PORT: ServicePort = { port: 9092, targetPort: 9092, protocol: "TCP" };
+
 /** Applies a selector-less Service `name` (default `brokers`) with `ports` (default: kafka 9092). */
 export async function createService(
   cluster: ClusterAccess,
