@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
 import { freePort, get } from "../support/agent_http.ts";
-import { createService, UNNAMED_PORT } from "../support/service.ts";
+import { createService, getSlice, UNNAMED_PORT } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
@@ -179,17 +179,7 @@ Deno.test("access: a Role without watch blocks with the verb, and granting it re
   });
   await readyz(b.base, 200, /ok/, 60_000);
   assert.equal(await blockedMetric(b.base, "access-denied"), 0);
-  const slice = JSON.parse(
-    await cluster.kubectlOk([
-      "get",
-      "endpointslice",
-      "brokers-helaseid-ipv4",
-      "-n",
-      namespace,
-      "-o",
-      "json",
-    ]),
-  );
+  const slice = await getSlice(cluster, namespace, "brokers-helaseid-ipv4");
   assert.deepEqual(slice.endpoints.map((e: { addresses: string[] }) => e.addresses[0]), [
     "192.0.2.182",
   ]);

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
 import { freePort, get } from "../support/agent_http.ts";
-import { recordSlices } from "../support/service.ts";
+import { getSlice, recordSlices } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { delay, untilValue } from "../support/wait.ts";
@@ -136,17 +136,7 @@ Deno.test("conflict: two agents with different targets for one Service stop figh
     assert.equal(await leaving.agent.stop(), 0);
     await untilValue("the remaining agent to take over", async () => {
       if ((await get(holding.base, "/readyz")).status !== 200) return undefined;
-      const slice = JSON.parse(
-        await cluster.kubectlOk([
-          "get",
-          "endpointslice",
-          "brokers-helaseid-ipv4",
-          "-n",
-          namespace,
-          "-o",
-          "json",
-        ]),
-      );
+      const slice = await getSlice(cluster, namespace, "brokers-helaseid-ipv4");
       const shown = Object.keys(readiness(slice)).sort();
       return slice.metadata.annotations?.["helaseid.io/writer"] === identity(holding) &&
           JSON.stringify(shown) === JSON.stringify([...holding.targets].sort())

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { sharedCluster } from "../support/cluster.ts";
-import { createService, recordSlices } from "../support/service.ts";
+import { createService, getSlice, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until, within } from "../support/wait.ts";
@@ -170,9 +170,7 @@ Deno.test("startup: --once waits for the verdicts and publishes them", async () 
     assert.equal(code, 0, agent.lines.map((l) => JSON.stringify(l)).join("\n") + agent.stderr());
     const verdict = agent.lines.find((l) => l.msg === "target unhealthy");
     assert.equal(verdict?.target, `${ADDRESSES[2]}:9092`, "the dead target was judged");
-    const slice = JSON.parse(
-      await cluster.kubectlOk(["-n", namespace, "get", "endpointslice", SLICE, "-o", "json"]),
-    );
+    const slice = await getSlice(cluster, namespace, SLICE);
     assert.deepEqual(readiness(slice), {
       [ADDRESSES[0]!]: true,
       [ADDRESSES[1]!]: true,

@@ -43,6 +43,21 @@ export async function createService(
   });
 }
 
+/** An API object as parsed JSON (tests read its fields as the API spells them). */
+// deno-lint-ignore no-explicit-any
+export type Json = any;
+
+/** The EndpointSlice `name` of `namespace` as the API serves it now (fails when it is missing). */
+export async function getSlice(
+  cluster: ClusterAccess,
+  namespace: string,
+  name: string,
+): Promise<Json> {
+  return JSON.parse(
+    await cluster.kubectlOk(["get", "endpointslice", name, "-n", namespace, "-o", "json"]),
+  );
+}
+
 /** Records every EndpointSlice event of `namespace` from now on (dispose to stop). */
 export function recordSlices(cluster: ClusterAccess, namespace: string): Promise<Recorder> {
   return record(
