@@ -19,7 +19,7 @@ import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import type { Recorder } from "../tests/support/watch.ts";
-import { cpuSeconds, delta, sleep, steadyState } from "./measure.ts";
+import { cpuSeconds, delta, sleep, type SteadyFigures, steadyState } from "./measure.ts";
 
 /** What the scenario needs of the bench. */
 export interface BigBed {
@@ -43,7 +43,7 @@ export function bigSettings(env: Readonly<Record<string, string | undefined>>): 
 }
 
 /** One run's figures. */
-export interface BigResult extends Record<string, number> {
+export interface BigResult extends SteadyFigures, Record<string, number> {
   readonly targets: number;
   /** Process start → the first EndpointSlice seen on a watch. */
   readonly firstSliceMs: number;
@@ -51,13 +51,7 @@ export interface BigResult extends Record<string, number> {
   readonly allReadyMs: number;
   /** Agent CPU seconds from its start to every target ready. */
   readonly cpuToReadySeconds: number;
-  /** Steady state after that: cores used, RSS, scheduling lag, probes per second. */
-  readonly cpuPerSecond: number;
-  readonly rssMiB: number;
-  readonly lagP50Ms: number;
-  readonly lagP99Ms: number;
-  readonly probesPerSecond: number;
-  readonly failedProbes: number;
+  // Then the steady state (SteadyFigures): cores used, RSS, scheduling lag, probes per second.
   /** Writes in the steady window (must be 0). */
   readonly steadyWrites: number;
   /** How long one GET /metrics took (the event loop renders ~10,000 series meanwhile). */
@@ -170,12 +164,7 @@ export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult
       firstSliceMs,
       allReadyMs,
       cpuToReadySeconds,
-      cpuPerSecond: steady.cpuPerSecond,
-      rssMiB: steady.rssMiB,
-      lagP50Ms: steady.lagP50Ms,
-      lagP99Ms: steady.lagP99Ms,
-      probesPerSecond: steady.probesPerSecond,
-      failedProbes: steady.failedProbes,
+      ...steady.figures,
       steadyWrites: delta(steady.before, steady.after, "helaseid_kube_writes_total"),
       scrapeMs: steady.scrapeMs,
     };

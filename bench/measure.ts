@@ -109,25 +109,30 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** What an agent did over a steady-state window (see {@link steadyState}). */
+/** An agent's figures over a steady-state window. */
+export interface SteadyFigures {
+  /** Agent CPU, cores. */
+  readonly cpuPerSecond: number;
+  /** Agent RSS at the end, MiB. */
+  readonly rssMiB: number;
+  /** Scheduling lag p50 (agent histogram, interpolated), ms. */
+  readonly lagP50Ms: number;
+  /** Scheduling lag p99, ms. */
+  readonly lagP99Ms: number;
+  /** Checks per second. */
+  readonly probesPerSecond: number;
+  /** Checks that failed in the window (should be 0). */
+  readonly failedProbes: number;
+}
+
+/** A steady-state window (see {@link steadyState}): its scrapes and figures. */
 export interface SteadyState {
   /** The scrapes at the window's start and end. */
   readonly before: Samples;
   readonly after: Samples;
-  /** The window's length in seconds (start scrape → end scrape's start). */
-  readonly seconds: number;
   /** How long the end scrape (one GET /metrics) took, in ms. */
   readonly scrapeMs: number;
-  /** CPU seconds per second over the window. */
-  readonly cpuPerSecond: number;
-  /** Resident memory at the window's end. */
-  readonly rssMiB: number;
-  /** Scheduling lag quantiles over the window, in ms. */
-  readonly lagP50Ms: number;
-  readonly lagP99Ms: number;
-  readonly probesPerSecond: number;
-  /** Probes over the window that did not answer ok. */
-  readonly failedProbes: number;
+  readonly figures: SteadyFigures;
 }
 
 /**
@@ -153,13 +158,14 @@ export async function steadyState(
   return {
     before,
     after,
-    seconds: window,
     scrapeMs,
-    cpuPerSecond: (cpuSeconds(pid) - cpu0) / window,
-    rssMiB: rssMiB(pid),
-    lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
-    lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
-    probesPerSecond: probes / window,
-    failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
+    figures: {
+      cpuPerSecond: (cpuSeconds(pid) - cpu0) / window,
+      rssMiB: rssMiB(pid),
+      lagP50Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.5) * 1000,
+      lagP99Ms: histogramQuantile(before, after, "helaseid_scheduling_lag_seconds", 0.99) * 1000,
+      probesPerSecond: probes / window,
+      failedProbes: probes - delta(before, after, "helaseid_probes_total", 'result="ok"'),
+    },
   };
 }

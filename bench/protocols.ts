@@ -21,7 +21,7 @@ import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
 import { rawServer as serveRaw } from "../tests/probe/_net.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
-import { delta, sleep, steadyState } from "./measure.ts";
+import { delta, sleep, type SteadyFigures, steadyState } from "./measure.ts";
 
 /** The probe types compared. */
 export const PROTOCOL_TYPES = ["tcp", "http", "kafka"] as const;
@@ -66,19 +66,7 @@ export function protocolsSettings(
 }
 
 /** One probe type's figures in one run. */
-export interface ProtocolFigures extends Record<string, number> {
-  /** Agent CPU, cores. */
-  readonly cpuPerSecond: number;
-  /** Agent RSS at the end, MiB. */
-  readonly rssMiB: number;
-  /** Scheduling lag p50 (agent histogram, interpolated), ms. */
-  readonly lagP50Ms: number;
-  /** Scheduling lag p99, ms. */
-  readonly lagP99Ms: number;
-  /** Checks per second. */
-  readonly probesPerSecond: number;
-  /** Checks that failed in the window (should be 0). */
-  readonly failedProbes: number;
+export interface ProtocolFigures extends SteadyFigures, Record<string, number> {
   /** Mean check latency (from the probe histogram), ms. */
   readonly probeMeanMs: number;
 }
@@ -212,16 +200,11 @@ async function measure(
       if (ok) break;
       await sleep(100);
     }
-    const { before, after, ...steady } = await steadyState(pid, metrics, settings.steadySeconds);
+    const { before, after, figures } = await steadyState(pid, metrics, settings.steadySeconds);
     const durationSum = delta(before, after, "helaseid_probe_duration_seconds_sum");
     const durationCount = delta(before, after, "helaseid_probe_duration_seconds_count");
     return {
-      cpuPerSecond: steady.cpuPerSecond,
-      rssMiB: steady.rssMiB,
-      lagP50Ms: steady.lagP50Ms,
-      lagP99Ms: steady.lagP99Ms,
-      probesPerSecond: steady.probesPerSecond,
-      failedProbes: steady.failedProbes,
+      ...figures,
       probeMeanMs: durationCount > 0 ? durationSum / durationCount * 1000 : NaN,
     };
   } finally {
