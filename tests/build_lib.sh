@@ -3,6 +3,22 @@
 # repository, and its atomic publish. Each build.sh keeps what is its own (what it builds, the
 # variable that short-circuits it, the path it prints).
 
+# given_dir NAME BIN...: when the variable NAME is set (a directory of built binaries), prints it
+# and exits 0 if it holds every BIN as an executable, else exits 2 naming the missing one.
+given_dir() {
+  local name=$1 dir=${!1:-} bin
+  shift
+  [[ -n $dir ]] || return 0
+  for bin in "$@"; do
+    [[ -x "$dir/$bin" ]] || {
+      echo "$name='$dir' has no executable '$bin'" >&2
+      exit 2
+    }
+  done
+  echo "$dir"
+  exit 0
+}
+
 # cache_dir NAME FILE...: prints the cache directory NAME-<key>, the key a hash of the FILEs, so a
 # change to any of them (a version bump) rebuilds instead of reusing.
 cache_dir() {

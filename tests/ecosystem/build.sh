@@ -6,20 +6,11 @@ set -euo pipefail
 
 need=(helm promtool)
 
-if [[ -n "${HELASEID_ECOSYSTEM_TOOLS:-}" ]]; then
-  for bin in "${need[@]}"; do
-    [[ -x "$HELASEID_ECOSYSTEM_TOOLS/$bin" ]] || {
-      echo "HELASEID_ECOSYSTEM_TOOLS='$HELASEID_ECOSYSTEM_TOOLS' has no executable '$bin'" >&2
-      exit 2
-    }
-  done
-  echo "$HELASEID_ECOSYSTEM_TOOLS"
-  exit 0
-fi
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/build_lib.sh
 source "$here/../build_lib.sh"
+
+given_dir HELASEID_ECOSYSTEM_TOOLS "${need[@]}"
 cache=$(cache_dir ecosystem "$here/go.mod" "$here/go.sum" "$here/tools.go")
 
 if has_all "$cache" "${need[@]}"; then

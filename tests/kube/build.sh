@@ -6,20 +6,12 @@ set -euo pipefail
 
 need=(etcd kube-apiserver kubectl)
 
-if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  for bin in "${need[@]}"; do
-    [[ -x "$KUBEBUILDER_ASSETS/$bin" ]] || {
-      echo "KUBEBUILDER_ASSETS='$KUBEBUILDER_ASSETS' has no executable '$bin'" >&2
-      exit 2
-    }
-  done
-  echo "$KUBEBUILDER_ASSETS"
-  exit 0
-fi
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/build_lib.sh
 source "$here/../build_lib.sh"
+
+given_dir KUBEBUILDER_ASSETS "${need[@]}"
+
 version=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2 }' "$here/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" && $2 ~ /^v/ { print $2 }' "$here/go.mod")
 cache=$(cache_dir "kube-$version" "$here/go.mod" "$here/go.sum")
