@@ -17,6 +17,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
+import { createService } from "../tests/support/service.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import type { Recorder } from "../tests/support/watch.ts";
 import { cpuSeconds, delta, sleep, type SteadyFigures, steadyState } from "./measure.ts";
@@ -120,14 +121,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs: number
 export async function big(bed: BigBed, settings: BigSettings): Promise<BigResult> {
   const { cluster } = bed;
   const namespace = await cluster.createNamespace("big");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "big", namespace },
-      spec: { ports: [{ name: "kafka", port: PORT }] },
-    }),
-  });
+  await createService(cluster, namespace, { name: "big" });
   const file = await Deno.makeTempFile({ suffix: ".yaml" });
   await Deno.writeTextFile(
     file,

@@ -19,6 +19,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
+import { createService } from "../tests/support/service.ts";
 import { rawServer as serveRaw } from "../tests/probe/_net.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import { delta, sleep, type SteadyFigures, steadyState } from "./measure.ts";
@@ -156,14 +157,7 @@ async function measure(
 ): Promise<ProtocolFigures> {
   const { cluster } = bed;
   const namespace = await cluster.createNamespace(`proto-${type}`);
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: PORT }] },
-    }),
-  });
+  await createService(cluster, namespace, { name: "brokers" });
   const file = await Deno.makeTempFile({ suffix: ".yaml" });
   await Deno.writeTextFile(
     file,

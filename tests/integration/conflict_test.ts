@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
 import { freePort, get } from "../support/agent_http.ts";
-import { getSlice, recordSlices } from "../support/service.ts";
+import { createService, getSlice, recordSlices, UNNAMED_PORT } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { delay, untilValue } from "../support/wait.ts";
@@ -62,14 +62,7 @@ async function startWriter(
 Deno.test("conflict: two agents with different targets for one Service stop fighting and say so", async () => {
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("conflict");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ port: 9092, targetPort: 9092, protocol: "TCP" }] },
-    }),
-  });
+  await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
   const net = await TestNetwork.open();
   const targets: SimulatedTarget[] = [];
   const writers: Writer[] = [];

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { type Cluster, startCluster } from "../support/cluster.ts";
-import { recordSlices } from "../support/service.ts";
+import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { readiness } from "../support/watch.ts";
@@ -39,14 +39,7 @@ function signal(pid: number, name: "STOP" | "CONT") {
 Deno.test("shutdown: with the API server hung, a write times out naming the host, and SIGTERM exits 0 at once", async () => {
   await using cluster = await startCluster();
   const namespace = await cluster.createNamespace("shutdown");
-  await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "brokers", namespace },
-      spec: { ports: [{ name: "kafka", port: 9092, protocol: "TCP" }] },
-    }),
-  });
+  await createService(cluster, namespace);
   await using net = await TestNetwork.open();
   const targets = await startTargets(net, [A, B].map((address) => ({ address, port: 9092 })));
   await using slices = await recordSlices(cluster, namespace);
