@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createKubeClient, type KubeClientOptions, KubeError } from "../../src/kube/client.ts";
+import { until } from "../support/wait.ts";
 
 /** A server whose handler the test chooses; every request is recorded. */
 async function fakeApi(
@@ -72,7 +73,7 @@ Deno.test("kube client: aborting the client's signal fails requests in flight an
     kind: "Service",
     metadata: { name: "brokers", namespace: "datastream" },
   }).catch((e) => e);
-  while (api.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await until("the request to reach the API", () => api.requests.length > 0, { intervalMs: 5 });
   api.controller.abort();
   const error = await inFlight;
   assert.ok(error instanceof KubeError);
