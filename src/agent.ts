@@ -203,6 +203,8 @@ interface ServiceEntry {
   panic: boolean;
   /** The intervals its targets are checked on. */
   readonly intervals: Pick<Check, "interval" | "fastInterval" | "downInterval">;
+  /** The longest its write may be held in a whole-Service outage (src/health/hold.ts). */
+  readonly holdLimit: Millis;
 }
 
 /** A correlated-outage hold (see src/health/hold.ts). */
@@ -266,14 +268,16 @@ export class Agent {
     const now = this.#clock.now();
     for (const config of options.config.services) {
       const { probe } = config;
+      const intervals = {
+        interval: probe.interval,
+        fastInterval: probe.fastInterval ??
+          defaultFastInterval(probe.interval, options.config.format),
+        downInterval: probe.downInterval,
+      };
       const service: ServiceEntry = {
         config,
-        intervals: {
-          interval: probe.interval,
-          fastInterval: probe.fastInterval ??
-            defaultFastInterval(probe.interval, options.config.format),
-          downInterval: probe.downInterval,
-        },
+        intervals,
+        holdLimit: holdLimit({ ...probe, ...intervals }),
         key: `${config.namespace}/${config.name}`,
         targets: new Map(),
         total: config.targets.length,
@@ -529,7 +533,7 @@ export class Agent {
     const status = viewStatus(entry.health);
     const ports = visiblePorts(entry);
     const changed = status !== entry.visible || !samePortStatuses(ports, entry.visiblePorts);
-    const limit = holdLimit({ ...service.config.probe, ...service.intervals });
+    const limit = service.holdLimit;
     if (service.hold) {
       const { hold } = service;
       if (changed) hold.held.add(entry);
