@@ -137,11 +137,15 @@ export function formatMatcher(matcher: Matcher): string {
   return matcher.kind === "regex" ? `/${matcher.pattern}/${matcher.flags}` : matcher.pattern;
 }
 
-/** Whether `text` satisfies `matcher`. */
-export function matches(matcher: Matcher, text: string): boolean {
-  return matcher.kind === "regex"
-    ? new RegExp(matcher.pattern, matcher.flags).test(text)
-    : text.includes(matcher.pattern);
+/**
+ * The test of a matcher: whether a text satisfies it. Build it once per check spec, not per
+ * check: a regular expression is compiled here (its flags never include `g`/`y`, so reusing
+ * it keeps no state between texts).
+ */
+export function matcherTest(matcher: Matcher): (text: string) => boolean {
+  if (matcher.kind === "string") return (text) => text.includes(matcher.pattern);
+  const regex = new RegExp(matcher.pattern, matcher.flags);
+  return (text) => regex.test(text);
 }
 
 /** Bytes a `tcp` check sends: text with `\r \n \t \\ \xHH` escapes decoded, 1-4096 bytes. */

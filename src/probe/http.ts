@@ -11,7 +11,7 @@
  * @module
  */
 
-import { DEFAULT_STATUS, matches, MAX_READ_BYTES } from "../config/checks.ts";
+import { DEFAULT_STATUS, matcherTest, MAX_READ_BYTES } from "../config/checks.ts";
 import {
   type ByteStream,
   caLoader,
@@ -121,7 +121,7 @@ export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): 
   const method = check.method ?? "GET";
   const statuses = check.status ?? DEFAULT_STATUS;
   const loadCa = caLoader(options.readTextFile);
-  const { body } = check;
+  const bodyMatches = check.body === undefined ? undefined : matcherTest(check.body);
   return (request: ProbeRequest) =>
     runCheck(request.timeout, now, async (deadline) => {
       const endpoint = { address: request.address, port: check.port ?? request.port };
@@ -138,11 +138,11 @@ export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): 
         path: check.path ?? "/",
         host: check.host ?? hostHeader(endpoint.address, endpoint.port, secure),
         ...(check.headers === undefined ? {} : { headers: check.headers }),
-      }, body !== undefined);
+      }, bodyMatches !== undefined);
       if (!statusAccepted(response.status, statuses)) {
         throw new ProbeFailure(`http ${response.status}`);
       }
-      if (body !== undefined && !matches(body, new TextDecoder().decode(response.body))) {
+      if (bodyMatches !== undefined && !bodyMatches(new TextDecoder().decode(response.body))) {
         throw new ProbeFailure("http: body did not match");
       }
     });

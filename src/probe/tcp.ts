@@ -7,7 +7,7 @@
  * @module
  */
 
-import { matches, MAX_READ_BYTES, sendBytes } from "../config/checks.ts";
+import { matcherTest, MAX_READ_BYTES, sendBytes } from "../config/checks.ts";
 import { readUntil, runCheck, writeAll } from "./conn.ts";
 import { ProbeFailure } from "./reason.ts";
 import type { Matcher, Prober, ProbeRequest, ProbeResult } from "./types.ts";
@@ -30,7 +30,7 @@ export interface TcpProberOptions {
 export function tcpProber(options: TcpProberOptions = {}): Prober {
   const now = options.now ?? (() => performance.now());
   const send = options.send === undefined ? undefined : sendBytes(options.send);
-  const { expect } = options;
+  const expectMatches = options.expect === undefined ? undefined : matcherTest(options.expect);
   const deps = options.connect === undefined ? {} : { connect: options.connect };
   return (request: ProbeRequest): Promise<ProbeResult> =>
     runCheck(request.timeout, now, async (deadline) => {
@@ -43,13 +43,13 @@ export function tcpProber(options: TcpProberOptions = {}): Prober {
         }),
       );
       if (send !== undefined) await writeAll(conn, send);
-      if (expect === undefined) return;
+      if (expectMatches === undefined) return;
       const { bytes, eof } = await readUntil(
         conn,
         MAX_READ_BYTES,
-        (bytes) => matches(expect, latin1(bytes)),
+        (bytes) => expectMatches(latin1(bytes)),
       );
-      if (!matches(expect, latin1(bytes))) {
+      if (!expectMatches(latin1(bytes))) {
         throw new ProbeFailure(
           eof ? "tcp: closed before the expected reply" : "tcp: reply did not match",
         );
