@@ -22,23 +22,7 @@ import type {
 } from "./options.ts";
 import type { Secret } from "./secret.ts";
 
-export {
-  ALL_DOWN_MODES,
-  type AllDownMode,
-  LOG_FORMATS,
-  LOG_LEVEL_ALIASES,
-  LOG_LEVELS,
-  type LogFormat,
-  type LogLevel,
-  PROBE_TYPES,
-  type ProbeType,
-  type Protocol,
-  PROTOCOLS,
-  TEAMS_CARD_SHAPES,
-  type TeamsCardShape,
-  UNHEALTHY_MODES,
-  type UnhealthyMode,
-} from "./choices.ts";
+export * from "./choices.ts";
 export {
   type Checked,
   ConfigError,
