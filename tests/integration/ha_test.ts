@@ -23,7 +23,7 @@ import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
 import { fence, readiness, type Recorder } from "../support/watch.ts";
-import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
+import { findAll, parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 import { rendezvousOwner } from "../../src/publish/ownership.ts";
 
 const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
@@ -31,6 +31,8 @@ const A = "192.0.2.181", B = "192.0.2.182";
 const SERVICES = ["alpha", "beta", "gamma"];
 /** Lease timings of the test (shorter than the defaults, same proportions). */
 const LEASE = { duration: 12, renewDeadline: 8, retryPeriod: 1 };
+/** Failed checks in a row that take a target out (the probe's `fall`). */
+const FALL = 3;
 
 interface Replica {
   readonly id: string;
@@ -102,6 +104,22 @@ async function slice(cluster: ClusterAccess, namespace: string, name: string) {
   };
 }
 
+/** Each Service's finished checks that did not answer ok, from one replica's /metrics. */
+async function failedChecks(replica: Replica): Promise<Map<string, number> | undefined> {
+  try {
+    const response = await fetch(`${replica.base}/metrics`, { signal: AbortSignal.timeout(3000) });
+    const metrics = parsePrometheus(await response.text());
+    return new Map(SERVICES.map((service) => [
+      service,
+      findAll(metrics, "helaseid_probes_total", { service })
+        .filter((sample) => sample.labels.result !== "ok")
+        .reduce((sum, sample) => sum + sample.value, 0),
+    ]));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Slice events per Service name seen on the watch. */
 function writesBy(events: Recorder["events"]): Map<string, string[]> {
   const writes = new Map<string, string[]>();
@@ -125,7 +143,7 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
   await Deno.writeTextFile(
     configPath,
     JSON.stringify({
-      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: 3, rise: 1 } },
+      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: FALL, rise: 1 } },
       services: SERVICES.map((name) => ({ name, namespace, ports: [9092], targets: [A, B] })),
     }),
   );
@@ -213,8 +231,19 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
       }
       return true;
     }, { timeoutMs: 30_000, intervalMs: 100 });
-    // Give a standby that disagreed time to write (it must not).
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Give a standby that disagreed time to write (it must not): every replica runs at
+    // least `fall` more failing checks (of B, the only target down) of every Service.
+    const failedAtPublish = await Promise.all(replicas.map(failedChecks));
+    await untilValue(`every replica to run ${FALL} more failing checks`, async () => {
+      const now = await Promise.all(replicas.map(failedChecks));
+      return now.every((counts, i) =>
+          SERVICES.every((name) =>
+            (counts?.get(name) ?? 0) >= (failedAtPublish[i]?.get(name) ?? Infinity) + FALL
+          )
+        )
+        ? true
+        : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
     const outage = writesBy(
       (await fence(slices, cluster, { namespace, kind: "EndpointSlice" })).slice(before),
     );
@@ -358,7 +387,7 @@ Deno.test("ha: a holder cut off from the API stops writing before another replic
   await Deno.writeTextFile(
     configPath,
     JSON.stringify({
-      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: 3, rise: 1 } },
+      defaults: { probe: { interval: "200ms", timeout: "150ms", fall: FALL, rise: 1 } },
       services: [{ name: "solo", namespace, ports: [9092], targets: [A] }],
     }),
   );
