@@ -8,7 +8,7 @@
  */
 
 import { matcherTest, MAX_READ_BYTES, sendBytes } from "../config/checks.ts";
-import { readUntil, runCheck, writeAll } from "./conn.ts";
+import { openTcp, readUntil, runCheck, writeAll } from "./conn.ts";
 import { ProbeFailure } from "./reason.ts";
 import type { Matcher, Prober, ProbeRequest, ProbeResult } from "./types.ts";
 
@@ -31,16 +31,12 @@ export function tcpProber(options: TcpProberOptions = {}): Prober {
   const now = options.now ?? (() => performance.now());
   const send = options.send === undefined ? undefined : sendBytes(options.send);
   const expectMatches = options.expect === undefined ? undefined : matcherTest(options.expect);
-  const deps = options.connect === undefined ? {} : { connect: options.connect };
   return (request: ProbeRequest): Promise<ProbeResult> =>
     runCheck(request.timeout, now, async (deadline) => {
-      const connect = deps.connect ?? Deno.connect;
-      const conn = deadline.track(
-        await connect({
-          hostname: request.address,
-          port: options.port ?? request.port,
-          signal: deadline.signal,
-        }),
+      const conn = await openTcp(
+        { address: request.address, port: options.port ?? request.port },
+        deadline,
+        options,
       );
       if (send !== undefined) await writeAll(conn, send);
       if (expectMatches === undefined) return;
