@@ -17,6 +17,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
+import { localPrefix } from "./_prefix.ts";
 import { createService } from "../tests/support/service.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
 import type { Recorder } from "../tests/support/watch.ts";
@@ -68,16 +69,9 @@ function address(i: number): string {
   return `${PREFIX}${i.toString(16)}`;
 }
 
-async function ip(args: string[]): Promise<void> {
-  const out = await new Deno.Command("ip", { args, stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`Cannot run 'ip ${args.join(" ")}': ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
 /** Serves every address of the prefix: accept, close (what a healthy broker's port does). */
 async function serveAll(): Promise<AsyncDisposable> {
-  await ip(["-6", "route", "add", "local", `${PREFIX}/112`, "dev", "lo"]);
+  const local = await localPrefix(PREFIX);
   const listener = Deno.listen({ hostname: "::", port: PORT });
   const serving = (async () => {
     try {
@@ -90,7 +84,7 @@ async function serveAll(): Promise<AsyncDisposable> {
     async [Symbol.asyncDispose]() {
       listener.close();
       await serving;
-      await ip(["-6", "route", "del", "local", `${PREFIX}/112`, "dev", "lo"]);
+      await local[Symbol.asyncDispose]();
     },
   };
 }

@@ -19,6 +19,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
+import { localPrefix } from "./_prefix.ts";
 import { createService } from "../tests/support/service.ts";
 import { rawServer as serveRaw } from "../tests/probe/_net.ts";
 import type { ClusterAccess } from "../tests/support/cluster.ts";
@@ -77,21 +78,6 @@ export type ProtocolsResult = Record<string, number>;
 
 const PREFIX = "2001:db8:2::";
 const PORT = 9092;
-
-async function ip(args: string[]): Promise<void> {
-  const out = await new Deno.Command("ip", { args, stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`Cannot run 'ip ${args.join(" ")}': ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
-/** Makes every address of the prefix local (one route), removed again when disposed. */
-async function localPrefix(): Promise<AsyncDisposable> {
-  await ip(["-6", "route", "add", "local", `${PREFIX}/112`, "dev", "lo"]);
-  return {
-    [Symbol.asyncDispose]: () => ip(["-6", "route", "del", "local", `${PREFIX}/112`, "dev", "lo"]),
-  };
-}
 
 /** Accepts connections on `[::]:9092` and hands each to `handle` (closed afterwards). */
 function rawServer(handle: (conn: Deno.Conn) => Promise<void>): AsyncDisposable {
@@ -212,7 +198,7 @@ export async function protocols(
   bed: ProtocolsBed,
   settings: ProtocolsSettings,
 ): Promise<ProtocolsResult> {
-  await using _prefix = await localPrefix();
+  await using _prefix = await localPrefix(PREFIX);
   const result: ProtocolsResult = { targets: settings.targets };
   for (const type of settings.types) {
     const figures = await measure(bed, settings, type);
