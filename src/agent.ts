@@ -252,6 +252,8 @@ export class Agent {
   /** By scheduler key. */
   readonly #targets = new Map<string, TargetEntry>();
   readonly #services = new Map<ServiceConfig, ServiceEntry>();
+  /** The same entries by `namespace/name` (how publish states name their Service). */
+  readonly #servicesByKey = new Map<string, ServiceEntry>();
   readonly #scheduler: Scheduler;
   readonly #store: ObjectStore;
   readonly #reconciler: Reconciler;
@@ -287,6 +289,8 @@ export class Agent {
         panic: false,
       };
       this.#services.set(config, service);
+      // The first of a (rejected) duplicate name wins, as a search in config order would.
+      if (!this.#servicesByKey.has(service.key)) this.#servicesByKey.set(service.key, service);
       for (const target of config.targets) {
         const entry: TargetEntry = {
           service,
@@ -624,7 +628,7 @@ export class Agent {
 
   /** Passes publish states on, and logs the panic guard turning on at WARN. */
   #onState(state: PublishState): void {
-    const service = [...this.#services.values()].find((s) => s.key === state.service);
+    const service = this.#servicesByKey.get(state.service);
     // A state without a view (blocked before any publish) says nothing about the guard.
     const panic = state.view?.panic;
     if (service && panic !== undefined && panic !== service.panic) {
