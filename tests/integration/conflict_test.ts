@@ -18,7 +18,7 @@ import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { delay, untilValue } from "../support/wait.ts";
 import { fence, readiness } from "../support/watch.ts";
-import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
+import { findAll, parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
 const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 const A = "192.0.2.171", B = "192.0.2.172", C = "192.0.2.173";
@@ -27,6 +27,16 @@ async function conflictMetric(base: string): Promise<number | undefined> {
   const { body } = await get(base, "/metrics");
   return valueOf(parsePrometheus(body), "helaseid_service_conflict", { service: "brokers" });
 }
+
+/** Finished checks of the Service, every result, from one agent's /metrics. */
+async function checks(base: string): Promise<number> {
+  const { body } = await get(base, "/metrics");
+  return findAll(parsePrometheus(body), "helaseid_probes_total", { service: "brokers" })
+    .reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/** Checks each agent must have run before the quiet window may end. */
+const WINDOW_CHECKS = 50;
 
 interface Writer {
   readonly name: string;
@@ -102,8 +112,16 @@ Deno.test("conflict: two agents with different targets for one Service stop figh
 
     // The fight is over: over 10 s, a handful of writes (a takeover after a backoff, and the
     // other's answer), where the fight made about 700.
+    // The window lasts 10 s and until each agent ran WINDOW_CHECKS more checks (a quarter of
+    // what 10 s make at INTERVAL 0.1 with two targets): on a loaded machine it stretches
+    // rather than end before the agents had the time to fight.
+    const checksAtStart = await Promise.all(writers.map((writer) => checks(writer.base)));
     const start = (await fence(slices, cluster, { namespace, kind: "EndpointSlice" })).length;
     await delay(10_000);
+    await untilValue(`each agent to run ${WINDOW_CHECKS} checks in the window`, async () => {
+      const now = await Promise.all(writers.map((writer) => checks(writer.base)));
+      return now.every((count, i) => count >= checksAtStart[i]! + WINDOW_CHECKS) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
     const window = (await fence(slices, cluster, { namespace, kind: "EndpointSlice" }))
       .slice(start)
       .filter((event) => event.object?.metadata?.name === "brokers-helaseid-ipv4");
