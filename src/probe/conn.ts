@@ -181,6 +181,21 @@ export interface TlsSettings {
   readonly insecureSkipVerify?: boolean;
 }
 
+/**
+ * The TLS connection settings of a check (`serverName`, `insecureSkipVerify`) with its CA
+ * certificates: `caCerts` undefined when no CA file is configured.
+ */
+export function tlsSettings(
+  check: TlsSettings,
+  caCerts: string[] | undefined,
+): TlsSettings & { readonly caCerts?: string[] } {
+  return {
+    ...(check.serverName === undefined ? {} : { serverName: check.serverName }),
+    ...(check.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    ...(caCerts === undefined ? {} : { caCerts }),
+  };
+}
+
 /** The side effects of opening connections, injectable for tests. */
 export interface ConnectDeps {
   /** Plain TCP connections (TLS ones are `node:tls`'s); defaults to `Deno.connect`. */

@@ -23,6 +23,7 @@ import {
   readUntil,
   runCheck,
   type TlsSettings,
+  tlsSettings,
   writeAll,
 } from "./conn.ts";
 import {
@@ -125,13 +126,7 @@ export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): 
   return (request: ProbeRequest) =>
     runCheck(request.timeout, now, async (deadline) => {
       const endpoint = { address: request.address, port: check.port ?? request.port };
-      const tls = secure
-        ? {
-          ...(check.serverName === undefined ? {} : { serverName: check.serverName }),
-          ...(check.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
-          ...await _caCerts(loadCa, check.caFile),
-        }
-        : undefined;
+      const tls = secure ? tlsSettings(check, await loadCa(check.caFile)) : undefined;
       const stream = await openHttpStream(endpoint, tls, deadline, options);
       const response = await exchange(stream, {
         method,
@@ -146,12 +141,4 @@ export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): 
         throw new ProbeFailure("http: body did not match");
       }
     });
-}
-
-async function _caCerts(
-  load: (path: string | undefined) => Promise<string[] | undefined>,
-  file: string | undefined,
-): Promise<{ caCerts?: string[] }> {
-  const caCerts = await load(file);
-  return caCerts === undefined ? {} : { caCerts };
 }

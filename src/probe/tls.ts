@@ -7,7 +7,7 @@
  * @module
  */
 
-import { caLoader, type ConnectDeps, openNodeTls, runCheck } from "./conn.ts";
+import { caLoader, type ConnectDeps, openNodeTls, runCheck, tlsSettings } from "./conn.ts";
 import { ProbeFailure } from "./reason.ts";
 import type { ProbeCheck, Prober, ProbeRequest } from "./types.ts";
 
@@ -28,11 +28,7 @@ export function tlsProber(check: ProbeCheck, options: TlsProberOptions = {}): Pr
       const caCerts = await loadCa(check.caFile);
       const { stream, certificate } = await openNodeTls(
         { address: request.address, port: check.port ?? request.port },
-        {
-          ...(check.serverName === undefined ? {} : { serverName: check.serverName }),
-          ...(check.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
-          ...(caCerts === undefined ? {} : { caCerts }),
-        },
+        tlsSettings(check, caCerts),
         deadline,
         options.wallClock,
       );
