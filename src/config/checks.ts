@@ -148,6 +148,15 @@ export function matcherTest(matcher: Matcher): (text: string) => boolean {
   return (text) => regex.test(text);
 }
 
+/** The one-character escapes of `send`, by the character after the backslash. */
+const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
+  r: "\r",
+  n: "\n",
+  t: "\t",
+  "\\": "\\",
+  "0": "\0",
+};
+
 /** Bytes a `tcp` check sends: text with `\r \n \t \\ \xHH` escapes decoded, 1-4096 bytes. */
 export function checkSend(value: unknown): Checked<string> {
   if (typeof value !== "string") return failed(`must be text, not ${kindOf(value)}`);
@@ -159,9 +168,8 @@ export function checkSend(value: unknown): Checked<string> {
       continue;
     }
     const next = value[i + 1];
-    const simple: Record<string, string> = { r: "\r", n: "\n", t: "\t", "\\": "\\", "0": "\0" };
-    if (next !== undefined && simple[next] !== undefined) {
-      decoded += simple[next];
+    if (next !== undefined && SIMPLE_ESCAPES[next] !== undefined) {
+      decoded += SIMPLE_ESCAPES[next];
       i++;
     } else if (next === "x" && /^[0-9a-fA-F]{2}$/.test(value.slice(i + 2, i + 4))) {
       decoded += String.fromCharCode(parseInt(value.slice(i + 2, i + 4), 16));
