@@ -40,12 +40,15 @@ export function tcpProber(options: TcpProberOptions = {}): Prober {
       );
       if (send !== undefined) await writeAll(conn, send);
       if (expectMatches === undefined) return;
-      const { bytes, eof } = await readUntil(
+      // The verdict on everything read so far (the empty reply until the first read), kept
+      // from the last test so that the reply is not decoded and matched a second time.
+      let matched = expectMatches("");
+      const { eof } = await readUntil(
         conn,
         MAX_READ_BYTES,
-        (bytes) => expectMatches(latin1(bytes)),
+        (bytes) => matched = expectMatches(latin1(bytes)),
       );
-      if (!expectMatches(latin1(bytes))) {
+      if (!matched) {
         throw new ProbeFailure(
           eof ? "tcp: closed before the expected reply" : "tcp: reply did not match",
         );
