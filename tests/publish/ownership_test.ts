@@ -191,6 +191,18 @@ function writers(replicas: Ownership[]): Map<string, string[]> {
   ]));
 }
 
+/** Replicas "a" and "b" started together on one in-memory API, 5 s of rounds later. */
+async function twoStarted(): Promise<{ clock: FakeClock; a: Ownership; b: Ownership }> {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const a = replica(kube, clock, "a");
+  const b = replica(kube, clock, "b");
+  a.start();
+  b.start();
+  await clock.advance(5000);
+  return { clock, a, b };
+}
+
 Deno.test("one replica alone takes every Lease in its first round and renews them", async () => {
   const clock = new FakeClock(T0);
   const kube = new MemoryKube();
@@ -233,13 +245,7 @@ Deno.test("two replicas split the Services by rendezvous, never two writers at o
 });
 
 Deno.test("a stopping replica releases: the other takes over within about one retry period", async () => {
-  const clock = new FakeClock(T0);
-  const kube = new MemoryKube();
-  const a = replica(kube, clock, "a");
-  const b = replica(kube, clock, "b");
-  a.start();
-  b.start();
-  await clock.advance(5000);
+  const { clock, a, b } = await twoStarted();
   assert.ok(a.held().length > 0);
   await a.stop();
   assert.deepEqual(a.held(), []);
@@ -249,13 +255,7 @@ Deno.test("a stopping replica releases: the other takes over within about one re
 });
 
 Deno.test("a killed replica's Services are taken over after the lease duration, not before", async () => {
-  const clock = new FakeClock(T0);
-  const kube = new MemoryKube();
-  const a = replica(kube, clock, "a");
-  const b = replica(kube, clock, "b");
-  a.start();
-  b.start();
-  await clock.advance(5000);
+  const { clock, a, b } = await twoStarted();
   const lost = a.held();
   assert.ok(lost.length > 0);
   await a.stop({ release: false }); // SIGKILL: nothing released
