@@ -8,16 +8,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
-import { freePort, get } from "../support/agent_http.ts";
+import { get } from "../support/agent_http.ts";
 import { createService, getSlice, UNNAMED_PORT } from "../support/service.ts";
-import { type SimulatedTarget, startTargets } from "../support/targets.ts";
-import { TestNetwork } from "../support/testnet.ts";
+import { type SeedBed, seedBed } from "../support/seed_bed.ts";
 import { untilValue } from "../support/wait.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
-
-const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 
 async function blockedMetric(base: string, reason: string): Promise<number | undefined> {
   const { body } = await get(base, "/metrics");
@@ -72,55 +68,15 @@ async function serviceAccount(
   return await cluster.serviceAccountKubeconfig(namespace, "helaseid");
 }
 
-interface Bed extends AsyncDisposable {
-  readonly agent: AgentProcess;
-  readonly base: string;
-  readonly targets: SimulatedTarget[];
-}
-
-async function bed(
+/** Targets on `addresses`, and the agent probing them with `kubeconfig`. */
+function bed(
   kubeconfig: string,
   namespace: string,
   addresses: string | string[],
   env: Record<string, string> = {},
-): Promise<Bed> {
+): Promise<SeedBed> {
   const ips = typeof addresses === "string" ? [addresses] : addresses;
-  const net = await TestNetwork.open();
-  let targets: SimulatedTarget[] = [];
-  let agent: AgentProcess | undefined;
-  try {
-    targets = await startTargets(net, ips.map((address) => ({ address, port: 9092 })));
-    const port = freePort();
-    agent = await startAgent({
-      args: ["run", "--kubeconfig", kubeconfig, "--listen", `127.0.0.1:${port}`],
-      echo: ECHO,
-      env: {
-        IPS: ips.join(" "),
-        PORT: "9092",
-        MAX_RETRY: "3",
-        INTERVAL: "0.1",
-        NAMESPACE: namespace,
-        SERVICE_NAME: "brokers",
-        ...env,
-      },
-    });
-    const running = agent;
-    return {
-      agent: running,
-      base: `http://127.0.0.1:${port}`,
-      targets,
-      async [Symbol.asyncDispose]() {
-        await running.stop("SIGKILL");
-        for (const target of targets) await target.close();
-        await net.close();
-      },
-    };
-  } catch (error) {
-    await agent?.stop("SIGKILL");
-    for (const target of targets) await target.close();
-    await net.close();
-    throw error;
-  }
+  return seedBed(ips, { args: ["--kubeconfig", kubeconfig], namespace, env });
 }
 
 Deno.test("access: a bogus token is reported by /readyz, the metric and an ERROR line", async () => {

@@ -8,16 +8,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster, startCluster } from "../support/cluster.ts";
 import { freePort, get } from "../support/agent_http.ts";
 import { createService } from "../support/service.ts";
-import { type SimulatedTarget, startTargets } from "../support/targets.ts";
-import { TestNetwork } from "../support/testnet.ts";
+import { type SeedBed, seedBed } from "../support/seed_bed.ts";
 import { untilValue as until } from "../support/wait.ts";
 import { type Exposition, find, parsePrometheus, valueOf } from "../observe/_prometheus.ts";
-
-const ECHO = Deno.env.get("HELASEID_TEST_ECHO") === "1";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -36,57 +32,25 @@ async function helaseidEvents(cluster: ClusterAccess, namespace: string): Promis
   return list.items.filter((event: Json) => event.reportingController === "helaseid");
 }
 
-interface Bed extends AsyncDisposable {
-  readonly targets: SimulatedTarget[];
-  readonly agent: AgentProcess;
-  /** `http://127.0.0.1:<port>` of the agent's endpoints. */
-  readonly base: string;
-}
-
 /** Targets on `addresses`, and the agent probing them with the seed format's variables. */
 async function bed(
   addresses: string[],
   options: { args: string[]; namespace: string; env?: Record<string, string> },
-): Promise<Bed> {
-  const net = await TestNetwork.open();
-  let targets: SimulatedTarget[] = [];
-  let agent: AgentProcess | undefined;
+): Promise<SeedBed> {
+  const b = await seedBed(addresses, {
+    ...options,
+    env: { POD_NAME: "helaseid-observe-test", ...options.env },
+  });
   try {
-    targets = await startTargets(net, addresses.map((address) => ({ address, port: 9092 })));
-    const port = freePort();
-    agent = await startAgent({
-      args: ["run", "--listen", `127.0.0.1:${port}`, ...options.args],
-      echo: ECHO,
-      env: {
-        IPS: addresses.join(" "),
-        PORT: "9092",
-        MAX_RETRY: "3",
-        INTERVAL: "0.1",
-        NAMESPACE: options.namespace,
-        SERVICE_NAME: "brokers",
-        POD_NAME: "helaseid-observe-test",
-        ...options.env,
-      },
-    });
-    const running = agent;
-    const base = `http://127.0.0.1:${port}`;
-    await until("/healthz", async () => (await get(base, "/healthz")).status === 200 || undefined);
-    return {
-      targets,
-      agent: running,
-      base,
-      async [Symbol.asyncDispose]() {
-        await running.stop("SIGKILL");
-        for (const target of targets) await target.close();
-        await net.close();
-      },
-    };
+    await until(
+      "/healthz",
+      async () => (await get(b.base, "/healthz")).status === 200 || undefined,
+    );
   } catch (error) {
-    await agent?.stop("SIGKILL");
-    for (const target of targets) await target.close();
-    await net.close();
+    await b[Symbol.asyncDispose]();
     throw error;
   }
+  return b;
 }
 
 function up(exposition: Exposition, address: string): number | undefined {
