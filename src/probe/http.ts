@@ -37,6 +37,9 @@ import {
 import { ProbeFailure } from "./reason.ts";
 import type { ProbeCheck, Prober, ProbeRequest, StatusRange } from "./types.ts";
 
+/** Decodes bodies to match (stateless: shared by every check). */
+const UTF8 = new TextDecoder();
+
 /** Side effects of an HTTP prober, injectable for tests. */
 export interface HttpProberOptions extends ConnectDeps {
   /** Monotonic milliseconds (default `performance.now`). */
@@ -137,7 +140,7 @@ export function httpProber(check: ProbeCheck, options: HttpProberOptions = {}): 
       if (!statusAccepted(response.status, statuses)) {
         throw new ProbeFailure(`http ${response.status}`);
       }
-      if (bodyMatches !== undefined && !bodyMatches(new TextDecoder().decode(response.body))) {
+      if (bodyMatches !== undefined && !bodyMatches(UTF8.decode(response.body))) {
         throw new ProbeFailure("http: body did not match");
       }
     });

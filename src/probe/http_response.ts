@@ -6,6 +6,11 @@
  * @module
  */
 
+/** Decodes heads and chunk sizes (stateless: shared by every check). */
+const UTF8 = new TextDecoder();
+/** Encodes requests (stateless: shared by every check). */
+const UTF8_ENCODER = new TextEncoder();
+
 /** Response headers are at most this long. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -31,7 +36,7 @@ export function encodeRequest(request: HttpRequestLine): Uint8Array {
   if (!has("accept")) lines.push("Accept: */*");
   lines.push("Connection: close");
   for (const [name, value] of extra) lines.push(`${name}: ${value}`);
-  return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
+  return UTF8_ENCODER.encode(lines.join("\r\n") + "\r\n\r\n");
 }
 
 /** A response head. */
@@ -64,7 +69,7 @@ export function parseHead(bytes: Uint8Array): HeadParse {
   if (end < 0) {
     return bytes.length >= MAX_HEAD_BYTES ? { kind: "malformed" } : { kind: "incomplete" };
   }
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(0, end));
+  const text = UTF8.decode(bytes.subarray(0, end));
   const [statusLine = "", ...lines] = text.split("\r\n");
   const status = STATUS_LINE.exec(statusLine);
   if (status === null) return { kind: "malformed" };
@@ -143,7 +148,7 @@ export function decodeChunked(bytes: Uint8Array): BodyParse {
     const lineEnd = _indexOfCrlf(bytes, at);
     // A chunk-size line still without its CRLF after 1 KiB is not HTTP.
     if (lineEnd < 0) return result(false, bytes.length - at > 1024);
-    const line = new TextDecoder().decode(bytes.subarray(at, lineEnd)).split(";")[0]!.trim();
+    const line = UTF8.decode(bytes.subarray(at, lineEnd)).split(";")[0]!.trim();
     if (!/^[0-9a-fA-F]{1,8}$/.test(line)) return result(false, true);
     const chunk = parseInt(line, 16);
     const start = lineEnd + 2;

@@ -13,6 +13,9 @@ import { exchange, hostHeader, type HttpProberOptions, openHttpStream } from "./
 import { ProbeFailure } from "./reason.ts";
 import type { ProbeCheck, Prober, ProbeRequest } from "./types.ts";
 
+/** Decodes readiness bodies (stateless: shared by every check). */
+const UTF8 = new TextDecoder();
+
 /** The readiness path of the Redpanda admin API. */
 const REDPANDA_READY_PATH = "/v1/status/ready";
 
@@ -21,7 +24,7 @@ export function redpandaVerdict(status: number, body: Uint8Array): string | unde
   if (status !== 200) return `http ${status}`;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(body));
+    parsed = JSON.parse(UTF8.decode(body));
   } catch {
     return "redpanda: malformed status";
   }
