@@ -12,6 +12,7 @@ import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type SimulatedTarget, startTargets, type TargetMode } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
+import { type CommandResult, runCommand } from "../support/command.ts";
 
 const HERE = new URL("./", import.meta.url).pathname;
 /** The repository's root directory, with a final slash. */
@@ -33,11 +34,7 @@ export function ecosystemTools(): Promise<string> {
 }
 
 /** What a finished tool printed. */
-export interface ToolResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type ToolResult = CommandResult;
 
 /** Runs `helm` or `promtool` with `args` (and `stdin`); never throws on a non-zero exit. */
 export async function tool(
@@ -49,23 +46,11 @@ export async function tool(
   // helm keeps caches and config under HOME: a private one keeps runs apart.
   const home = await Deno.makeTempDir({ prefix: "helaseid-tool-home-" });
   try {
-    const child = new Deno.Command(`${dir}/${name}`, {
-      args: [...args],
+    return await runCommand(`${dir}/${name}`, args, {
+      stdin: options.stdin,
       cwd: options.cwd ?? ROOT,
-      clearEnv: true,
       env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: home },
-      stdin: options.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+    });
   } finally {
     await Deno.remove(home, { recursive: true });
   }

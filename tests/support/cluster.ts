@@ -14,15 +14,12 @@
 
 import { createPki, type Pki } from "./pki.ts";
 import { delay } from "./wait.ts";
+import { type CommandResult, runCommand } from "./command.ts";
 
 const KUBE_DIR = new URL("../kube/", import.meta.url).pathname;
 
 /** What a `kubectl` run printed. */
-export interface KubectlResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type KubectlResult = CommandResult;
 
 /** What tests need of a running cluster, whoever started it. */
 export interface ClusterAccess {
@@ -204,26 +201,12 @@ function apiServerArgs(pki: Pki, dir: string, port: number, etcdPort: number): s
 }
 
 function access(state: ClusterState): ClusterAccess {
-  const kubectl = async (args: string[], options: KubectlOptions = {}) => {
-    const child = new Deno.Command(`${state.assets}/kubectl`, {
-      args: ["--kubeconfig", options.kubeconfig ?? state.kubeconfigPath, ...args],
-      stdin: options.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  };
+  const kubectl = (args: string[], options: KubectlOptions = {}) =>
+    runCommand(`${state.assets}/kubectl`, [
+      "--kubeconfig",
+      options.kubeconfig ?? state.kubeconfigPath,
+      ...args,
+    ], { stdin: options.stdin });
   const kubectlOk = async (args: string[], options?: KubectlOptions) => {
     const result = await kubectl(args, options);
     if (result.code !== 0) {
