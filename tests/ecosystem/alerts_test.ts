@@ -47,6 +47,19 @@ interface AlertCase {
   readonly checks: { at: string; alerts: Obj[] }[];
 }
 
+/** No alert at `quiet`; at `firing`, one alert with these labels and annotations. */
+function quietThenFiring(
+  quiet: string,
+  firing: string,
+  labels: Record<string, string>,
+  annotations: { summary: string; description: string },
+): AlertCase["checks"] {
+  return [
+    { at: quiet, alerts: [] },
+    { at: firing, alerts: [{ exp_labels: labels, exp_annotations: annotations }] },
+  ];
+}
+
 const CASES: AlertCase[] = [
   {
     name: "HelaseidTargetDown",
@@ -58,21 +71,12 @@ const CASES: AlertCase[] = [
       [`helaseid_target_up{${B},pod="r1"}`]: "0x20",
       [`helaseid_target_up{${B},pod="r2"}`]: "1x20",
     },
-    checks: [
-      { at: "5m", alerts: [] },
-      {
-        at: "7m",
-        alerts: [{
-          exp_labels: { ...TARGET_LABELS, severity: "warning" },
-          exp_annotations: {
-            summary: "Target 192.0.2.1:9092 of datastream/brokers is down",
-            description: "HELASEID has judged 192.0.2.1:9092 unhealthy for 5 minutes " +
-              "and publishes it as not ready. Its last error is on the agent's status page (/) and " +
-              "in /status.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("5m", "7m", { ...TARGET_LABELS, severity: "warning" }, {
+      summary: "Target 192.0.2.1:9092 of datastream/brokers is down",
+      description: "HELASEID has judged 192.0.2.1:9092 unhealthy for 5 minutes " +
+        "and publishes it as not ready. Its last error is on the agent's status page (/) and " +
+        "in /status.",
+    }),
   },
   {
     name: "HelaseidAllTargetsDown",
@@ -81,21 +85,12 @@ const CASES: AlertCase[] = [
       // A blip shorter than `for: 1m` does not page.
       ['helaseid_service_panic{namespace="datastream",service="other"}']: "0 1 0x10",
     },
-    checks: [
-      { at: "1m", alerts: [] },
-      {
-        at: "3m",
-        alerts: [{
-          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
-          exp_annotations: {
-            summary: "Every target of datastream/brokers is down: failing open",
-            description: "No target of datastream/brokers is healthy, so the panic " +
-              "guard publishes all of them as ready (fail-open): clients reach brokers that fail. " +
-              "Check the brokers, and the network between the agent and them.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("1m", "3m", { ...SERVICE_LABELS, severity: "critical" }, {
+      summary: "Every target of datastream/brokers is down: failing open",
+      description: "No target of datastream/brokers is healthy, so the panic " +
+        "guard publishes all of them as ready (fail-open): clients reach brokers that fail. " +
+        "Check the brokers, and the network between the agent and them.",
+    }),
   },
   {
     name: "HelaseidWritesFailing",
@@ -104,21 +99,12 @@ const CASES: AlertCase[] = [
       // Failures that recover within `for` do not fire.
       ['helaseid_service_publish_failures{namespace="datastream",service="other"}']: "0 2 2 0x10",
     },
-    checks: [
-      { at: "6m", alerts: [] },
-      {
-        at: "8m",
-        alerts: [{
-          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
-          exp_annotations: {
-            summary: "HELASEID cannot write the endpoints of datastream/brokers",
-            description: "3 consecutive publishing attempts of datastream/brokers " +
-              "failed: its EndpointSlices no longer follow the targets' health. The agent's log " +
-              "and /status name the failing write and its HTTP status.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("6m", "8m", { ...SERVICE_LABELS, severity: "critical" }, {
+      summary: "HELASEID cannot write the endpoints of datastream/brokers",
+      description: "3 consecutive publishing attempts of datastream/brokers " +
+        "failed: its EndpointSlices no longer follow the targets' health. The agent's log " +
+        "and /status name the failing write and its HTTP status.",
+    }),
   },
   {
     name: "HelaseidApiAccessLost",
@@ -127,21 +113,12 @@ const CASES: AlertCase[] = [
       // Another reason of the same Service is not this alert.
       [`helaseid_service_blocked{${SVC},reason="service-missing"}`]: "1x10",
     },
-    checks: [
-      { at: "2m", alerts: [] },
-      {
-        at: "4m",
-        alerts: [{
-          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
-          exp_annotations: {
-            summary: "HELASEID is refused access to datastream/brokers",
-            description: "The Kubernetes API refuses the agent's ServiceAccount (403) a " +
-              "call it needs for datastream/brokers: nothing is published there. Check the " +
-              "Role and RoleBinding in datastream; /readyz names the refused call.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("2m", "4m", { ...SERVICE_LABELS, severity: "critical" }, {
+      summary: "HELASEID is refused access to datastream/brokers",
+      description: "The Kubernetes API refuses the agent's ServiceAccount (403) a " +
+        "call it needs for datastream/brokers: nothing is published there. Check the " +
+        "Role and RoleBinding in datastream; /readyz names the refused call.",
+    }),
   },
   {
     name: "HelaseidAnotherWriter",
@@ -149,21 +126,12 @@ const CASES: AlertCase[] = [
       [`helaseid_service_conflict{${SVC}}`]: "0 1x10",
       ['helaseid_service_conflict{namespace="datastream",service="other"}']: "0x10",
     },
-    checks: [
-      { at: "5m", alerts: [] },
-      {
-        at: "7m",
-        alerts: [{
-          exp_labels: { ...SERVICE_LABELS, severity: "warning" },
-          exp_annotations: {
-            summary: "Another writer rewrites the endpoints of datastream/brokers",
-            description: "Another HELASEID (or another tool) keeps rewriting the objects of " +
-              "datastream/brokers, and this agent holds off. Run one writer per Service; " +
-              "/status names the other writer.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("5m", "7m", { ...SERVICE_LABELS, severity: "warning" }, {
+      summary: "Another writer rewrites the endpoints of datastream/brokers",
+      description: "Another HELASEID (or another tool) keeps rewriting the objects of " +
+        "datastream/brokers, and this agent holds off. Run one writer per Service; " +
+        "/status names the other writer.",
+    }),
   },
   {
     name: "HelaseidCertificateExpiring",
@@ -172,20 +140,11 @@ const CASES: AlertCase[] = [
       [`helaseid_tls_certificate_not_after_seconds{${A}}`]: `${10 * 86400 + 7200}x200`,
       [`helaseid_tls_certificate_not_after_seconds{${B}}`]: `${30 * 86400}x200`,
     },
-    checks: [
-      { at: "30m", alerts: [] },
-      {
-        at: "2h",
-        alerts: [{
-          exp_labels: { ...TARGET_LABELS, severity: "warning" },
-          exp_annotations: {
-            summary: "The certificate of 192.0.2.1:9092 (datastream/brokers) expires soon",
-            description: "The certificate a tls check of 192.0.2.1:9092 last saw " +
-              "expires in 10d 0h 0m 0s. Renew it before the check starts failing.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("30m", "2h", { ...TARGET_LABELS, severity: "warning" }, {
+      summary: "The certificate of 192.0.2.1:9092 (datastream/brokers) expires soon",
+      description: "The certificate a tls check of 192.0.2.1:9092 last saw " +
+        "expires in 10d 0h 0m 0s. Renew it before the check starts failing.",
+    }),
   },
   {
     name: "HelaseidLeaseLost",
@@ -197,21 +156,12 @@ const CASES: AlertCase[] = [
       ['helaseid_lease_held{namespace="datastream",service="other",pod="r1"}']: "1 1 0x10",
       ['helaseid_lease_held{namespace="datastream",service="other",pod="r2"}']: "0 1 1x10",
     },
-    checks: [
-      { at: "1m", alerts: [] },
-      {
-        at: "3m",
-        alerts: [{
-          exp_labels: { ...SERVICE_LABELS, severity: "critical" },
-          exp_annotations: {
-            summary: "No replica holds the Lease of datastream/brokers",
-            description: "With leases on, no replica of HELASEID has held the Lease of " +
-              "datastream/brokers for a minute: nobody writes its endpoints. Check the " +
-              "replicas' logs (LeaseLost Events on the Service) and their Lease permissions.",
-          },
-        }],
-      },
-    ],
+    checks: quietThenFiring("1m", "3m", { ...SERVICE_LABELS, severity: "critical" }, {
+      summary: "No replica holds the Lease of datastream/brokers",
+      description: "With leases on, no replica of HELASEID has held the Lease of " +
+        "datastream/brokers for a minute: nobody writes its endpoints. Check the " +
+        "replicas' logs (LeaseLost Events on the Service) and their Lease permissions.",
+    }),
   },
 ];
 
