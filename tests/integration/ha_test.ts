@@ -233,6 +233,7 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
     }, { timeoutMs: 30_000, intervalMs: 100 });
     // Give a standby that disagreed time to write (it must not): every replica runs at
     // least `fall` more failing checks (of B, the only target down) of every Service.
+    const quietFrom = performance.now();
     const failedAtPublish = await Promise.all(replicas.map(failedChecks));
     await untilValue(`every replica to run ${FALL} more failing checks`, async () => {
       const now = await Promise.all(replicas.map(failedChecks));
@@ -244,6 +245,7 @@ Deno.test("ha: three replicas share the Services by Lease and take over on SIGKI
         ? true
         : undefined;
     }, { timeoutMs: 30_000, intervalMs: 100 });
+    console.log(`outage window: ${((performance.now() - quietFrom) / 1000).toFixed(1)} s`);
     const outage = writesBy(
       (await fence(slices, cluster, { namespace, kind: "EndpointSlice" })).slice(before),
     );
