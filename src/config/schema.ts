@@ -77,6 +77,97 @@ export interface Target {
   readonly zone?: string;
   /** Published as `hostname` on the endpoint (a DNS label). */
   readonly hostname?: string;
+  /** The target's region (from a source's `topology.kubernetes.io/region`, or configured). */
+  readonly region?: string;
+  /** Which source found it (`dns kafka.test`); absent for a configured target. */
+  readonly source?: string;
+}
+
+/** A DNS name resolved into targets (issue 12): `services[].sources[]` with `type: dns`. */
+export interface DnsSourceConfig {
+  readonly type: "dns";
+  /** Names resolved, each a fully qualified or relative domain name. */
+  readonly names: readonly string[];
+  /** Records asked for: `A`, `AAAA`, both (`A+AAAA`), or `SRV` (targets' A/AAAA and port). */
+  readonly record: "A" | "AAAA" | "A+AAAA" | "SRV";
+  /** How often the names are resolved again. */
+  readonly interval: Millis;
+  /** Resolve again when the answer's smallest TTL runs out, if sooner than `interval`. */
+  readonly honorTtl: boolean;
+  /** The server asked (`host` or `host:port`, IPv6 in brackets); default the system's. */
+  readonly nameserver?: string;
+  /** How long one query may take before it counts as a failure. */
+  readonly timeout: Millis;
+}
+
+/** Nodes with a label selector (issue 12): `type: nodes`. */
+export interface NodesSourceConfig {
+  readonly type: "nodes";
+  /** Which Nodes (`role=kafka,zone in (a,b)`); empty = every Node. */
+  readonly labelSelector?: string;
+  /** Which address of the Node is the target. */
+  readonly addressType: "InternalIP" | "ExternalIP";
+  /** Leave out Nodes marked unschedulable (cordoned). */
+  readonly skipUnschedulable: boolean;
+}
+
+/** Pods with a label selector (issue 12): `type: pods`. */
+export interface PodsSourceConfig {
+  readonly type: "pods";
+  /** The Pods' namespace (default the Service's). */
+  readonly namespace: string;
+  /** Which Pods; empty = every Pod of the namespace. */
+  readonly labelSelector?: string;
+  /** Only Pods that are Running and Ready. */
+  readonly readyOnly: boolean;
+}
+
+/** The endpoints of another Service (issue 12): `type: endpointslices`. */
+export interface EndpointSlicesSourceConfig {
+  readonly type: "endpointslices";
+  /** The other Service's namespace (default the Service's). */
+  readonly namespace: string;
+  /** The other Service's name. */
+  readonly service: string;
+  /** Only endpoints whose `conditions.ready` is not false. */
+  readonly readyOnly: boolean;
+}
+
+/** A list of targets in one key of a ConfigMap (issue 12): `type: configmap`. */
+export interface ConfigMapSourceConfig {
+  readonly type: "configmap";
+  /** The ConfigMap's namespace (default the Service's). */
+  readonly namespace: string;
+  /** The ConfigMap's name. */
+  readonly name: string;
+  /** The key holding the list (the format of a `file` source). */
+  readonly key: string;
+}
+
+/** A file listing targets, watched for changes (issue 12): `type: file`. */
+export interface FileSourceConfig {
+  readonly type: "file";
+  /** The file: addresses separated by spaces, commas or lines (`#` comments), or YAML/JSON. */
+  readonly path: string;
+  /** How often it is read again even without a change event. */
+  readonly interval: Millis;
+}
+
+/** One source of a Service's targets. */
+export type SourceConfig =
+  | DnsSourceConfig
+  | NodesSourceConfig
+  | PodsSourceConfig
+  | EndpointSlicesSourceConfig
+  | ConfigMapSourceConfig
+  | FileSourceConfig;
+
+/** How a sudden shrink of a source's set is held (issue 12): `services[].sourceGuard`. */
+export interface SourceGuardSettings {
+  /** A set losing more than this share of its targets at once (0-1) is held; empty always is. */
+  readonly maxDrop: number;
+  /** How long a shrunk set is held before it is applied (0 = applied at once). */
+  readonly hold: Millis;
 }
 
 /**
@@ -108,8 +199,15 @@ export interface ServiceConfig {
   readonly namespace: string;
   /** The ports published, at least one; with several, each named. */
   readonly ports: readonly ServicePort[];
-  /** The instances behind the Service, at least one, no address twice. */
+  /**
+   * The instances behind the Service, no address twice: the configured ones, and (in the
+   * agent's copy) those its sources found. At least one when the Service has no sources.
+   */
   readonly targets: readonly Target[];
+  /** Where more targets come from (issue 12); absent when the list above is all. */
+  readonly sources?: readonly SourceConfig[];
+  /** How a sudden shrink of a source's set is held (set when `sources` is). */
+  readonly sourceGuard?: SourceGuardSettings;
   /** How its targets are checked. */
   readonly probe: ProbeSettings;
   /**
