@@ -29,7 +29,15 @@ export interface DiscoveredTarget {
 
 /** What a source reports: a complete new set, or a failure (the last good set stays). */
 export type SourceUpdate =
-  | { readonly ok: true; readonly targets: readonly DiscoveredTarget[] }
+  | {
+    readonly ok: true;
+    readonly targets: readonly DiscoveredTarget[];
+    /**
+     * Part of the source failed and `targets` holds that part's last good answer (one DNS name
+     * of several timed out): the merge applies the set and reports the failure.
+     */
+    readonly error?: string;
+  }
   | {
     readonly ok: false;
     /** One line, naming what failed: `dns kafka.test A: SERVFAIL from 192.0.2.53:53`. */
