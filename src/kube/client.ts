@@ -17,6 +17,7 @@ import {
 import { Http1Client, type Http1Response } from "./http1.ts";
 import {
   collectionPath,
+  isClusterScoped,
   type KubeObject,
   type ObjectRef,
   type Resource,
@@ -37,6 +38,8 @@ export interface WatchHandle {
 /** Options of {@linkcode KubeClient.watch}. */
 export interface WatchOptions {
   readonly labelSelector?: string;
+  /** `metadata.name=<name>`: one object, which RBAC can grant by `resourceNames`. */
+  readonly fieldSelector?: string;
   /** Start after this version (from a list); events before it are not replayed. */
   readonly resourceVersion: string;
   readonly onEvent: (type: WatchEventType, object: KubeObject) => void;
@@ -61,13 +64,17 @@ export interface KubeClient {
    * the stored one (optimistic concurrency, what Lease elections rely on).
    */
   replace(object: KubeObject): Promise<KubeObject>;
-  /** Lists a resource in a namespace. */
+  /**
+   * Lists a resource in a namespace (of a cluster-scoped resource like Nodes: all of them,
+   * `namespace` is ignored), optionally narrowed by a label and a field selector.
+   */
   list(
     resource: Resource,
     namespace: string,
     labelSelector?: string,
+    fieldSelector?: string,
   ): Promise<{ items: KubeObject[]; resourceVersion: string }>;
-  /** Watches a resource in a namespace from a list's resourceVersion. */
+  /** Watches a resource in a namespace (or cluster-wide) from a list's resourceVersion. */
   watch(resource: Resource, namespace: string, options: WatchOptions): Promise<WatchHandle>;
 }
 
@@ -258,13 +265,21 @@ class Http1Kube implements KubeClient {
     });
   }
 
-  async list(resource: Resource, namespace: string, labelSelector?: string) {
+  async list(
+    resource: Resource,
+    namespace: string,
+    labelSelector?: string,
+    fieldSelector?: string,
+  ) {
     const { apiVersion, kind } = RESOURCES[resource];
-    const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : "";
+    const params = new URLSearchParams();
+    if (labelSelector) params.set("labelSelector", labelSelector);
+    if (fieldSelector) params.set("fieldSelector", fieldSelector);
+    const query = params.size > 0 ? `?${params}` : "";
     const list = await this.#json<
       { items?: KubeObject[]; metadata?: { resourceVersion?: string } }
     >(
-      `list ${kind} in ${namespace}`,
+      `list ${kind} ${scope(resource, namespace)}`,
       { method: "GET", path: collectionPath(resource, namespace) + query },
     );
     // List items carry no kind/apiVersion: put them back.
@@ -274,7 +289,7 @@ class Http1Kube implements KubeClient {
 
   async watch(resource: Resource, namespace: string, options: WatchOptions): Promise<WatchHandle> {
     const { apiVersion, kind } = RESOURCES[resource];
-    const what = `watch ${kind} in ${namespace}`;
+    const what = `watch ${kind} ${scope(resource, namespace)}`;
     const params = new URLSearchParams({
       watch: "true",
       resourceVersion: options.resourceVersion,
@@ -284,6 +299,7 @@ class Http1Kube implements KubeClient {
       timeoutSeconds: String(240 + Math.floor(Math.random() * 120)),
     });
     if (options.labelSelector) params.set("labelSelector", options.labelSelector);
+    if (options.fieldSelector) params.set("fieldSelector", options.fieldSelector);
     const exchange = await this.#request(what, {
       method: "GET",
       path: `${collectionPath(resource, namespace)}?${params}`,
@@ -321,10 +337,13 @@ class Http1Kube implements KubeClient {
           if (event.type === "ERROR") {
             const { code, reason, message } = event.status;
             return finish(
-              new KubeError(`Watch of ${kind} in ${namespace} ended: ${message ?? ""}`, {
-                status: code ?? 500,
-                reason,
-              }),
+              new KubeError(
+                `Watch of ${kind} ${scope(resource, namespace)} ended: ${message ?? ""}`,
+                {
+                  status: code ?? 500,
+                  reason,
+                },
+              ),
             );
           }
           if (event.type !== "BOOKMARK") {
@@ -479,6 +498,11 @@ interface ApiRequest {
 
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** `in <namespace>`, or `in the cluster` for a cluster-scoped resource. */
+function scope(resource: Resource, namespace: string): string {
+  return isClusterScoped(resource) ? "in the cluster" : `in ${namespace}`;
 }
 
 function describe(object: KubeObject): string {

@@ -9,7 +9,14 @@
 
 import type { KubeClient, WatchEventType, WatchHandle, WatchOptions } from "./client.ts";
 import { KubeError } from "./client.ts";
-import { type KubeObject, objectKey, type ObjectRef, type Resource, resourceOf } from "./types.ts";
+import {
+  isClusterScoped,
+  type KubeObject,
+  objectKey,
+  type ObjectRef,
+  type Resource,
+  resourceOf,
+} from "./types.ts";
 
 /** A write the memory client accepted, as `--dry-run` reports it. */
 export interface MemoryWrite {
@@ -30,8 +37,10 @@ export interface MemoryKubeOptions {
 }
 
 interface Watcher {
+  readonly resource: Resource;
   readonly namespace: string;
   readonly selector?: string;
+  readonly fieldSelector?: string;
   readonly onEvent: WatchOptions["onEvent"];
 }
 
@@ -127,10 +136,11 @@ export class MemoryKube implements KubeClient {
     });
   }
 
-  list(resource: Resource, namespace: string, labelSelector?: string) {
+  list(resource: Resource, namespace: string, labelSelector?: string, fieldSelector?: string) {
     return this.#guard(() => ({
       items: [...this.#bucket(resource).values()].filter((object) =>
-        object.metadata.namespace === namespace && matches(object, labelSelector)
+        inScope(resource, object, namespace) && matches(object, labelSelector) &&
+        matchesFields(object, fieldSelector)
       ),
       resourceVersion: String(this.#version),
     }));
@@ -139,8 +149,10 @@ export class MemoryKube implements KubeClient {
   watch(resource: Resource, namespace: string, options: WatchOptions): Promise<WatchHandle> {
     return this.#guard(() => {
       const watcher: Watcher = {
+        resource,
         namespace,
         selector: options.labelSelector,
+        fieldSelector: options.fieldSelector,
         onEvent: options.onEvent,
       };
       const set = this.#watchers.get(resource) ?? new Set();
@@ -169,8 +181,9 @@ export class MemoryKube implements KubeClient {
 
   #emit(resource: Resource, type: WatchEventType, object: KubeObject): void {
     for (const watcher of this.#watchers.get(resource) ?? []) {
-      if (watcher.namespace !== object.metadata.namespace) continue;
+      if (!inScope(watcher.resource, object, watcher.namespace)) continue;
       if (!matches(object, watcher.selector)) continue;
+      if (!matchesFields(object, watcher.fieldSelector)) continue;
       const copy = structuredClone(object);
       queueMicrotask(() => watcher.onEvent(type, copy));
     }
@@ -203,6 +216,24 @@ function refOf(object: KubeObject): Omit<ObjectRef, "resource"> & { resource: Re
     namespace: object.metadata.namespace ?? "",
     name: object.metadata.name,
   };
+}
+
+/** True when `object` is in `namespace`, or the resource has no namespaces. */
+function inScope(resource: Resource, object: KubeObject, namespace: string): boolean {
+  return isClusterScoped(resource) || (object.metadata.namespace ?? "") === namespace;
+}
+
+/** The one field selector HELASEID sends: `metadata.name=<name>`. */
+function matchesFields(object: KubeObject, selector?: string): boolean {
+  if (!selector) return true;
+  const name = /^metadata\.name=(.*)$/.exec(selector)?.[1];
+  if (name === undefined) {
+    throw new KubeError(`Cannot use field selector '${selector}': only metadata.name is known`, {
+      status: 400,
+      reason: "BadRequest",
+    });
+  }
+  return object.metadata.name === name;
 }
 
 /** Equality-based label selectors (`a=b,c=d`), all HELASEID uses. */

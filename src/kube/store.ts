@@ -67,6 +67,7 @@ interface Collection {
   readonly resource: Resource;
   readonly namespace: string;
   readonly selector?: string;
+  readonly fieldSelector?: string;
   readonly objects: Map<string, KubeObject>;
   synced: boolean;
   connected: boolean;
@@ -87,14 +88,23 @@ export class ObjectStore {
     this.#options = options;
   }
 
-  /** Starts keeping a collection. Call before {@linkcode synced}. */
-  track(resource: Resource, namespace: string, labelSelector?: string): void {
+  /**
+   * Starts keeping a collection. Call before {@linkcode synced}. A `fieldSelector`
+   * (`metadata.name=<name>`) narrows it to one object that RBAC can grant by name.
+   */
+  track(
+    resource: Resource,
+    namespace: string,
+    labelSelector?: string,
+    options: { readonly fieldSelector?: string } = {},
+  ): void {
     const id = `${resource}:${namespace}`;
     if (this.#collections.has(id)) return;
     const collection: Collection = {
       resource,
       namespace,
       selector: labelSelector,
+      fieldSelector: options.fieldSelector,
       objects: new Map(),
       synced: false,
       connected: false,
@@ -168,6 +178,7 @@ export class ObjectStore {
           collection.resource,
           collection.namespace,
           collection.selector,
+          collection.fieldSelector,
         );
         if (this.#stopped) return;
         collection.objects.clear();
@@ -183,6 +194,7 @@ export class ObjectStore {
           collection.namespace,
           {
             labelSelector: collection.selector,
+            fieldSelector: collection.fieldSelector,
             resourceVersion: list.resourceVersion,
             onEvent: (type, object) => {
               if (type === "DELETED") collection.objects.delete(object.metadata.name);

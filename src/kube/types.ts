@@ -93,6 +93,34 @@ export interface EndpointsObject extends KubeObject {
   }[];
 }
 
+/** A v1 Node, the parts a `nodes` target source reads. */
+export interface NodeObject extends KubeObject {
+  readonly spec?: { readonly unschedulable?: boolean };
+  readonly status?: {
+    /** Typed addresses: `InternalIP`, `ExternalIP`, `Hostname`, ... */
+    readonly addresses?: readonly { readonly type: string; readonly address: string }[] | null;
+  };
+}
+
+/** A v1 Pod, the parts a `pods` target source reads. */
+export interface PodObject extends KubeObject {
+  readonly spec?: { readonly hostname?: string; readonly nodeName?: string };
+  readonly status?: {
+    /** `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`. */
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly podIPs?: readonly { readonly ip: string }[] | null;
+    readonly conditions?: readonly { readonly type: string; readonly status: string }[] | null;
+  };
+}
+
+/** A v1 ConfigMap. */
+export interface ConfigMapObject extends KubeObject {
+  readonly data?: Readonly<Record<string, string>> | null;
+  /** Values in base64. */
+  readonly binaryData?: Readonly<Record<string, string>> | null;
+}
+
 /** The resources HELASEID reads or writes, by their plural name. */
 export const RESOURCES = {
   services: { apiVersion: "v1", kind: "Service", plural: "services" },
@@ -104,6 +132,10 @@ export const RESOURCES = {
   },
   events: { apiVersion: "events.k8s.io/v1", kind: "Event", plural: "events" },
   leases: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases" },
+  // Read by target sources (issue 12); Nodes have no namespace.
+  nodes: { apiVersion: "v1", kind: "Node", plural: "nodes", clusterScoped: true },
+  pods: { apiVersion: "v1", kind: "Pod", plural: "pods" },
+  configmaps: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps" },
 } as const;
 
 /** A resource HELASEID knows. */
@@ -116,10 +148,19 @@ export interface ObjectRef {
   readonly name: string;
 }
 
-/** The API path of a resource's collection in a namespace. */
+/** True for a resource without namespaces (Nodes): its `namespace` arguments are ignored. */
+export function isClusterScoped(resource: Resource): boolean {
+  return "clusterScoped" in RESOURCES[resource];
+}
+
+/**
+ * The API path of a resource's collection in a namespace (`/api/v1/nodes` for a
+ * cluster-scoped resource, whatever the namespace).
+ */
 export function collectionPath(resource: Resource, namespace: string): string {
   const { apiVersion, plural } = RESOURCES[resource];
   const group = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  if (isClusterScoped(resource)) return `${group}/${plural}`;
   return `${group}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
 }
 
