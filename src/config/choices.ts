@@ -53,3 +53,30 @@ export type AllDownMode = typeof ALL_DOWN_MODES[number];
 export const TEAMS_CARD_SHAPES = ["workflows", "card"] as const;
 /** What a Teams webhook receives; see {@linkcode TEAMS_CARD_SHAPES}. */
 export type TeamsCardShape = typeof TEAMS_CARD_SHAPES[number];
+
+/** Kinds of target source (issue 12): `services[].sources[].type`. */
+export const SOURCE_TYPES = [
+  "dns",
+  "nodes",
+  "pods",
+  "endpointslices",
+  "configmap",
+  "file",
+] as const;
+/** A kind of target source. */
+export type SourceType = typeof SOURCE_TYPES[number];
+
+/** DNS records a `dns` source asks for. */
+export const DNS_RECORDS = ["A", "AAAA", "A+AAAA", "SRV"] as const;
+/** DNS records a `dns` source asks for. */
+export type DnsRecord = typeof DNS_RECORDS[number];
+
+/** Node addresses a `nodes` source publishes. */
+export const NODE_ADDRESS_TYPES = ["InternalIP", "ExternalIP"] as const;
+/** A Node address type. */
+export type NodeAddressType = typeof NODE_ADDRESS_TYPES[number];
+
+/** What happens to the objects of a Service a reload removed from the configuration. */
+export const REMOVED_SERVICE_MODES = ["keep", "delete"] as const;
+/** What happens to the objects of a Service a reload removed. */
+export type RemovedServiceMode = typeof REMOVED_SERVICE_MODES[number];

@@ -41,7 +41,9 @@ import type {
   ServiceConfig,
   Target,
 } from "./schema.ts";
+import { dirname } from "node:path";
 import { readEnvChecks } from "./probe_checks.ts";
+import { readEnvSourceGuard, readEnvSources } from "./sources.ts";
 import { checkDuplicateTargets, closestName } from "./validate.ts";
 
 export { GLOBAL_VARIABLES, SEED_SERVICE_VARIABLES, SEED_VARIABLES } from "./options.ts";
@@ -307,6 +309,8 @@ interface _Input {
   readonly vars: _Vars;
   readonly issues: IssueList;
   readonly notes: string[];
+  /** Relative `TARGETS_FILE` paths are relative to this directory (the `config.env`'s). */
+  readonly baseDir?: string;
 }
 
 /** Builds the one-service configuration of the seed format from a `config.env` and the environment. */
@@ -334,7 +338,12 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   }
   const envVars = _knownEnv(options.env, SEED_VARIABLES);
   const vars: _Vars = new Map([...fileVars, ...envVars]);
-  const input = { vars, issues, notes };
+  const input = {
+    vars,
+    issues,
+    notes,
+    baseDir: options.text === undefined ? "." : dirname(source),
+  };
 
   const service = _seedService(input, { defaultNamespace: options.defaultNamespace });
   const globals = _values(_readGiven(input, GLOBAL_OPTIONS));
@@ -526,7 +535,23 @@ function _seedService(
   const port = required(PORT_OPTIONS.port, "the port to check and publish, such as PORT=9092");
   const portName = optional(PORT_OPTIONS.name, PORT_OPTIONS.name.default);
   const protocol = optional(PORT_OPTIONS.protocol, PORT_OPTIONS.protocol.default);
-  const targets = _seedTargets(input);
+  const sources = readEnvSources({
+    namespace: namespace ?? SERVICE_OPTIONS.namespace.default!,
+    baseDir: input.baseDir ?? ".",
+    issues,
+    raw: (key) => {
+      const value = vars.get(key);
+      return typeof value === "string" && value.trim() === "" ? undefined : value;
+    },
+    split: (key, text) => issues.take(key, splitList(text)),
+  });
+  // With sources, IPS may be left out: the sources give the targets.
+  const targets = sources && input.vars.get(SERVICE_OPTIONS.targets.env!) === undefined
+    ? []
+    : _seedTargets(input);
+  const sourceGuard = sources
+    ? readEnvSourceGuard((option) => _readOption(input, option, {}))
+    : undefined;
   const probe = _readAll(input, PROBE_OPTIONS, { port });
   const checks = readEnvChecks({
     ...(probe === undefined ? {} : { type: probe.type, port: probe.port }),
@@ -539,7 +564,7 @@ function _seedService(
   if (
     name === undefined || namespace === undefined || port === undefined ||
     portName === undefined || protocol === undefined || targets === undefined ||
-    probe === undefined || publish === undefined || checks === null
+    probe === undefined || publish === undefined || checks === null || sources === null
   ) {
     return undefined;
   }
@@ -548,6 +573,7 @@ function _seedService(
     namespace,
     ports: [{ name: portName, port, protocol }],
     targets,
+    ...(sources ? { sources, sourceGuard } : {}),
     probe,
     ...(checks === undefined ? {} : { checks }),
     publish,
@@ -562,7 +588,8 @@ function _seedTargets(input: _Input): Target[] | undefined {
   if (value === undefined || (typeof value === "string" && value.trim() === "")) {
     return issues.add(
       key,
-      `required: the addresses to check, such as IPS=("10.188.2.3" "10.188.2.4")`,
+      `required: the addresses to check, such as IPS=("10.188.2.3" "10.188.2.4") ` +
+        "(or a source: DNS_NAMES, NODE_SELECTOR or TARGETS_FILE)",
     );
   }
   const items = typeof value === "string" ? issues.take(key, splitList(value)) : value;

@@ -35,6 +35,7 @@ import type {
   TeamsCardShape,
 } from "./schema.ts";
 import { readFileChecks } from "./probe_checks.ts";
+import { readFileSourceGuard, readFileSources } from "./sources.ts";
 import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts";
 
 export { STRUCTURED_KEYS } from "./options.ts";
@@ -404,7 +405,21 @@ function _service(
     )
     : ctx.defaultNamespace;
   const ports = _ports(block.ports, _join(path, "ports"), ctx);
-  const targets = _targets(block.targets, _join(path, "targets"), ctx);
+  const sources = readFileSources(block, path, {
+    namespace: namespace ?? ctx.defaultNamespace,
+    baseDir: dirname(ctx.source),
+    issues,
+  });
+  // With sources, the static list may be left out: the sources give the targets.
+  const targets = sources && !_present(block.targets)
+    ? []
+    : _targets(block.targets, _join(path, "targets"), { ...ctx, allowEmpty: !!sources });
+  const sourceGuard = _present(block.sources)
+    ? readFileSourceGuard(block.sourceGuard, _join(path, "sourceGuard"), issues)
+    : undefined;
+  if (!_present(block.sources) && _present(block.sourceGuard)) {
+    issues.add(_join(path, "sourceGuard"), "applies only to a service with sources");
+  }
 
   const probe = _probe(block.probe, _join(path, "probe"), {
     ctx,
@@ -429,7 +444,8 @@ function _service(
 
   if (
     issues.issues.length > before || name === undefined || namespace === undefined ||
-    ports === undefined || targets === undefined || probe === undefined || checks === null
+    ports === undefined || targets === undefined || probe === undefined || checks === null ||
+    sources === null || (sources && sourceGuard === undefined)
   ) {
     return undefined;
   }
@@ -438,6 +454,7 @@ function _service(
     namespace,
     ports,
     targets,
+    ...(sources ? { sources, sourceGuard } : {}),
     probe,
     ...(checks === undefined ? {} : { checks }),
     publish,
@@ -544,12 +561,20 @@ function _checkPortNames(ports: readonly Located<ServicePort>[], issues: IssueLi
   }
 }
 
-function _targets(value: unknown, path: string, ctx: _Context): Target[] | undefined {
+function _targets(
+  value: unknown,
+  path: string,
+  ctx: _Context & { readonly allowEmpty: boolean },
+): Target[] | undefined {
   const { issues } = ctx;
-  if (!_present(value)) return issues.add(path, "required: the addresses to check and publish");
+  if (!_present(value)) {
+    return issues.add(path, "required: the addresses to check and publish (or sources)");
+  }
   const list = _list(value, path, ctx);
   if (list === undefined) return undefined;
-  if (list.length === 0) return issues.add(path, "at least one target is required");
+  if (list.length === 0 && !ctx.allowEmpty) {
+    return issues.add(path, "at least one target is required (or sources)");
+  }
   const before = issues.issues.length;
   const targets: Located<Target>[] = [];
   for (const [i, item] of list.entries()) {

@@ -17,11 +17,19 @@
 import {
   ALL_DOWN_MODES,
   type AllDownMode,
+  DNS_RECORDS,
+  type DnsRecord,
   type LogLevel,
+  NODE_ADDRESS_TYPES,
+  type NodeAddressType,
   PROBE_TYPES,
   type ProbeType,
   type Protocol,
   PROTOCOLS,
+  REMOVED_SERVICE_MODES,
+  type RemovedServiceMode,
+  SOURCE_TYPES,
+  type SourceType,
   TEAMS_CARD_SHAPES,
   type TeamsCardShape,
   UNHEALTHY_MODES,
@@ -41,6 +49,7 @@ import {
   type StatusRange,
 } from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
+import { checkDnsName, checkLabelSelector, checkNameserver } from "./names.ts";
 import { type Checked, failed, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
 import {
@@ -48,9 +57,11 @@ import {
   checkAppProtocol,
   checkBoolean,
   checkChoice,
+  checkConfigMapKey,
   checkCount,
   checkDns1035Label,
   checkDns1123Label,
+  checkDns1123Subdomain,
   checkInteger,
   checkJitter,
   checkLogLevel,
@@ -206,6 +217,29 @@ export const GLOBAL_OPTIONS = {
     ...duration,
     default: 2000,
     doc: "with `leases`: how often Leases are renewed and tried; under renew deadline ÷ 1.2",
+  }),
+  /**
+   * Reload the configuration file when it changes (SIGHUP always reloads).
+   *
+   * @default {true}
+   */
+  watchConfig: option<boolean>({
+    env: "WATCH_CONFIG",
+    parse: checkBoolean,
+    default: true,
+    doc: "reload the configuration file when it changes, a ConfigMap volume's update included " +
+      "(not a `subPath` mount: those never change); `SIGHUP` reloads in any case",
+  }),
+  /**
+   * What a reload does with the objects of a Service it removed.
+   *
+   * @default {"keep"}
+   */
+  removedServices: option<RemovedServiceMode>({
+    parse: (v) => checkChoice(v, REMOVED_SERVICE_MODES, { what: "mode" }),
+    default: "keep",
+    doc: "a Service a reload removed: `keep` leaves its objects as last written, `delete` " +
+      "deletes the EndpointSlices and Endpoints HELASEID wrote for it",
   }),
   /** The namespace of the replicas' own Leases. */
   leaseNamespace: option<string>({
@@ -385,10 +419,181 @@ export const TARGET_OPTIONS = {
   }),
   /** Published as `zone` on the endpoint. */
   zone: option<string>({ parse: checkZone, doc: "published as the endpoint's `zone`" }),
+  /** The target's region (zone preferences group zones by it). */
+  region: option<string>({ parse: checkZone, doc: "the target's region" }),
   /** Published as `hostname` on the endpoint. */
   hostname: option<string>({
     parse: (v) => checkDns1123Label(v, { what: "hostname" }),
     doc: "published as the endpoint's `hostname` (a DNS label)",
+  }),
+} as const;
+
+/**
+ * Options of each entry of `services[].sources` (issue 12). `type` says which apply; the rest
+ * are checked against it in `sources.ts`. The seed format has one source of each of `dns`,
+ * `nodes` and `file`, turned on by `DNS_NAMES`, `NODE_SELECTOR` and `TARGETS_FILE`.
+ */
+export const SOURCE_OPTIONS = {
+  /** The kind of source. */
+  type: option<SourceType>({
+    parse: (v) => checkChoice(v, SOURCE_TYPES, { what: "source type" }),
+    required: true,
+    doc: "where more targets come from: `dns`, `nodes`, `pods`, `endpointslices`, " +
+      "`configmap` or `file` (see [Dynamic targets](#dynamic-targets))",
+  }),
+  /** `dns`: the names resolved. */
+  names: option<string>({
+    env: "DNS_NAMES",
+    parse: checkDnsName,
+    doc: "`dns`: the names to resolve, a list (`DNS_NAMES`: separated by spaces or commas)",
+  }),
+  /**
+   * `dns`: the records asked for.
+   *
+   * @default {"A"}
+   */
+  record: option<DnsRecord>({
+    env: "DNS_RECORD",
+    parse: (v, source) =>
+      checkChoice(v, DNS_RECORDS, { what: "record type", upperCase: source === "env" }),
+    default: "A",
+    doc: "`dns`: `A`, `AAAA`, `A+AAAA`, or `SRV` (the targets' addresses, and their port, which " +
+      "must be the probe's)",
+  }),
+  /** `dns`: the server asked. */
+  nameserver: option<string>({
+    env: "DNS_NAMESERVER",
+    parse: checkNameserver,
+    defaultText: "the first of `/etc/resolv.conf`",
+    doc: "`dns`: the server to ask, `host` or `host:port` (`[v6]:port`)",
+  }),
+  /**
+   * `dns` and `file`: how often the names are resolved or the file read again.
+   *
+   * @default `dns` 30s, `file` 5m
+   */
+  interval: option<Millis>({
+    env: "DNS_INTERVAL",
+    ...duration,
+    defaultText: "`dns` `30s`, `file` `5m`",
+    seedDefaultText: "`30s`",
+    doc: "`dns`: how often the names are resolved again; `file`: how often the file is read " +
+      "even without a change event",
+  }),
+  /**
+   * `dns`: resolve again when the answer's smallest TTL runs out, if sooner.
+   *
+   * @default {false}
+   */
+  honorTtl: option<boolean>({
+    parse: checkBoolean,
+    default: false,
+    doc: "`dns`: resolve again when the answer's TTL runs out (at least 1s), if before `interval`",
+  }),
+  /**
+   * `dns`: how long one query may take.
+   *
+   * @default {2000} 2s
+   */
+  timeout: option<Millis>({
+    ...duration,
+    default: 2000,
+    doc: "`dns`: how long one query may take before it counts as failed",
+  }),
+  /** `nodes` and `pods`: which objects. */
+  labelSelector: option<string>({
+    env: "NODE_SELECTOR",
+    parse: checkLabelSelector,
+    defaultText: "every object",
+    doc: "`nodes`, `pods`: a label selector (`role=kafka,zone in (a,b)`); `NODE_SELECTOR` turns " +
+      "on a `nodes` source (`NODE_SELECTOR=all` for every Node)",
+  }),
+  /**
+   * `nodes`: the Node address published.
+   *
+   * @default {"InternalIP"}
+   */
+  addressType: option<NodeAddressType>({
+    env: "NODE_ADDRESS_TYPE",
+    parse: (v) => checkChoice(v, NODE_ADDRESS_TYPES, { what: "address type" }),
+    default: "InternalIP",
+    doc: "`nodes`: `InternalIP` or `ExternalIP`; a Node without one is left out",
+  }),
+  /**
+   * `nodes`: leave out cordoned Nodes.
+   *
+   * @default {true}
+   */
+  skipUnschedulable: option<boolean>({
+    parse: checkBoolean,
+    default: true,
+    doc: "`nodes`: leave out Nodes marked unschedulable (cordoned)",
+  }),
+  /** `pods`, `endpointslices`, `configmap`: where the objects are. */
+  namespace: option<string>({
+    parse: (v) => checkDns1123Label(v, { what: "namespace" }),
+    defaultText: "the Service's",
+    doc: "`pods`, `endpointslices`, `configmap`: the objects' namespace",
+  }),
+  /**
+   * `pods` and `endpointslices`: only what is ready.
+   *
+   * @default {true}
+   */
+  readyOnly: option<boolean>({
+    parse: checkBoolean,
+    default: true,
+    doc: "`pods`: only Running and Ready Pods; `endpointslices`: only endpoints not marked " +
+      "not ready",
+  }),
+  /** `endpointslices`: the other Service. */
+  service: option<string>({
+    parse: (v) => checkDns1035Label(v, { what: "Service name" }),
+    doc: "`endpointslices`: the Service whose endpoints become targets",
+  }),
+  /** `configmap`: the ConfigMap. */
+  name: option<string>({
+    parse: (v) => checkDns1123Subdomain(v, { what: "ConfigMap name" }),
+    doc: "`configmap`: the ConfigMap's name",
+  }),
+  /** `configmap`: the key holding the list. */
+  key: option<string>({
+    parse: checkConfigMapKey,
+    doc: "`configmap`: the key whose value lists the targets, as a `file` does",
+  }),
+  /** `file`: the list file. */
+  path: option<string>({
+    env: "TARGETS_FILE",
+    parse: checkText,
+    doc: "`file`: a file of targets (addresses separated by spaces, commas or lines, `#` " +
+      "comments; or a YAML/JSON list like `targets`), watched for changes",
+  }),
+} as const;
+
+/** Options of `services[].sourceGuard`: how a sudden shrink of a source's set is held. */
+export const SOURCE_GUARD_OPTIONS = {
+  /**
+   * A source losing more than this percentage of its targets at once is held.
+   *
+   * @default {50}
+   */
+  maxDrop: option<number>({
+    env: "SOURCE_MAX_DROP",
+    parse: (v) => checkInteger(v, { min: 0, max: 100 }),
+    default: 50,
+    doc: "a source whose set loses more than this percentage of its targets at once (or all " +
+      "of them) is held and alerted on",
+  }),
+  /**
+   * How long a shrunk set is held before it is applied.
+   *
+   * @default {300000} 5m
+   */
+  hold: option<Millis>({
+    env: "SOURCE_HOLD",
+    ...durationOrZero,
+    default: 300_000,
+    doc: "how long such a shrunk set is held before it is applied (`0`: at once)",
   }),
 } as const;
 
@@ -735,6 +940,8 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
   { path: "services[].probe", options: CHECK_OPTIONS, scope: "service" },
   { path: "services[].probes[]", options: PROBES_OPTIONS, scope: "service" },
   { path: "services[].publish", options: PUBLISH_OPTIONS, scope: "service" },
+  { path: "services[].sources[]", options: SOURCE_OPTIONS, scope: "service" },
+  { path: "services[].sourceGuard", options: SOURCE_GUARD_OPTIONS, scope: "service" },
   { path: "", options: GLOBAL_OPTIONS, scope: "global" },
   { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
   { path: "alerts.webhook", options: WEBHOOK_OPTIONS, scope: "global" },
@@ -769,7 +976,16 @@ export const STRUCTURED_KEYS = {
   teams: Object.keys(TEAMS_OPTIONS),
   webhook: Object.keys(WEBHOOK_OPTIONS),
   defaults: ["probe", "publish"],
-  service: [...Object.keys(SERVICE_OPTIONS), "probe", "probes", "publish"],
+  service: [
+    ...Object.keys(SERVICE_OPTIONS),
+    "probe",
+    "probes",
+    "publish",
+    "sources",
+    "sourceGuard",
+  ],
+  source: Object.keys(SOURCE_OPTIONS),
+  sourceGuard: Object.keys(SOURCE_GUARD_OPTIONS),
   port: Object.keys(PORT_OPTIONS),
   target: Object.keys(TARGET_OPTIONS),
   probe: Object.keys(PROBE_OPTIONS),

@@ -199,6 +199,29 @@ export function checkDns1035Label(value: unknown, options: LabelOptions): Checke
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** A DNS-1123 subdomain (ConfigMap names): labels joined by dots, at most 253 characters. */
+export function checkDns1123Subdomain(value: unknown, options: LabelOptions): Checked<string> {
+  if (typeof value !== "string") return failed(`must be a ${options.what}, not ${kindOf(value)}`);
+  if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+    return failed(
+      `${quote(value)} is not a valid ${options.what}: use lowercase letters, digits, '-' and ` +
+        "'.', at most 253 characters",
+    );
+  }
+  return passed(value);
+}
+
+/** A ConfigMap key: letters, digits, `-`, `_` and `.`, at most 253 characters. */
+export function checkConfigMapKey(value: unknown): Checked<string> {
+  if (typeof value !== "string") return failed(`must be a ConfigMap key, not ${kindOf(value)}`);
+  if (!/^[-._a-zA-Z0-9]{1,253}$/.test(value) || value === "." || value === "..") {
+    return failed(
+      `${quote(value)} is not a valid ConfigMap key: use letters, digits, '-', '_' and '.'`,
+    );
+  }
+  return passed(value);
+}
+
 /** An `appProtocol`: a qualified name such as `http`, `kafka` or `kubernetes.io/h2c`. */
 export function checkAppProtocol(value: unknown): Checked<string> {
   if (typeof value !== "string") return failed(`must be a string, not ${kindOf(value)}`);

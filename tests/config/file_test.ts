@@ -228,7 +228,7 @@ Deno.test("ports: more than one needs unique names, at most 100", async () => {
     "must be unique",
     "services[1].ports: 101 ports: allowed at most 100",
     "services[2].ports: at least one port is required",
-    "services[2].targets: at least one target is required",
+    "services[2].targets: at least one target is required (or sources)",
   ]);
 });
 
@@ -248,7 +248,7 @@ Deno.test("services: required, a list, no duplicate namespace/name", async () =>
   assert.deepEqual(await issuesOf(load({ "c.yaml": "- a\n- b\n" }, { path: "c.yaml" })), [{
     path: "c.yaml",
     message:
-      "must be a mapping (keys logLevel, leases, leaseDuration, leaseRenewDeadline, leaseRetryPeriod, leaseNamespace, alerts, defaults, services), not a list",
+      "must be a mapping (keys logLevel, leases, leaseDuration, leaseRenewDeadline, leaseRetryPeriod, watchConfig, removedServices, leaseNamespace, alerts, defaults, services), not a list",
   }]);
   const issues = await issuesOf(load({
     "c.yaml": `services:
