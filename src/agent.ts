@@ -64,6 +64,18 @@ export interface TargetCheck extends CheckOutcome {
   readonly health: TargetHealth;
 }
 
+/** A Service's targets changed (a source or a reload), or the Service left the configuration. */
+export interface TargetsChange {
+  /** The Service as configured now (its last configuration when `gone`). */
+  readonly service: ServiceConfig;
+  /** Targets that joined: checked at once, unknown until their first verdict. */
+  readonly added: readonly Target[];
+  /** Targets that left: no longer checked, and out of the next write (not "down"). */
+  readonly removed: readonly Target[];
+  /** The whole Service left the configuration (a reload removed it). */
+  readonly gone?: boolean;
+}
+
 /** Receives what happens in the agent. Every method is optional and must not throw. */
 export interface AgentListener {
   /** A target's verdict changed (drives alerts, events, metrics). */
@@ -74,6 +86,8 @@ export interface AgentListener {
   write?(result: WriteResult): void;
   /** A Service's publishing state changed (blocked, failing, recovered, panic). */
   publishState?(state: PublishState): void;
+  /** A Service's targets changed, or it left the configuration (drives alerts, Events, metrics). */
+  targetsChanged?(event: TargetsChange): void;
 }
 
 /** Options of {@linkcode Agent}. */
@@ -188,11 +202,12 @@ export interface ServiceStatus {
 
 /** One Service's targets and the counts kept as results arrive (O(1) per result). */
 interface ServiceEntry {
-  readonly config: ServiceConfig;
+  /** Its current configuration (a reload or a source replaces it). */
+  config: ServiceConfig;
   readonly key: string;
-  /** By address. */
-  readonly targets: Map<string, TargetEntry>;
-  readonly total: number;
+  /** By address, in configuration order. */
+  targets: Map<string, TargetEntry>;
+  total: number;
   healthy: number;
   unhealthy: number;
   /** Targets whose last check failed. */
@@ -202,9 +217,13 @@ interface ServiceEntry {
   /** Whether the panic guard was on in the last publish state (for its WARN line). */
   panic: boolean;
   /** The intervals its targets are checked on. */
-  readonly intervals: Pick<Check, "interval" | "fastInterval" | "downInterval">;
+  intervals: Pick<Check, "interval" | "fastInterval" | "downInterval">;
   /** The longest its write may be held in a whole-Service outage (src/health/hold.ts). */
-  readonly holdLimit: Millis;
+  holdLimit: Millis;
+  /** The prober of its checks, shared by its targets. */
+  prober: Prober;
+  /** Why its target list is not known yet (sources not all answered); see `setWaiting`. */
+  waiting?: string;
 }
 
 /** A correlated-outage hold (see src/health/hold.ts). */
@@ -224,7 +243,8 @@ interface Hold {
 
 interface TargetEntry {
   readonly service: ServiceEntry;
-  readonly target: Target;
+  /** The target as configured now (a source may change its zone). */
+  target: Target;
   health: TargetHealth;
   lastResult?: ProbeResult & { at: number };
   /** When the check in flight started (undefined when none is). */
@@ -251,9 +271,8 @@ export class Agent {
   readonly #clock: Clock;
   /** By scheduler key. */
   readonly #targets = new Map<string, TargetEntry>();
-  readonly #services = new Map<ServiceConfig, ServiceEntry>();
-  /** The same entries by `namespace/name` (how publish states name their Service). */
-  readonly #servicesByKey = new Map<string, ServiceEntry>();
+  /** By `namespace/name` (how publish states name their Service), in configuration order. */
+  readonly #services = new Map<string, ServiceEntry>();
   readonly #scheduler: Scheduler;
   readonly #store: ObjectStore;
   readonly #reconciler: Reconciler;
@@ -267,42 +286,7 @@ export class Agent {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#listeners = options.listeners ?? [];
-    const now = this.#clock.now();
-    for (const config of options.config.services) {
-      const { probe } = config;
-      const intervals = {
-        interval: probe.interval,
-        fastInterval: probe.fastInterval ??
-          defaultFastInterval(probe.interval, options.config.format),
-        downInterval: probe.downInterval,
-      };
-      const service: ServiceEntry = {
-        config,
-        intervals,
-        holdLimit: holdLimit({ ...probe, ...intervals }),
-        key: `${config.namespace}/${config.name}`,
-        targets: new Map(),
-        total: config.targets.length,
-        healthy: 0,
-        unhealthy: 0,
-        failing: 0,
-        panic: false,
-      };
-      this.#services.set(config, service);
-      // The first of a (rejected) duplicate name wins, as a search in config order would.
-      if (!this.#servicesByKey.has(service.key)) this.#servicesByKey.set(service.key, service);
-      for (const target of config.targets) {
-        const entry: TargetEntry = {
-          service,
-          target,
-          health: initialHealth(now),
-          visible: "unknown",
-          cadence: "normal",
-        };
-        service.targets.set(target.address, entry);
-        this.#targets.set(targetKey(config, target.address), entry);
-      }
-    }
+    for (const config of options.config.services) this.#addService(config);
     this.#scheduler = new Scheduler({
       // Each request is checked by its Service's prober, registered with it in `start`.
       prober: (request) => (this.#probers.get(request) ?? unregistered)(request),
@@ -325,13 +309,14 @@ export class Agent {
       services: options.config.services,
       health: {
         status: (service, address) =>
-          this.#services.get(service)?.targets.get(address)?.visible ?? "unknown",
+          this.#services.get(keyOf(service))?.targets.get(address)?.visible ?? "unknown",
         portStatus: (service, address, port) =>
-          this.#services.get(service)?.targets.get(address)?.visiblePorts?.get(port),
+          this.#services.get(keyOf(service))?.targets.get(address)?.visiblePorts?.get(port),
+        waiting: (service) => this.#services.get(keyOf(service))?.waiting,
         // A fresh Service is published once every target has a verdict or a check of it
         // overran its timeout: a guess about a target is never published (issue 10.4).
         checked: (service, address) => {
-          const entry = this.#services.get(service)?.targets.get(address);
+          const entry = this.#services.get(keyOf(service))?.targets.get(address);
           if (!entry) return false;
           return entry.health.status !== "unknown" || (entry.checking !== undefined &&
             this.#clock.now() - entry.checking >= service.probe.timeout);
@@ -354,28 +339,59 @@ export class Agent {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    const random = this.#options.random ?? Math.random;
-    for (const service of this.#options.config.services) {
-      const { probe } = service;
-      // One prober per Service, shared by its targets: every configured check must pass.
-      const prober = this.#options.prober ?? proberForChecks(service.checks);
-      const phases = servicePhases(service.targets.length, { ...probe, random });
-      const { intervals } = this.#services.get(service)!;
-      service.targets.forEach((target, index) => {
-        const request = { address: target.address, port: probe.port, timeout: probe.timeout };
-        this.#probers.set(request, prober);
-        this.#scheduler.add({
-          key: targetKey(service, target.address),
-          request,
-          ...intervals,
-          jitter: probe.jitter,
-          phase: phases[index],
-        });
-      });
+    for (const service of this.#services.values()) {
+      this.#scheduleTargets(service, [...service.targets.values()]);
     }
     this.#reconciler.start().catch((error) =>
       this.#options.log.error("publisher stopped", { error })
     );
+  }
+
+  /**
+   * Takes a new set of Services: a reload, or a source that changed a Service's targets
+   * (src/discovery/). Applied as a diff:
+   * - a target still there keeps its verdict, counts and timers (no flap, no alert, no write
+   *   unless its published fields changed);
+   * - a new target is checked at once and is unknown until its first verdict (the startup
+   *   rule: the Service's next write waits for it, at most one timeout);
+   * - a removed target stops being checked and leaves the next write, with no "down" alert;
+   * - changed probe settings restart the Service's timers, keeping every verdict;
+   * - a Service no longer configured stops being checked; its objects stay, or are deleted
+   *   with `removed: "delete"`.
+   * Resolves once the removed Services' objects are deleted (at once with `keep`).
+   */
+  reconfigure(
+    services: readonly ServiceConfig[],
+    options: { readonly removed?: "keep" | "delete" } = {},
+  ): Promise<void> {
+    const next = new Set(services.map(keyOf));
+    for (const service of [...this.#services.values()]) {
+      if (!next.has(service.key)) this.#dropService(service);
+    }
+    for (const config of services) {
+      const service = this.#services.get(keyOf(config));
+      if (service === undefined) {
+        const added = this.#addService(config);
+        if (this.#started) this.#scheduleTargets(added, [...added.targets.values()], 0);
+        if (added.targets.size > 0) {
+          this.#emit("targetsChanged", { service: config, added: config.targets, removed: [] });
+        }
+      } else if (service.config !== config) {
+        this.#updateService(service, config);
+      }
+    }
+    return this.#reconciler.reconfigure(services, options);
+  }
+
+  /**
+   * Marks a Service's target list as not known yet (`reason`, such as "waiting for source
+   * dns kafka.test"), or known again (`undefined`): nothing is published for it meanwhile.
+   */
+  setWaiting(service: string, reason: string | undefined): void {
+    const entry = this.#services.get(service);
+    if (!entry || entry.waiting === reason) return;
+    entry.waiting = reason;
+    this.#reconciler.transition(entry.config, this.#clock.now());
   }
 
   /**
@@ -455,6 +471,172 @@ export class Agent {
     }));
   }
 
+  /** Builds a Service's entry and its targets' (nothing is scheduled). */
+  #addService(config: ServiceConfig): ServiceEntry {
+    const service: ServiceEntry = {
+      config,
+      key: keyOf(config),
+      targets: new Map(),
+      total: 0,
+      healthy: 0,
+      unhealthy: 0,
+      failing: 0,
+      panic: false,
+      ...this.#timing(config),
+    };
+    // The first of a (rejected) duplicate name wins, as a search in config order would.
+    if (this.#services.has(service.key)) return this.#services.get(service.key)!;
+    this.#services.set(service.key, service);
+    for (const target of config.targets) this.#addTarget(service, target);
+    return service;
+  }
+
+  /** A Service's intervals, hold limit and prober, from its probe settings and checks. */
+  #timing(config: ServiceConfig): Pick<ServiceEntry, "intervals" | "holdLimit" | "prober"> {
+    const { probe } = config;
+    const intervals = {
+      interval: probe.interval,
+      fastInterval: probe.fastInterval ??
+        defaultFastInterval(probe.interval, this.#options.config.format),
+      downInterval: probe.downInterval,
+    };
+    return {
+      intervals,
+      holdLimit: holdLimit({ ...probe, ...intervals }),
+      // One prober per Service, shared by its targets: every configured check must pass.
+      prober: this.#options.prober ?? proberForChecks(config.checks),
+    };
+  }
+
+  #addTarget(service: ServiceEntry, target: Target): TargetEntry {
+    const entry: TargetEntry = {
+      service,
+      target,
+      health: initialHealth(this.#clock.now()),
+      visible: "unknown",
+      cadence: "normal",
+    };
+    service.targets.set(target.address, entry);
+    service.total = service.targets.size;
+    this.#targets.set(targetKey(service.config, target.address), entry);
+    return entry;
+  }
+
+  /**
+   * Schedules targets' checks: spread around a random phase of the Service at start, or
+   * around `base` (0: now) for targets that joined a running Service.
+   */
+  #scheduleTargets(service: ServiceEntry, entries: readonly TargetEntry[], base?: number): void {
+    const { probe } = service.config;
+    const random = this.#options.random ?? Math.random;
+    const phases = servicePhases(entries.length, { ...probe, random, base });
+    entries.forEach((entry, index) => {
+      const request = {
+        address: entry.target.address,
+        port: probe.port,
+        timeout: probe.timeout,
+      };
+      this.#probers.set(request, service.prober);
+      this.#scheduler.add({
+        key: targetKey(service.config, entry.target.address),
+        request,
+        ...service.intervals,
+        jitter: probe.jitter,
+        phase: phases[index],
+      });
+    });
+  }
+
+  /** Applies a Service's new configuration as a diff (see `reconfigure`). */
+  #updateService(service: ServiceEntry, config: ServiceConfig): void {
+    const before = service.config;
+    service.config = config;
+    const retimed = probeIdentity(before) !== probeIdentity(config);
+    if (retimed) Object.assign(service, this.#timing(config));
+    const wanted = new Map(config.targets.map((target) => [target.address, target]));
+    const removed: Target[] = [];
+    for (const entry of [...service.targets.values()]) {
+      if (wanted.has(entry.target.address)) continue;
+      this.#dropTarget(entry);
+      removed.push(entry.target);
+    }
+    const added: TargetEntry[] = [];
+    const kept: TargetEntry[] = [];
+    const ordered = new Map<string, TargetEntry>();
+    for (const target of config.targets) {
+      const entry = service.targets.get(target.address);
+      if (entry) {
+        entry.target = target;
+        kept.push(entry);
+        ordered.set(target.address, entry);
+      } else {
+        const fresh = this.#addTarget(service, target);
+        added.push(fresh);
+        ordered.set(target.address, fresh);
+      }
+    }
+    service.targets = ordered;
+    service.total = ordered.size;
+    if (retimed) {
+      // New intervals, timeout or checks: the timers restart, the verdicts stay.
+      for (const entry of kept) {
+        this.#scheduler.remove(targetKey(config, entry.target.address));
+        entry.checking = undefined;
+        this.#clearOverrunTimer(entry);
+        entry.checkHealth = undefined;
+        entry.cadence = effectiveCadence(service.intervals, cadenceOf(entry.health));
+      }
+      if (this.#started) this.#scheduleTargets(service, kept);
+    }
+    if (this.#started) this.#scheduleTargets(service, added, 0);
+    if (added.length > 0 || removed.length > 0) {
+      this.#options.log.info("targets changed", {
+        service: service.key,
+        added: added.map((entry) => entry.target.address),
+        removed: removed.map((target) => target.address),
+        total: service.total,
+      });
+      this.#emit("targetsChanged", {
+        service: config,
+        added: added.map((entry) => entry.target),
+        removed,
+      });
+    }
+    // A hold waits for verdicts of the old set: write what is known now.
+    this.#release(service);
+    this.#reconciler.transition(config, this.#clock.now());
+  }
+
+  /** Stops checking a target and takes it out of its Service's counts. */
+  #dropTarget(entry: TargetEntry): void {
+    const { service } = entry;
+    this.#scheduler.remove(targetKey(service.config, entry.target.address));
+    this.#targets.delete(targetKey(service.config, entry.target.address));
+    this.#clearOverrunTimer(entry);
+    service.targets.delete(entry.target.address);
+    service.total = service.targets.size;
+    if (entry.health.status === "healthy") service.healthy--;
+    if (entry.health.status === "unhealthy") service.unhealthy--;
+    if (entry.health.failures > 0) service.failing--;
+    service.hold?.held.delete(entry);
+  }
+
+  /** A Service left the configuration: its targets stop being checked. */
+  #dropService(service: ServiceEntry): void {
+    if (service.hold) this.#clock.clearTimeout(service.hold.timer);
+    service.hold = undefined;
+    const targets = [...service.targets.values()];
+    for (const entry of targets) this.#dropTarget(entry);
+    this.#services.delete(service.key);
+    this.#options.log.info("service removed from the configuration", { service: service.key });
+    this.#emit("targetsChanged", {
+      service: service.config,
+      added: [],
+      removed: targets.map((entry) => entry.target),
+      gone: true,
+    });
+  }
+
   #onStart(key: string, started: number): void {
     const entry = this.#targets.get(key);
     if (!entry) return;
@@ -513,7 +695,7 @@ export class Agent {
         afterMs: Math.round(transition.after),
         error: transition.error,
         healthy: service.healthy,
-        total: config.targets.length,
+        total: service.total,
       });
       this.#emit("transition", {
         ...transition,
@@ -521,7 +703,7 @@ export class Agent {
         target: entry.target,
         healthy: service.healthy,
         unhealthy: service.unhealthy,
-        total: config.targets.length,
+        total: service.total,
       });
     }
     this.#publish(entry, transition, outcome.finished);
@@ -628,7 +810,7 @@ export class Agent {
 
   /** Passes publish states on, and logs the panic guard turning on at WARN. */
   #onState(state: PublishState): void {
-    const service = this.#servicesByKey.get(state.service);
+    const service = this.#services.get(state.service);
     // A state without a view (blocked before any publish) says nothing about the guard.
     const panic = state.view?.panic;
     if (service && panic !== undefined && panic !== service.panic) {
@@ -637,7 +819,7 @@ export class Agent {
         this.#options.log.warn("panic guard on: no target is healthy, publishing all of them", {
           service: state.service,
           unhealthy: state.view?.unhealthy,
-          total: service.config.targets.length,
+          total: service.total,
         });
       } else {
         this.#options.log.info("panic guard off", {
@@ -689,6 +871,15 @@ function visiblePorts(entry: TargetEntry): ReadonlyMap<string, ViewStatus> | und
 
 function targetKey(service: ServiceConfig, address: string): string {
   return `${service.namespace}/${service.name}|${address}`;
+}
+
+function keyOf(service: ServiceConfig): string {
+  return `${service.namespace}/${service.name}`;
+}
+
+/** What decides how a Service's targets are checked: a change restarts their timers. */
+function probeIdentity(service: ServiceConfig): string {
+  return JSON.stringify([service.probe, service.checks ?? null]);
 }
 
 /** A Service's Lease as `/status` and the metrics show it. */

@@ -350,9 +350,15 @@ const BURST_PER_MS = 10;
  */
 export function servicePhases(
   count: number,
-  options: { readonly interval: Millis; readonly jitter: number; readonly random: () => number },
+  options: {
+    readonly interval: Millis;
+    readonly jitter: number;
+    readonly random: () => number;
+    /** The Service's phase (default random); `0` checks the targets now (added by a source). */
+    readonly base?: number;
+  },
 ): number[] {
   const window = Math.min(1, Math.max(options.jitter, count / BURST_PER_MS / options.interval));
-  const base = options.random();
+  const base = options.base ?? options.random();
   return Array.from({ length: count }, () => (base + options.random() * window) % 1);
 }

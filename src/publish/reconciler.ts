@@ -29,7 +29,12 @@ import type { ServiceConfig } from "../config/schema.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { ObjectStore, StoreChange, StoreFailure } from "../kube/store.ts";
-import type { EndpointSliceObject, KubeObject, ServiceObject } from "../kube/types.ts";
+import {
+  type EndpointSliceObject,
+  type KubeObject,
+  resourceOf,
+  type ServiceObject,
+} from "../kube/types.ts";
 import type { Logger } from "../observe/log.ts";
 import {
   ANNOTATION_CONFIG_HASH,
@@ -59,6 +64,12 @@ export interface HealthSource {
   /** True once the target has a verdict, or a check of it overran its timeout. */
   checked(service: ServiceConfig, address: string): boolean;
   /** A target's status on one port (configured name) when it differs per port (`views.ts`). */
+  /**
+   * Why the Service's target list is not known yet (its sources have not all answered), or
+   * undefined when it is: nothing is published before it is, so that a partial list never
+   * replaces what the API shows.
+   */
+  waiting?(service: ServiceConfig): string | undefined;
   portStatus?(service: ServiceConfig, address: string, port: string): ViewStatus | undefined;
 }
 
@@ -158,7 +169,7 @@ interface Conflict {
 }
 
 interface ServiceEntry {
-  readonly config: ServiceConfig;
+  config: ServiceConfig;
   readonly key: string;
   dirty: boolean;
   /** The latest transition time seen (kept for the trigger-time annotation). */
@@ -169,7 +180,7 @@ interface ServiceEntry {
   state: PublishState;
   createAttempted: boolean;
   /** Hash of the configuration behind our contents (written with them). */
-  readonly hash: string;
+  hash: string;
   /** When we first wrote this Service's objects since start or the last takeover. */
   ownedSince?: number;
   /** The latest write by another writer seen on the watch. */
@@ -200,19 +211,83 @@ export class Reconciler {
   constructor(options: ReconcilerOptions) {
     this.#options = options;
     this.#writer = options.writer ?? writerIdentity({});
-    for (const config of options.services) {
-      const key = `${config.namespace}/${config.name}`;
-      this.#services.set(key, {
-        config,
-        key,
-        dirty: true,
-        state: { service: key, writes: new Map(), failures: 0 },
-        createAttempted: false,
-        hash: configHash(config),
-        conflicts: 0,
-        twinWrites: new Map(),
-        storeBlocked: false,
-      });
+    for (const config of options.services) this.#add(config);
+  }
+
+  #add(config: ServiceConfig): ServiceEntry {
+    const key = `${config.namespace}/${config.name}`;
+    const entry: ServiceEntry = {
+      config,
+      key,
+      dirty: true,
+      state: { service: key, writes: new Map(), failures: 0 },
+      createAttempted: false,
+      hash: configHash(config),
+      conflicts: 0,
+      twinWrites: new Map(),
+      storeBlocked: false,
+    };
+    this.#services.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * Takes a new set of Services (a reload, or a source changed a Service's targets): a new
+   * Service is tracked and published like one configured at start; a changed one is planned
+   * again with its new configuration (an unchanged result writes nothing); a Service no longer
+   * there is forgotten, and with `removed: "delete"` the objects we wrote for it are deleted
+   * (by the Lease holder only). Resolves once those deletions are done.
+   */
+  async reconfigure(
+    services: readonly ServiceConfig[],
+    options: { readonly removed?: "keep" | "delete" } = {},
+  ): Promise<void> {
+    const next = new Map(services.map((config) => [`${config.namespace}/${config.name}`, config]));
+    const gone: ServiceEntry[] = [];
+    for (const [key, entry] of this.#services) {
+      if (next.has(key)) continue;
+      this.#services.delete(key);
+      if (entry.retryTimer !== undefined) this.#options.clock.clearTimeout(entry.retryTimer);
+      if (entry.conflict) this.#options.clock.clearTimeout(entry.conflict.timer);
+      gone.push(entry);
+    }
+    const added: ServiceConfig[] = [];
+    for (const [key, config] of next) {
+      const entry = this.#services.get(key);
+      if (!entry) {
+        added.push(config);
+        this.#markDirty(this.#add(config));
+      } else if (entry.config !== config) {
+        entry.config = config;
+        entry.hash = configHash(config);
+        this.#markDirty(entry);
+      }
+    }
+    Reconciler.track(this.#options.store, added);
+    if (options.removed !== "delete") return;
+    const mayWrite = this.#options.mayWrite ?? (() => true);
+    for (const entry of gone.filter((entry) => mayWrite(entry.key))) {
+      for (const object of this.#observed(entry.config)) {
+        const ref = {
+          resource: resourceOf(object),
+          namespace: entry.config.namespace,
+          name: object.metadata.name,
+        };
+        try {
+          await this.#options.client.delete(ref);
+          this.#options.store.forget(ref.resource, ref.namespace, ref.name);
+          this.#options.log.info("deleted the objects of a removed Service", {
+            service: entry.key,
+            object: `${object.kind}/${object.metadata.name}`,
+          });
+        } catch (error) {
+          this.#options.log.warn("cannot delete an object of a removed Service", {
+            service: entry.key,
+            object: `${object.kind}/${object.metadata.name}`,
+            error,
+          });
+        }
+      }
     }
   }
 
@@ -406,6 +481,8 @@ export class Reconciler {
     const unchecked = config.targets.some((target) =>
       !health.checked(config, target.address) && !shown.has(target.address)
     );
+    const waiting = health.waiting?.(config);
+    if (waiting !== undefined) return this.#block(entry, "waiting-first-checks", waiting, "debug");
     if (unchecked) return this.#block(entry, "waiting-first-checks", undefined, "debug");
     const view = serviceView(
       config,
@@ -601,7 +678,9 @@ export class Reconciler {
     now: number,
   ): PublishState {
     const rest = withoutBlock(state);
-    if (reason === "waiting-first-checks") return { ...rest, blocked: reason };
+    if (reason === "waiting-first-checks") {
+      return { ...rest, blocked: reason, ...(detail ? { detail } : {}) };
+    }
     const since = entry.state.blocked === reason ? entry.state.blockedSince ?? now : now;
     return { ...rest, blocked: reason, blockedSince: since, ...(detail ? { detail } : {}) };
   }
