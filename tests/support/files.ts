@@ -80,12 +80,18 @@ export class KubeletVolume {
 
 /** `Deno.readFile` that counts its calls. */
 export class CountingRead {
-  /** Reads done so far (finished or not). */
+  /**
+   * Reads finished so far (failed ones too). A bounded poll that sees it grow also sees what
+   * the watch did with that read: it runs in the same chain of promise callbacks.
+   */
   count = 0;
   /** The read function to inject. */
-  readonly read: ReadFile = (path) => {
-    this.count++;
-    return Deno.readFile(path);
+  readonly read: ReadFile = async (path) => {
+    try {
+      return await Deno.readFile(path);
+    } finally {
+      this.count++;
+    }
   };
 }
 
