@@ -7,6 +7,7 @@
  */
 
 import { type Environment, parseSeedConfig, readEnvOverrides } from "./env.ts";
+import { formatDuration } from "./duration.ts";
 import { parseStructuredConfig } from "./file.ts";
 import { ConfigError, IssueList } from "./issues.ts";
 import {
@@ -18,6 +19,7 @@ import {
   PROBE_OPTIONS,
   PUBLISH_OPTIONS,
   resolveAlertSettings,
+  SOURCE_OPTIONS,
   TEAMS_OPTIONS,
   WEBHOOK_OPTIONS,
 } from "./options.ts";
@@ -246,6 +248,13 @@ export function describeConfig(config: Config): unknown {
         checks: service.checks.map((check) => _show(CHECK_OPTIONS, { ...check })),
       }),
       publish: _show(PUBLISH_OPTIONS, service.publish),
+      ...(service.sources === undefined ? {} : {
+        sources: service.sources.map((source) => _show(SOURCE_OPTIONS, { ...source })),
+        sourceGuard: {
+          maxDrop: `${Math.round((service.sourceGuard?.maxDrop ?? 0) * 100)}%`,
+          hold: formatDuration(service.sourceGuard?.hold ?? 0),
+        },
+      }),
     })),
   };
 }

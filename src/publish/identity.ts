@@ -66,7 +66,7 @@ export function systemHostname(): string | undefined {
 }
 
 /** 64-bit FNV-1a of the UTF-16 code units, as 16 hex digits. */
-function fnv1a64(text: string): string {
+export function fnv1a64(text: string): string {
   const mask = (1n << 64n) - 1n;
   let hash = 0xcbf29ce484222325n;
   for (let i = 0; i < text.length; i++) {
