@@ -18,7 +18,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { Millis } from "./schema.ts";
 
 /** A directory watch: what `Deno.watchFs` returns, reduced to what is used. */
@@ -136,6 +136,7 @@ class _FileWatch implements FileWatch {
 
   /** Opens the directory watch; on failure the poll keeps working and retries the watch. */
   #openWatch(): void {
+    const directory = resolve(this.#directory);
     let watcher: DirectoryWatcher;
     try {
       watcher = this.#watch(this.#directory);
@@ -145,9 +146,12 @@ class _FileWatch implements FileWatch {
     this.#watcher = watcher;
     this.#watchLoop = (async () => {
       try {
-        for await (const _event of watcher) {
+        for await (const event of watcher) {
           if (this.#stopped) break;
           this.#onEvent();
+          // The directory itself went away: this watch will never report again (inotify
+          // watches the inode), so drop it and let the poll open one on the new directory.
+          if (event.kind === "remove" && event.paths.some((p) => resolve(p) === directory)) break;
         }
       } catch {
         // The watch failed (its directory went away): the next poll opens a new one.
