@@ -175,6 +175,70 @@ function _value(configMap: ConfigMapObject, key: string): string | undefined {
   return new TextDecoder().decode(bytes);
 }
 
+/**
+ * The fields of a Node, Pod, EndpointSlice or ConfigMap that the functions above read, and
+ * nothing else: what a source keeps of each watched object (a Node's image list and every
+ * object's managedFields would otherwise stay in memory). Other kinds are returned as given.
+ */
+export function targetFields(object: KubeObject): KubeObject {
+  const { apiVersion, kind } = object;
+  const { name, namespace, labels, deletionTimestamp } = object.metadata;
+  const metadata = {
+    name,
+    ...(namespace ? { namespace } : {}),
+    ...(labels ? { labels } : {}),
+    ...(deletionTimestamp ? { deletionTimestamp } : {}),
+  };
+  switch (kind) {
+    case "Node": {
+      const node = object as NodeObject;
+      return {
+        apiVersion,
+        kind,
+        metadata,
+        spec: { unschedulable: node.spec?.unschedulable },
+        status: { addresses: node.status?.addresses },
+      } satisfies NodeObject;
+    }
+    case "Pod": {
+      const { spec, status } = object as PodObject;
+      return {
+        apiVersion,
+        kind,
+        metadata,
+        spec: { hostname: spec?.hostname },
+        status: {
+          phase: status?.phase,
+          podIP: status?.podIP,
+          podIPs: status?.podIPs?.map(({ ip }) => ({ ip })),
+          conditions: status?.conditions?.map(({ type, status }) => ({ type, status })),
+        },
+      } satisfies PodObject;
+    }
+    case "EndpointSlice": {
+      const slice = object as EndpointSliceObject;
+      return {
+        apiVersion,
+        kind,
+        metadata,
+        addressType: slice.addressType,
+        endpoints: slice.endpoints?.map(({ addresses, conditions, zone, hostname }) => ({
+          addresses,
+          ...(conditions ? { conditions: { ready: conditions.ready } } : {}),
+          ...(zone ? { zone } : {}),
+          ...(hostname ? { hostname } : {}),
+        })),
+      } satisfies EndpointSliceObject;
+    }
+    case "ConfigMap": {
+      const { data, binaryData } = object as ConfigMapObject;
+      return { apiVersion, kind, metadata, data, binaryData } satisfies ConfigMapObject;
+    }
+    default:
+      return object;
+  }
+}
+
 /** Running, Ready=True and not being deleted: what the endpoint controller calls ready. */
 function _podReady(pod: PodObject): boolean {
   if (pod.status?.phase !== "Running" || pod.metadata.deletionTimestamp) return false;

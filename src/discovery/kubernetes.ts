@@ -43,7 +43,13 @@ import {
 } from "../kube/types.ts";
 import type { Logger } from "../observe/log.ts";
 import { LABEL_SERVICE_NAME } from "../publish/objects.ts";
-import { configMapTargets, endpointSliceTargets, nodeTargets, podTargets } from "./kube_targets.ts";
+import {
+  configMapTargets,
+  endpointSliceTargets,
+  nodeTargets,
+  podTargets,
+  targetFields,
+} from "./kube_targets.ts";
 import type { SourceClock, SourceUpdate, TargetSource } from "./types.ts";
 
 /** The source kinds read from the Kubernetes API. */
@@ -188,6 +194,7 @@ class KubernetesSource implements TargetSource {
       clock,
       log: log.with({ source: this.name }),
       ...(backoff ? { backoff } : {}),
+      transform: targetFields,
       onChange: () => {
         this.#listed = true;
         // While a failure stands, a relist whose watch has not started yet is not a recovery.

@@ -52,6 +52,12 @@ export interface ObjectStoreOptions {
   /** First and longest wait before listing again after a failure (default 200 ms, 10 s). */
   readonly backoff?: { readonly initial: number; readonly max: number };
   /**
+   * Reduces each listed or watched object to the fields the caller reads before it is kept
+   * (client-go's `SetTransform`): a Node's image list or any object's managedFields need not
+   * stay in memory. Default: objects are kept whole.
+   */
+  readonly transform?: (object: KubeObject) => KubeObject;
+  /**
    * Called when a collection starts failing, when its failure changes (verb, status, reason
    * or message), and with `undefined` once it is listed and watched again. Not called for
    * each retry of the same failure, and called even before the store has synced.
@@ -181,8 +187,9 @@ export class ObjectStore {
           collection.fieldSelector,
         );
         if (this.#stopped) return;
+        const keep = this.#options.transform ?? ((object: KubeObject) => object);
         collection.objects.clear();
-        for (const item of list.items) collection.objects.set(item.metadata.name, item);
+        for (const item of list.items) collection.objects.set(item.metadata.name, keep(item));
         const first = !collection.synced;
         collection.synced = true;
         if (first) this.#checkSynced();
@@ -196,7 +203,8 @@ export class ObjectStore {
             labelSelector: collection.selector,
             fieldSelector: collection.fieldSelector,
             resourceVersion: list.resourceVersion,
-            onEvent: (type, object) => {
+            onEvent: (type, seen) => {
+              const object = keep(seen);
               if (type === "DELETED") collection.objects.delete(object.metadata.name);
               else collection.objects.set(object.metadata.name, object);
               this.#options.onChange({

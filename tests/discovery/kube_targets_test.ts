@@ -4,10 +4,12 @@ import {
   endpointSliceTargets,
   nodeTargets,
   podTargets,
+  targetFields,
 } from "../../src/discovery/kube_targets.ts";
 import type {
   ConfigMapObject,
   EndpointSliceObject,
+  KubeObject,
   NodeObject,
   PodObject,
   SliceEndpoint,
@@ -246,4 +248,47 @@ Deno.test("configmap: one malformed entry fails the whole list, naming the line 
   );
   const many = configMapTargets(configMap({ list: "a b c d e" }), "list");
   assert.match(!many.ok ? many.error : "", /; and 2 more$/);
+});
+
+Deno.test("targetFields: what a source keeps gives the same targets, without the bulk", () => {
+  const bulky = <T extends KubeObject>(object: T): T => ({
+    ...object,
+    metadata: { ...object.metadata, managedFields: [{ manager: "kubelet" }] },
+    status: { ...(object.status as object), images: [{ names: ["registry.invalid/big:1"] }] },
+  });
+  const nodes = [
+    bulky(node("a", { InternalIP: "192.0.2.1" }, {
+      labels: { "topology.kubernetes.io/zone": "az-a" },
+      unschedulable: true,
+    })),
+    bulky(node("b", { InternalIP: "192.0.2.2" })),
+  ];
+  const pods = [
+    bulky(pod("db-0", { phase: "Running", podIPs: [{ ip: "192.0.2.3" }], conditions: READY }, {
+      hostname: "h",
+    })),
+    bulky(pod("db-1", { phase: "Running", podIP: "192.0.2.4", conditions: READY }, {
+      deleting: true,
+    })),
+  ];
+  const slices = [slice("s", [{ addresses: ["192.0.2.5"], conditions: { ready: false } }, {
+    addresses: ["192.0.2.6"],
+    zone: "az-b",
+    hostname: "x",
+  }])];
+  const map = configMap({ list: "192.0.2.7" });
+  const kept = <T extends KubeObject>(objects: T[]) => objects.map((o) => targetFields(o) as T);
+  for (const options of [INTERNAL, { ...INTERNAL, skipUnschedulable: false }]) {
+    assert.deepEqual(nodeTargets(kept(nodes), options), nodeTargets(nodes, options));
+  }
+  for (const readyOnly of [true, false]) {
+    assert.deepEqual(podTargets(kept(pods), { readyOnly }), podTargets(pods, { readyOnly }));
+    assert.deepEqual(
+      endpointSliceTargets(kept(slices), { readyOnly }),
+      endpointSliceTargets(slices, { readyOnly }),
+    );
+  }
+  assert.deepEqual(configMapTargets(kept([map])[0], "list"), configMapTargets(map, "list"));
+  const text = JSON.stringify([...nodes, ...pods].map(targetFields));
+  assert.doesNotMatch(text, /managedFields|images|registry\.invalid/);
 });
