@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type FileRead, watchDirectory, watchFile } from "../../src/config/watch_file.ts";
 import { systemClock } from "../../src/health/scheduler.ts";
 import { FakeClock } from "../support/fakes.ts";
-import { CountingRead, silentWatch } from "../support/files.ts";
+import { CountingRead, memoryFiles, ScriptedWatch, silentWatch } from "../support/files.ts";
 import { until } from "../support/wait.ts";
 
 function text(read: FileRead | undefined): string | undefined {
@@ -103,4 +103,41 @@ Deno.test("watch file: a callback that throws does not end the watch", async () 
   await clock.advance(1_000);
   assert.deepEqual(seen, ["a", "b"]);
   await watch.stop();
+});
+
+Deno.test("watch file: a burst of directory events is one read, after the debounce", async () => {
+  const clock = new FakeClock();
+  const files = new Map([["/etc/helaseid/targets", "192.0.2.1"]]);
+  const watcher = new ScriptedWatch();
+  let reads = 0;
+  const read = memoryFiles(files);
+  const seen: string[] = [];
+  const watch = watchFile("/etc/helaseid/targets", {
+    clock,
+    interval: 60_000,
+    debounce: 100,
+    watch: () => watcher,
+    read: (path) => {
+      reads++;
+      return read(path);
+    },
+    onRead: (result) => seen.push(text(result)!),
+  });
+  await clock.advance(0);
+  assert.equal(reads, 1);
+
+  // kubelet's swap: a new timestamped directory, ..data_tmp, the rename, the old one removed.
+  files.set("/etc/helaseid/targets", "192.0.2.2");
+  watcher.send("create", "/etc/helaseid/..2026_12_03_10_01_00.2");
+  watcher.send("create", "/etc/helaseid/..data_tmp");
+  watcher.send("rename", "/etc/helaseid/..data_tmp", "/etc/helaseid/..data");
+  watcher.send("remove", "/etc/helaseid/..2026_12_03_10_00_00.1");
+  await clock.advance(99);
+  assert.equal(reads, 1, "nothing read before the debounce ends");
+  await clock.advance(1);
+  assert.equal(reads, 2);
+  assert.deepEqual(seen, ["192.0.2.1", "192.0.2.2"]);
+
+  await watch.stop();
+  assert.equal(watcher.closed, true);
 });

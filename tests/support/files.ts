@@ -123,3 +123,41 @@ export function memoryFiles(files: Map<string, string>): ReadFile {
     return Promise.resolve(new TextEncoder().encode(text));
   };
 }
+
+/** A directory watch whose events the test sends; it ends when closed. */
+export class ScriptedWatch implements DirectoryWatcher {
+  #waiting: ((result: IteratorResult<Deno.FsEvent>) => void) | undefined;
+  #queue: Deno.FsEvent[] = [];
+  #closed = false;
+
+  /** Whether the watch was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Reports one event on `paths`. */
+  send(kind: Deno.FsEvent["kind"], ...paths: string[]): void {
+    const event: Deno.FsEvent = { kind, paths, flag: undefined };
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting) waiting({ done: false, value: event });
+    else this.#queue.push(event);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#waiting?.({ done: true, value: undefined });
+    this.#waiting = undefined;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Deno.FsEvent> {
+    return {
+      next: () => {
+        const event = this.#queue.shift();
+        if (event !== undefined) return Promise.resolve({ done: false, value: event });
+        if (this.#closed) return Promise.resolve({ done: true, value: undefined });
+        return new Promise((resolve) => this.#waiting = resolve);
+      },
+    };
+  }
+}
