@@ -26,9 +26,10 @@ export HELASEID_ECOSYSTEM_TOOLS
 HELASEID_TOOLS=$(tests/tools/build.sh)
 export HELASEID_TOOLS
 
-for tool in ip nft openssl unshare; do
+# dnsmasq is the DNS server of the dns source's tests (tests/support/dns_server.ts).
+for tool in ip nft openssl unshare dnsmasq; do
   command -v "$tool" >/dev/null || {
-    echo "'$tool' is missing: install iproute2, nftables, openssl and util-linux (see README)" >&2
+    echo "'$tool' is missing: install iproute2, nftables, openssl, util-linux and dnsmasq (see README)" >&2
     exit 2
   }
 done
