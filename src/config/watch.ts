@@ -72,9 +72,9 @@ export const DEFAULT_CONFIG_CHECK_MS = 10_000;
 /** Calls `onChange` when the file at `path` changes ("file") and on SIGHUP ("signal"). */
 export function watchConfig(path: string, options: WatchConfigOptions): ConfigWatch {
   let stopped = false;
-  let baseline = typeof options.loaded === "string"
-    ? new TextEncoder().encode(options.loaded)
-    : options.loaded;
+  // The bytes last read; before the first read, what the running configuration was loaded
+  // from (as text it is compared as text: a decoder may have dropped a byte order mark).
+  let baseline: Uint8Array | string | undefined = options.loaded;
   const unsubscribe = (options.signals ?? subscribeSighup)(() => {
     if (!stopped) options.onChange("signal");
   });
@@ -91,7 +91,9 @@ export function watchConfig(path: string, options: WatchConfigOptions): ConfigWa
       }
       // Compared with the last bytes read, not the last reload: a file that was unreadable
       // for a while and comes back unchanged asks for nothing.
-      const changed = baseline !== undefined && !sameBytes(read.bytes, baseline);
+      const changed = typeof baseline === "string"
+        ? new TextDecoder().decode(read.bytes) !== baseline
+        : baseline !== undefined && !sameBytes(read.bytes, baseline);
       baseline = read.bytes;
       if (changed) options.onChange("file");
     },

@@ -125,9 +125,8 @@ function _parseYaml(text: string): TargetList {
   for (const [i, itemValue] of value.entries()) {
     const node = root.items[i] as { range?: readonly number[] } | null | undefined;
     const item = _item(itemValue);
-    if ("error" in item) {
-      errors.push(`item ${i + 1} (line ${line(node?.range?.[0])}): ${item.error}`);
-    } else targets.push(item.target);
+    if ("target" in item) targets.push(item.target);
+    else errors.push(`item ${i + 1} (line ${line(node?.range?.[0])}): ${item.error}`);
   }
   return { targets, errors };
 }

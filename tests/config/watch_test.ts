@@ -228,3 +228,24 @@ Deno.test("config watch: the periodic check finds a change no event reported", a
   assert.equal(watch.closed, true);
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("config watch: the loaded text is compared as text (a byte order mark is no change)", async () => {
+  const clock = new FakeClock();
+  const path = "/etc/helaseid/helaseid.yaml";
+  const files = new Map([[path, "\uFEFFservices: []\n"]]);
+  const reasons: ReloadReason[] = [];
+  const config = watchConfig(path, {
+    onChange: (reason) => reasons.push(reason),
+    clock,
+    signals: new ManualSignal().subscribe,
+    read: memoryFiles(files),
+    watch: silentWatch,
+    loaded: "services: []\n", // as the loader decoded it
+  });
+  await clock.advance(0);
+  assert.deepEqual(reasons, []);
+  files.set(path, "\uFEFFservices: [] # edited\n");
+  await clock.advance(10_000);
+  assert.deepEqual(reasons, ["file"]);
+  await config.stop();
+});
