@@ -6,6 +6,10 @@
  */
 
 import { Agent, type AgentListener } from "./src/agent.ts";
+import { subscribeSighup, watchConfig } from "./src/config/watch.ts";
+import { createSource } from "./src/discovery/create.ts";
+import { Discovery } from "./src/discovery/mod.ts";
+import { Reloader } from "./src/reload.ts";
 import { checkAll, formatCheckTable } from "./src/check_command.ts";
 import { BUILD_INFO } from "./src/build_info.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
@@ -53,13 +57,22 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   const { flags } = invocation;
-  let loaded;
-  try {
-    loaded = await loadConfig({
+  // The configuration file's text as loaded: a reload compares the file with it.
+  let loadedText: string | undefined;
+  const load = () =>
+    loadConfig({
       path: flags.config,
       env: Deno.env.toObject(),
       defaultNamespace: inClusterNamespace() ?? "default",
+      readTextFile: async (path) => {
+        const text = await Deno.readTextFile(path);
+        if (path === flags.config) loadedText = text;
+        return text;
+      },
     });
+  let loaded;
+  try {
+    loaded = await load();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`helaseid: invalid configuration${flags.config ? ` in '${flags.config}'` : ""}`);
@@ -85,7 +98,7 @@ export async function main(args: readonly string[]): Promise<number> {
       return rows.every((row) => row.result.ok) ? EXIT.ok : EXIT.failure;
     }
     case "run":
-      return await run(config, flags, log);
+      return await run(config, flags, log, { load, text: loadedText });
   }
 }
 
@@ -96,11 +109,48 @@ export async function main(args: readonly string[]): Promise<number> {
  */
 const SHUTDOWN = { writes: 2000, total: 4000 };
 
-async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
+/** How `run` reloads its configuration (issue 12). */
+interface ConfigSource {
+  /** Loads and validates the configuration again, from the same file and environment. */
+  readonly load: () => ReturnType<typeof loadConfig>;
+  /** The file's text as first loaded (the watch compares the file with it). */
+  readonly text?: string;
+}
+
+async function run(
+  config: Config,
+  flags: Flags,
+  log: Logger,
+  source: ConfigSource,
+): Promise<number> {
   const shutdown = new AbortController();
   const client = connect(config, flags, log, shutdown.signal);
   if (!client) return EXIT.usage;
   const dryRun = client instanceof MemoryKube;
+  const discovery = new Discovery({
+    clock: systemClock,
+    log: log.with({ component: "discovery" }),
+    create: (target, service) =>
+      createSource(target, service, {
+        clock: systemClock,
+        log,
+        client: sourceClient(client, flags, shutdown.signal),
+      }),
+    // TODO(observe): notifier.sourceStatus, events.sourceStatus
+  });
+  const reloader: Reloader = new Reloader({
+    initial: config,
+    ...(flags.config === undefined ? {} : { path: flags.config }),
+    load: source.load,
+    now: () => systemClock.now(),
+    log: log.with({ component: "reload" }),
+    apply: async (next) => {
+      if (client instanceof MemoryKube) seedServices(client, next);
+      await agent.reconfigure(discovery.configure(next.services), {
+        removed: next.removedServices ?? "keep",
+      });
+    },
+  });
   const metrics = new Metrics({
     version: VERSION,
     commit: COMMIT,
@@ -163,7 +213,7 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
   }
   // The annotation breaks the inference cycle through the closures above.
   const agent: Agent = new Agent({
-    config,
+    config: { ...config, services: discovery.configure(config.services) },
     client,
     log,
     listeners,
@@ -177,8 +227,15 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
       server = startServer({
         listen,
         metrics,
-        status: () => statusDocument(agent.status(), { version: VERSION, commit: COMMIT }),
-        ready: () => agentReadiness(agent, { dryRun }),
+        status: () =>
+          statusDocument(agent.status(), {
+            version: VERSION,
+            commit: COMMIT,
+          }),
+        ready: () =>
+          agentReadiness(agent, {
+            dryRun,
+          }),
         log: log.with({ component: "http" }),
       });
     } catch (error) {
@@ -203,7 +260,24 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     targets: config.services.reduce((n, s) => n + s.targets.length, 0),
   });
   agent.start();
+  discovery.start({
+    reconfigure: (services) =>
+      agent.reconfigure(services, { removed: reloader.config.removedServices ?? "keep" }),
+    setWaiting: (service, reason) => agent.setWaiting(service, reason),
+  });
   ownership?.start();
+  // Live reload: SIGHUP always; the file's changes unless `watchConfig: false`.
+  const reload = (trigger: "file" | "signal") => void reloader.reload(trigger);
+  const configWatch = flags.config === undefined || flags.once
+    ? undefined
+    : config.watchConfig === false
+    ? { stop: (remove = subscribeSighup(() => reload("signal"))) => Promise.resolve(remove()) }
+    : watchConfig(flags.config, {
+      clock: systemClock,
+      onChange: reload,
+      ...(source.text === undefined ? {} : { loaded: source.text }),
+      onError: (error) => log.warn("cannot read the configuration file to watch it", { error }),
+    });
   let code: number = EXIT.ok;
   try {
     if (flags.once) {
@@ -217,6 +291,8 @@ async function run(config: Config, flags: Flags, log: Logger): Promise<number> {
     const began = systemClock.now();
     const abort = setTimeout(() => shutdown.abort(), SHUTDOWN.writes);
     const cleanup = (async () => {
+      await configWatch?.stop();
+      await discovery.stop();
       await agent.stop();
       // Release our Leases (client-go's ReleaseOnCancel): another replica takes over at once.
       await ownership?.stop();
@@ -274,11 +350,32 @@ function connect(
         object: write.object,
       }),
   });
-  // Without a cluster, assume each Service exists as configured: selector-less, same ports.
+  seedServices(memory, config);
+  return memory;
+}
+
+/** Without a cluster, each Service is assumed to exist as configured: selector-less, same ports. */
+function seedServices(memory: MemoryKube, config: Config): void {
   for (const service of config.services) {
+    const ref = { resource: "services" as const, namespace: service.namespace, name: service.name };
+    if (memory.get(ref)) continue;
     memory.seed(serviceObject(service, { uid: `dry-run-${service.name}` }));
   }
-  return memory;
+}
+
+/**
+ * The cluster Kubernetes target sources read: the one written to, or under `--dry-run` the
+ * configured cluster when there is one (reading is harmless); else why there is none.
+ */
+function sourceClient(client: KubeClient, flags: Flags, signal: AbortSignal): KubeClient | string {
+  if (!(client instanceof MemoryKube)) return client;
+  try {
+    return createKubeClient({ kubeconfig: flags.kubeconfig, context: flags.context, signal });
+  } catch (error) {
+    return `no cluster to read from under --dry-run (${
+      error instanceof Error ? error.message : String(error)
+    })`;
+  }
 }
 
 if (import.meta.main) {
