@@ -35,7 +35,9 @@ export const RESOLV_CONF = "/etc/resolv.conf";
 export interface DnsResponse {
   /** The response code (`RCODE.NOERROR`, ...). */
   readonly rcode: number;
+  /** The answer section. */
   readonly answers: readonly DnsRecord[];
+  /** The additional section. */
   readonly additional: readonly DnsRecord[];
   /** The server that answered: `192.0.2.53:53`, `[2001:db8::53]:53`. */
   readonly server: string;
@@ -107,7 +109,9 @@ export interface DnsClientOptions {
 export interface Nameserver {
   /** An IP address (IPv6 without brackets). */
   readonly host: string;
+  /** The port (53 unless given). */
   readonly port: number;
+  /** The address family of `host`. */
   readonly family: 4 | 6;
 }
 

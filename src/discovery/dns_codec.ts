@@ -52,6 +52,7 @@ export class DnsEncodeError extends Error {
 
 /** The question of a message. */
 export interface DnsQuestion {
+  /** The name asked for, in presentation form. */
   readonly name: string;
   /** The numeric type (`TYPE_CODE.A`, ...). */
   readonly type: number;
@@ -86,6 +87,7 @@ export type DnsRecord =
 
 /** The fixed header (RFC 1035 §4.1.1) fields the client checks. */
 export interface DnsHeader {
+  /** The query id the response must echo. */
   readonly id: number;
   /** True for a response. */
   readonly qr: boolean;
@@ -93,13 +95,17 @@ export interface DnsHeader {
   readonly tc: boolean;
   /** Recursion desired. */
   readonly rd: boolean;
+  /** The response code (`RCODE`). */
   readonly rcode: number;
 }
 
 /** A decoded message. The authority section is checked and skipped. */
 export interface DnsMessage extends DnsHeader {
+  /** The question section (one question in practice). */
   readonly questions: readonly DnsQuestion[];
+  /** The answer section, in the order sent. */
   readonly answers: readonly DnsRecord[];
+  /** The additional section (an SRV target's addresses, when the server adds them). */
   readonly additional: readonly DnsRecord[];
 }
 
