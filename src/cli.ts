@@ -90,6 +90,11 @@ Probes every target on its own timer and publishes the verdicts in the Service's
 EndpointSlices and Endpoints. Runs until SIGTERM or SIGINT (then finishes the writes in
 flight and exits 0).
 
+Targets may also come from sources (services[].sources: dns, nodes, pods, endpointslices,
+configmap, file; or DNS_NAMES, NODE_SELECTOR, TARGETS_FILE), followed live. The --config file
+is reloaded when it changes (a ConfigMap volume's update too, not a subPath mount) and on
+SIGHUP; an invalid file is logged and the running configuration kept.
+
 ${COMMON}
 ${CLUSTER}
 Run:
