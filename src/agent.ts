@@ -129,6 +129,10 @@ export interface TargetStatus {
   readonly zone?: string;
   /** The configured hostname. */
   readonly hostname?: string;
+  /** The target's region (a Node source's topology label, or configured). */
+  readonly region?: string;
+  /** Which source found it (`dns kafka.test`); absent for a configured target. */
+  readonly source?: string;
   /** The verdict (`unknown` until the first one). */
   readonly status: HealthStatus;
   /** When the verdict last changed (epoch ms). */
@@ -460,6 +464,8 @@ export class Agent {
         port: service.config.probe.port,
         ...(entry.target.zone !== undefined ? { zone: entry.target.zone } : {}),
         ...(entry.target.hostname !== undefined ? { hostname: entry.target.hostname } : {}),
+        ...(entry.target.region !== undefined ? { region: entry.target.region } : {}),
+        ...(entry.target.source !== undefined ? { source: entry.target.source } : {}),
         status: entry.health.status,
         since: entry.health.since,
         checks: entry.health.checks,
