@@ -93,7 +93,7 @@ export async function main(args: readonly string[]): Promise<number> {
       console.log(JSON.stringify(describeConfig(config), null, 2));
       return EXIT.ok;
     case "check": {
-      const rows = await checkAll(config);
+      const rows = await checkAll(await withSourceTargets(config, flags, log));
       console.log(formatCheckTable(rows));
       return rows.every((row) => row.result.ok) ? EXIT.ok : EXIT.failure;
     }
@@ -281,7 +281,7 @@ async function run(
   let code: number = EXIT.ok;
   try {
     if (flags.once) {
-      code = await once(agent, config, stopped.promise);
+      code = await once(agent, config, stopped.promise, discovery);
     } else {
       const signal = await stopped.promise;
       log.info("stopping", { signal });
@@ -314,19 +314,59 @@ async function run(
   return code;
 }
 
-/** `--once`: wait for every verdict (bounded by fall × interval + timeout), publish, exit. */
-async function once(agent: Agent, config: Config, stopped: Promise<string>): Promise<number> {
+/**
+ * `--once`: wait for every source's first answer and every verdict (bounded by the sources'
+ * timeout plus fall × interval + timeout), publish, exit.
+ */
+async function once(
+  agent: Agent,
+  config: Config,
+  stopped: Promise<string>,
+  discovery: Discovery,
+): Promise<number> {
   const bound = Math.max(
     ...config.services.map((s) => s.probe.fall * s.probe.interval * 1.5 + s.probe.timeout),
   );
-  const deadline = systemClock.now() + bound;
+  const sources = config.services.some((service) => service.sources) ? SOURCES_TIMEOUT : 0;
+  const deadline = systemClock.now() + bound + sources;
   let interrupted = false;
   stopped.then(() => interrupted = true);
-  while (!agent.verdicts && systemClock.now() < deadline && !interrupted) {
+  const ready = () => discovery.answered && agent.verdicts;
+  while (!ready() && systemClock.now() < deadline && !interrupted) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await agent.flush();
   return agent.published ? EXIT.ok : EXIT.failure;
+}
+
+/** How long `check` and `--once` wait for every source's first answer. */
+const SOURCES_TIMEOUT = 10_000;
+
+/** `check`: the configuration with the targets its sources give now (each asked once). */
+async function withSourceTargets(config: Config, flags: Flags, log: Logger): Promise<Config> {
+  if (!config.services.some((service) => service.sources)) return config;
+  const controller = new AbortController();
+  const discovery = new Discovery({
+    clock: systemClock,
+    log: log.with({ component: "discovery" }),
+    create: (target, service) =>
+      createSource(target, service, {
+        clock: systemClock,
+        log,
+        client: sourceClient(new MemoryKube(), flags, controller.signal),
+      }),
+  });
+  discovery.configure(config.services);
+  try {
+    const services = await discovery.resolveOnce(SOURCES_TIMEOUT);
+    for (const status of discovery.statuses()) {
+      if (status.error) log.warn("source failing", { source: status.source, error: status.error });
+    }
+    return { ...config, services };
+  } finally {
+    await discovery.stop();
+    controller.abort();
+  }
 }
 
 /** The Kubernetes client: the real one, or the in-memory one for `--dry-run`. */

@@ -150,6 +150,30 @@ export class Discovery {
     return [...this.#services.values()].map((run) => run.effective);
   }
 
+  /** True once every source of every Service has answered at least once. */
+  get answered(): boolean {
+    return [...this.#services.values()].every((run) =>
+      run.sources.every((source) => source.applied !== undefined)
+    );
+  }
+
+  /**
+   * Starts the sources without an agent and resolves once all have answered or `timeout`
+   * passed (for `check` and `--once`): the Services with the targets known then.
+   */
+  async resolveOnce(timeout: number): Promise<ServiceConfig[]> {
+    const done = Promise.withResolvers<void>();
+    const check = () => {
+      if (this.answered) done.resolve();
+    };
+    this.start({ reconfigure: check, setWaiting: check });
+    check();
+    const timer = this.#options.clock.setTimeout(() => done.resolve(), timeout);
+    await done.promise;
+    this.#options.clock.clearTimeout(timer);
+    return this.effective();
+  }
+
   /** Every source's state. */
   statuses(): SourceStatus[] {
     return [...this.#services.values()].flatMap((run) => run.sources.map(statusOf));

@@ -222,3 +222,45 @@ Deno.test("file source: targets follow the list file; a malformed list keeps the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("check and --once: sources are asked once, their targets probed and published", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(net, [A, B].map((address) => ({ address, port: 9092 })));
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-once-sources-" });
+  const namespace = await cluster.createNamespace("once-sources");
+  await createService(cluster, namespace);
+  try {
+    // C is a test address with nothing listening on it.
+    await net.addAddress(C);
+    await Deno.writeTextFile(`${dir}/targets.txt`, `${A} ${C}\n`);
+    await Deno.writeTextFile(
+      `${dir}/config.env`,
+      `SERVICE_NAME=brokers\nNAMESPACE=${namespace}\nPORT=9092\nINTERVAL=0.1\nMAX_RETRY=2\n` +
+        `TARGETS_FILE=targets.txt\n`,
+    );
+    const check = await startAgent({ args: ["check", "--config", `${dir}/config.env`] });
+    // Exit 1 proves the file's targets were probed: without them there is nothing down.
+    assert.equal(await check.exited, 1, "C, listed only in the file, is down: check exits 1");
+    const once = await startAgent({
+      args: [
+        "run",
+        "--once",
+        "--config",
+        `${dir}/config.env`,
+        "--kubeconfig",
+        cluster.kubeconfigPath,
+        "--listen",
+        "off",
+      ],
+    });
+    assert.equal(await once.exited, 0, once.stderr());
+    const slice = JSON.parse(
+      await cluster.kubectlOk(["get", "endpointslice", SLICE, "-n", namespace, "-o", "json"]),
+    );
+    assert.deepEqual(readiness(slice), { [A]: true, [C]: false });
+  } finally {
+    for (const target of targets) await target.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
