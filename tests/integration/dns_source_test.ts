@@ -1,8 +1,8 @@
 /**
  * The `dns` target source against a real DNS server (dnsmasq, tests/support/dns_server.ts) in
  * the private test network: records changed on the server reach the source's set at its next
- * resolution; NXDOMAIN empties it; REFUSED and a silent server keep the last good answer and
- * report one line naming the name, type and server; SRV brings ports; A+AAAA brings 2001:db8::
+ * resolution; NXDOMAIN empties it; SERVFAIL and a silent server keep the last good answer and
+ * report one line naming the name, type and server; REFUSED is a failure too; SRV brings ports; A+AAAA brings 2001:db8::
  * addresses; honorTtl schedules the next resolution by the answer's TTL.
  *
  * Run: HELASEID_BUNDLE_RERUN=0 tests/netns.sh tests/run.ts tests/integration/dns_source_test.ts
@@ -19,7 +19,7 @@ import type {
   SourceUpdate,
   TargetSource,
 } from "../../src/discovery/types.ts";
-import { DnsServer, type DnsZone, REFUSED_DOMAIN } from "../support/dns_server.ts";
+import { DnsServer, type DnsZone, REFUSED_DOMAIN, SERVFAIL_DOMAIN } from "../support/dns_server.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
 
@@ -109,6 +109,26 @@ Deno.test("dns source on dnsmasq: changed records reach the set, NXDOMAIN emptie
   await test.dns.setHosts({ "kafka.test": ["192.0.2.14"] });
   await watched.settlesOn({ ok: true, targets: v4(14) });
   assert.ok(watched.clock.delays.every((ms) => ms === 200), "interval without honorTtl");
+});
+
+Deno.test("dns source on dnsmasq: SERVFAIL keeps the name's last good answer and says so", async () => {
+  const failing = `kafka.${SERVFAIL_DOMAIN}`;
+  const hosts = { "kafka.test": ["192.0.2.11"], [failing]: ["192.0.2.31"] };
+  await using test = await bed({ hosts });
+  await using watched = new Watched({
+    names: ["kafka.test", failing],
+    nameserver: test.dns.nameserver,
+  });
+  await watched.settlesOn({ ok: true, targets: v4(11, 31) });
+  // Out of the hosts file, the name is forwarded to the failing upstream: SERVFAIL.
+  await test.dns.setHosts({ "kafka.test": ["192.0.2.12"] });
+  await watched.settlesOn({
+    ok: true,
+    targets: v4(12, 31),
+    error: `dns ${failing} A: SERVFAIL from ${test.dns.nameserver}`,
+  });
+  await test.dns.setHosts(hosts);
+  await watched.settlesOn({ ok: true, targets: v4(11, 31) });
 });
 
 Deno.test("dns source on dnsmasq: a silent server keeps the last good set and says so", async () => {

@@ -11,9 +11,12 @@
  *   (`address=/nx.test/`);
  * - names under {@linkcode REFUSED_DOMAIN} are forwarded to {@linkcode DEAD_UPSTREAM}, which has
  *   no route in the namespace, so dnsmasq answers **REFUSED** at once. (Forwarded to an address
- *   on `lo` where nothing listens, dnsmasq never answers at all: it ignores the ICMP error. It
- *   never answers SERVFAIL for a dead upstream, so SERVFAIL is covered by the unit tests' scripted
- *   servers.)
+ *   on `lo` where nothing listens, dnsmasq never answers at all: it ignores the ICMP error.
+ *   dnsmasq never makes up a SERVFAIL for a dead upstream.)
+ * - names under {@linkcode SERVFAIL_DOMAIN} are forwarded to {@linkcode FAILING_UPSTREAM}, a UDP
+ *   socket of this process that answers SERVFAIL to every query, and dnsmasq passes the
+ *   **SERVFAIL** on. A name of that domain listed in `hosts` is answered from the hosts file
+ *   instead, so removing it turns its answer into SERVFAIL with one SIGHUP.
  * - SRV records from `srv-host` options, which dnsmasq reads only at start: changing them
  *   restarts it ({@linkcode DnsServer.restart}).
  * While {@linkcode DnsServer.pause}d, nothing listens on the address and queries time out (the
@@ -22,6 +25,7 @@
  * @module
  */
 
+import dgram from "node:dgram";
 import type { TestNetwork } from "./testnet.ts";
 import { until } from "./wait.ts";
 
@@ -29,6 +33,10 @@ import { until } from "./wait.ts";
 export const REFUSED_DOMAIN = "refused.test";
 /** The upstream `refused.test` is forwarded to: a TEST-NET address never put on `lo`. */
 export const DEAD_UPSTREAM = "192.0.2.155";
+/** Names under this domain are answered SERVFAIL (relayed from {@linkcode FAILING_UPSTREAM}). */
+export const SERVFAIL_DOMAIN = "servfail.test";
+/** The upstream `servfail.test` is forwarded to: it answers SERVFAIL to everything. */
+export const FAILING_UPSTREAM = "192.0.2.156";
 /** The default address of the server. */
 export const DNS_SERVER_ADDRESS = "192.0.2.153";
 
@@ -58,14 +66,16 @@ export class DnsServer implements AsyncDisposable {
   /** The server's address (on `lo`). */
   readonly address: string;
   readonly #dir: string;
+  readonly #upstream: dgram.Socket;
   #zone: DnsZone;
   #child: Deno.ChildProcess | undefined;
   #lines: string[] = [];
   #reading: Promise<void> | undefined;
 
-  private constructor(address: string, dir: string, zone: DnsZone) {
+  private constructor(address: string, dir: string, upstream: dgram.Socket, zone: DnsZone) {
     this.address = address;
     this.#dir = dir;
+    this.#upstream = upstream;
     this.#zone = zone;
   }
 
@@ -79,11 +89,10 @@ export class DnsServer implements AsyncDisposable {
     address: string = DNS_SERVER_ADDRESS,
   ): Promise<DnsServer> {
     await net.addAddress(address);
-    const server = new DnsServer(
-      address,
-      await Deno.makeTempDir({ prefix: "helaseid-dns-" }),
-      zone,
-    );
+    await net.addAddress(FAILING_UPSTREAM);
+    const upstream = await _failingUpstream();
+    const dir = await Deno.makeTempDir({ prefix: "helaseid-dns-" });
+    const server = new DnsServer(address, dir, upstream, zone);
     await server.#spawn();
     return server;
   }
@@ -135,6 +144,7 @@ export class DnsServer implements AsyncDisposable {
   /** Stops dnsmasq and removes its files (the address goes with the test network). */
   async close(): Promise<void> {
     await this.pause();
+    await new Promise<void>((resolve) => this.#upstream.close(() => resolve()));
     await Deno.remove(this.#dir, { recursive: true });
   }
 
@@ -183,6 +193,7 @@ export class DnsServer implements AsyncDisposable {
       "local=/test/",
       "address=/nx.test/",
       `server=/${REFUSED_DOMAIN}/${DEAD_UPSTREAM}`,
+      `server=/${SERVFAIL_DOMAIN}/${FAILING_UPSTREAM}`,
       ...(this.#zone.srv ?? []).map((srv) =>
         `srv-host=${srv.name},${srv.target},${srv.port},${srv.priority ?? 0},${srv.weight ?? 0}`
       ),
@@ -217,4 +228,21 @@ export class DnsServer implements AsyncDisposable {
       return this.#hostsReads() > 0;
     }, { timeoutMs: 10_000 });
   }
+}
+
+/**
+ * A UDP socket on FAILING_UPSTREAM:53 that answers every query with SERVFAIL: the query itself
+ * with QR set and RCODE 2 (written byte by byte, independent of the codec under test).
+ */
+async function _failingUpstream(): Promise<dgram.Socket> {
+  const socket = dgram.createSocket("udp4");
+  socket.on("message", (query: Uint8Array, from: { address: string; port: number }) => {
+    if (query.length < 12) return;
+    const reply = Uint8Array.from(query);
+    reply[2] = reply[2]! | 0x80;
+    reply[3] = (reply[3]! & 0xf0) | 2;
+    socket.send(reply, from.port, from.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(53, FAILING_UPSTREAM, resolve));
+  return socket;
 }
