@@ -305,7 +305,10 @@ function _udpExchange(exchange: _Exchange): Promise<DnsMessage> {
     const onAbort = () => finish(() => reject(exchange.signal.reason));
     if (exchange.signal.aborted) return onAbort();
     exchange.signal.addEventListener("abort", onAbort);
-    socket.on("error", (error) => finish(() => reject(error)));
+    socket.on(
+      "error",
+      (error) => finish(() => reject(new _Reply(`UDP socket failed: ${error.message}`))),
+    );
     socket.on("message", (bytes: Uint8Array, from: { address: string; port: number }) => {
       if (from.port !== port || _canonical(from.address) !== host) return;
       const header = decodeHeader(bytes);
@@ -323,7 +326,9 @@ function _udpExchange(exchange: _Exchange): Promise<DnsMessage> {
       finish(() => resolve(decoded.message));
     });
     socket.send(packet, port, host, (error) => {
-      if (error) finish(() => reject(error));
+      if (error) {
+        finish(() => reject(new _Reply(`cannot send the query over UDP: ${error.message}`)));
+      }
     });
   });
 }
@@ -340,7 +345,13 @@ async function _tcpExchange(exchange: _Exchange): Promise<DnsMessage> {
   new DataView(framed.buffer).setUint16(0, packet.length);
   framed.set(packet, 2);
   const { host, port } = exchange.nameserver;
-  const conn = await Deno.connect({ hostname: host, port, signal: exchange.signal });
+  let conn: Deno.Conn;
+  try {
+    conn = await Deno.connect({ hostname: host, port, signal: exchange.signal });
+  } catch (error) {
+    if (exchange.signal.aborted) throw error;
+    throw new _Reply(`cannot connect over TCP: ${error instanceof Error ? error.message : error}`);
+  }
   const onAbort = () => _close(conn);
   exchange.signal.addEventListener("abort", onAbort);
   try {

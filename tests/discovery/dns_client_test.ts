@@ -294,3 +294,27 @@ Deno.test("dns client: nameserver forms host, host:port, [v6]:port and bare IPv6
   }
   assert.equal(firstNameserver("nameserver\nnameserver 10.0.0.1 \n"), "10.0.0.1");
 });
+
+Deno.test("dns client: truncated over UDP with no TCP listener is an error naming TCP", async () => {
+  // A bare UDP server answering "truncated": nothing listens on its port over TCP.
+  const socket = dgram.createSocket("udp4");
+  socket.on("message", (query: Uint8Array, from: { address: string; port: number }) => {
+    const decoded = decodeMessage(query);
+    if (decoded.ok) {
+      socket.send(encodeMessage(reply(decoded.message, [], { tc: true })), from.port, from.address);
+    }
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  try {
+    const query = createDnsClient({
+      nameserver: `127.0.0.1:${socket.address().port}`,
+      timeout: 10_000,
+    });
+    await assert.rejects(
+      query("kafka.test", "A"),
+      (e: unknown) => e instanceof DnsQueryError && /^cannot connect over TCP: /.test(e.reason),
+    );
+  } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+});
