@@ -242,6 +242,14 @@ Deno.test("dns source on dnsmasq: A+AAAA gives both families", async () => {
   await watched.settlesOn({ ok: true, targets: v4(12) });
 });
 
+Deno.test("dns source on dnsmasq: an answer too big for UDP comes over TCP", async () => {
+  // 60 A records (16 bytes each) overflow a 512-byte UDP answer: dnsmasq sets TC.
+  const many = Array.from({ length: 60 }, (_, i) => i + 100);
+  await using test = await bed({ hosts: { "big.test": many.map((n) => `192.0.2.${n}`) } });
+  await using watched = new Watched({ names: ["big.test"], nameserver: test.dns.nameserver });
+  await watched.settlesOn({ ok: true, targets: v4(...many) });
+});
+
 Deno.test("dns source on dnsmasq: honorTtl resolves again after the answer's TTL", async () => {
   await using test = await bed({ hosts: { "kafka.test": ["192.0.2.11"] }, ttl: 2 });
   await using watched = new Watched({
