@@ -14,6 +14,12 @@
  * Probe series carry the check's `type` (`tcp`, `http`, `kafka`, ...): a target with several
  * checks counts one result and one duration per check.
  *
+ * Targets come and go (sources, reloads; issue 12): no series is kept per target, and every
+ * series of a Service that left the configuration is dropped on its `targetsChanged` (`gone`),
+ * so memory does not grow with target or Service churn. Source and configuration gauges
+ * (`helaseid_source_*`, `helaseid_config_*`) are read at scrape time from the discovery and
+ * the reloader.
+ *
  * @module
  */
 
@@ -23,9 +29,12 @@ import {
   checkStatuses,
   type ServiceStatus,
   type TargetCheck,
+  type TargetsChange,
   type TargetTransition,
 } from "../agent.ts";
 import type { ServiceConfig } from "../config/schema.ts";
+import type { SourceStatus } from "../discovery/mod.ts";
+import type { ConfigStatus } from "../reload.ts";
 import { BLOCKED_REASONS, type PublishState } from "../publish/reconciler.ts";
 import type { WriteResult } from "../publish/writer.ts";
 
@@ -160,6 +169,10 @@ export interface MetricsOptions {
   readonly status?: () => readonly ServiceStatus[];
   /** Defaults to {@linkcode processStats}. */
   readonly process?: ProcessStats;
+  /** Every target source's state, read at each scrape (default: no sources). */
+  readonly sources?: () => readonly SourceStatus[];
+  /** The configuration in force and the last reload, read at each scrape (default: none). */
+  readonly config?: () => ConfigStatus;
 }
 
 /** One probe type's series of a Service. */
@@ -194,6 +207,8 @@ export class Metrics implements AgentListener {
   readonly #writes = new Map<string, number>();
   readonly #notifications = new Map<string, number>();
   readonly #notificationsDropped = new Map<string, number>();
+  /** The latest successful (re)load seen at a scrape, epoch ms. */
+  #lastGoodReload = 0;
 
   /** Makes the registry, with every configured Service's probe series at zero. */
   constructor(options: MetricsOptions) {
@@ -221,6 +236,25 @@ export class Metrics implements AgentListener {
     observe(this.#lag, Math.max(0, event.started - event.planned) / 1000);
   }
 
+  /**
+   * Follows the set of Services: a new one gets its series at zero (so rate() sees its first
+   * check), a Service gone from the configuration loses every series. Removed targets have no
+   * series of their own to drop (probe series are per Service, gauges come from the status).
+   */
+  targetsChanged(event: TargetsChange): void {
+    const { service } = event;
+    const key = `${service.namespace}/${service.name}`;
+    if (event.gone) {
+      this.#services.delete(key);
+      this.#byConfig.delete(service);
+      return;
+    }
+    const series = this.#seriesOf(service);
+    for (const check of service.checks ?? [{ type: service.probe.type }]) {
+      this.#probe(series, check.type);
+    }
+  }
+
   /** Counts a change of verdict. */
   transition(event: TargetTransition): void {
     this.#seriesOf(event.service).transitions[event.to]++;
@@ -236,8 +270,9 @@ export class Metrics implements AgentListener {
 
   /** Counts how often each Service's panic guard engaged (a short panic between scrapes too). */
   publishState(state: PublishState): void {
-    const slash = state.service.indexOf("/");
-    const series = this.#service(state.service.slice(0, slash), state.service.slice(slash + 1));
+    // A Service gone from the configuration gets no series back from a late publishing state.
+    const series = this.#services.get(state.service);
+    if (series === undefined) return;
     const panic = state.view?.panic ?? series.panic;
     if (panic && !series.panic) series.panics++;
     series.panic = panic;
@@ -287,6 +322,8 @@ export class Metrics implements AgentListener {
   render(): string {
     const out = new TextWriter();
     this.#renderStatus(out);
+    this.#renderSources(out);
+    this.#renderConfig(out);
     this.#renderProbes(out);
     this.#renderWrites(out);
 
@@ -454,6 +491,65 @@ export class Metrics implements AgentListener {
     }
   }
 
+  /** Gauges of each target source, from the discovery's statuses. */
+  #renderSources(out: TextWriter): void {
+    const sources = (this.#options.sources?.() ?? []).map((source) => ({
+      source,
+      labels: sourceLabels(source),
+    }));
+    out.family("helaseid_source_up", {
+      type: "gauge",
+      help: "1 if the target source answers without error, 0 while it fails (its last good " +
+        "set stays in force); absent until its first answer or failure.",
+    });
+    for (const { source, labels } of sources) {
+      if (!source.answered && source.error === undefined) continue;
+      out.sample(`${labels},${labelPairs({ type: source.type })}`, source.error ? 0 : 1);
+    }
+    out.family("helaseid_source_targets", {
+      type: "gauge",
+      help: "Targets of the source's set in force.",
+    });
+    for (const { source, labels } of sources) out.sample(labels, source.targets);
+    out.family("helaseid_source_skipped_targets", {
+      type: "gauge",
+      help: "Addresses the source found that are not published (rejected by the API's rules).",
+    });
+    for (const { source, labels } of sources) out.sample(labels, source.skipped);
+    out.family("helaseid_source_held", {
+      type: "gauge",
+      help: "1 while a sudden shrink of the source's set is held before it is applied.",
+    });
+    for (const { source, labels } of sources) out.sample(labels, source.held ? 1 : 0);
+  }
+
+  /** Gauges of the configuration in force and its last reload (Prometheus' own names). */
+  #renderConfig(out: TextWriter): void {
+    const config = this.#options.config?.();
+    if (config === undefined) return;
+    const last = config.lastReload;
+    // A valid reload that changed nothing leaves `loadedAt` as it was: it still succeeded.
+    const good = Math.max(config.loadedAt, last?.ok ? last.at : 0);
+    this.#lastGoodReload = Math.max(this.#lastGoodReload, good);
+    out.family("helaseid_config_reload_success", {
+      type: "gauge",
+      help: "1 if the last configuration reload succeeded (or none was tried), 0 if it failed " +
+        "and the previous configuration still runs.",
+    });
+    out.sample("", last === undefined || last.ok ? 1 : 0);
+    out.family("helaseid_config_last_reload_success_timestamp_seconds", {
+      type: "gauge",
+      help: "When the configuration was last loaded or reloaded successfully, seconds since " +
+        "the epoch.",
+    });
+    out.sample("", this.#lastGoodReload / 1000);
+    out.family("helaseid_config_info", {
+      type: "gauge",
+      help: "The hash of the configuration in force.",
+    });
+    out.sample(labelPairs({ hash: config.hash }), 1);
+  }
+
   #renderProbes(out: TextWriter): void {
     out.family("helaseid_probes_total", {
       type: "counter",
@@ -526,7 +622,8 @@ export class Metrics implements AgentListener {
 
   #seriesOf(service: ServiceConfig): ServiceSeries {
     let series = this.#byConfig.get(service);
-    if (!series) {
+    // A Service dropped as gone and configured again starts from fresh series.
+    if (!series || this.#services.get(`${service.namespace}/${service.name}`) !== series) {
       series = this.#service(service.namespace, service.name);
       this.#byConfig.set(service, series);
     }
@@ -565,6 +662,16 @@ export class Metrics implements AgentListener {
     }
     return series;
   }
+}
+
+/** `namespace`, `service` (as every Service's series) and `source` of a source's series. */
+function sourceLabels(source: SourceStatus): string {
+  const slash = source.service.indexOf("/");
+  return labelPairs({
+    namespace: source.service.slice(0, slash),
+    service: source.service.slice(slash + 1),
+    source: source.source,
+  });
 }
 
 /** Counts one check's result and duration. */
