@@ -1,9 +1,10 @@
 /**
  * The HTTP endpoints on `--listen` (DESIGN §3.5): `/metrics` (Prometheus text), `/healthz`
  * (the process answers), `/readyz` (the agent can be trusted: configuration loaded, every
- * target checked once, the API reachable unless `--dry-run`, no Service blocked; 503 and the
- * reasons otherwise, each naming what to fix)
- * and `/status` (JSON of every Service, target and last write).
+ * target checked once, the API reachable unless `--dry-run`, no Service blocked, no target
+ * source failing or silent past its first-answer grace; 503 and the reasons otherwise, each
+ * naming what to fix) and `/status` (JSON of every Service, target, source and last write,
+ * and the configuration in force with its last reload).
  *
  * The handler is a plain function of a request, so tests call it without a socket.
  *
@@ -11,6 +12,8 @@
  */
 
 import type { CheckStatus, ServiceStatus } from "../agent.ts";
+import type { SourceStatus } from "../discovery/mod.ts";
+import type { ConfigStatus } from "../reload.ts";
 import { type Logger, redactUrls } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import { statusPage } from "./status_page.ts";
@@ -159,14 +162,42 @@ export interface ReadinessSource {
   status?(): readonly ServiceStatus[];
 }
 
+/** How long a Service may wait for a target source's first answer before `/readyz` fails. */
+export const SOURCE_FIRST_ANSWER_GRACE = 30_000;
+
+/** Options of {@linkcode agentReadiness}. */
+export interface ReadinessOptions {
+  /** No cluster to reach: the API's reachability is not a condition. */
+  readonly dryRun: boolean;
+  /** Every target source's state (default: no sources). */
+  readonly sources?: () => readonly SourceStatus[];
+  /**
+   * The configuration in force: a source that has not answered is counted as waiting since the
+   * configuration was loaded (the discovery starts a Service's new sources with it).
+   */
+  readonly config?: () => ConfigStatus;
+  /** The time now, epoch ms (default `Date.now()`). */
+  readonly now?: number;
+  /**
+   * How long a source may stay silent before its first answer, ms (default
+   * {@linkcode SOURCE_FIRST_ANSWER_GRACE}): a DNS or API answer takes milliseconds, so a
+   * source still silent after it is stuck, while a short wait after a reload does not flap
+   * readiness.
+   */
+  readonly sourceGrace?: number;
+}
+
 /**
  * The agent's readiness: every target checked at least once, no Service blocked (a missing
- * Service, a selector, a refused call, a missing namespace, another writer) and, unless in
- * `--dry-run` (no cluster to reach), the Kubernetes API reachable. Each reason names the
- * Service and what is wrong: `shop/brokers: access-denied: watch endpointslices in namespace
- * 'shop': 403 Forbidden`. The configuration is loaded by the time the server runs.
+ * Service, a selector, a refused call, a missing namespace, another writer), no target source
+ * failing and none silent for longer than its grace since the configuration was loaded, and,
+ * unless in `--dry-run` (no cluster to reach), the Kubernetes API reachable. Each reason names
+ * the Service and what is wrong: `shop/brokers: access-denied: watch endpointslices in
+ * namespace 'shop': 403 Forbidden`, `shop/brokers: source dns kafka.test failing since
+ * 2026-12-03T10:00:00.000Z: SERVFAIL`. A failed reload is no reason: the configuration in
+ * force keeps running (`/status` and `helaseid_config_reload_success` show it).
  */
-export function agentReadiness(agent: ReadinessSource, options: { dryRun: boolean }): Readiness {
+export function agentReadiness(agent: ReadinessSource, options: ReadinessOptions): Readiness {
   const reasons: string[] = [];
   if (!agent.checked) reasons.push("waiting for the first check of every target");
   let refused = false;
@@ -184,7 +215,36 @@ export function agentReadiness(agent: ReadinessSource, options: { dryRun: boolea
   if (!options.dryRun && !agent.connected && !refused) {
     reasons.push("Kubernetes API not reachable: the watches are not running");
   }
+  reasons.push(...sourceReasons(options));
   return { ready: reasons.length === 0, reasons };
+}
+
+/** The `/readyz` reasons of target sources: failing ones, and ones silent past their grace. */
+function sourceReasons(options: ReadinessOptions): string[] {
+  const sources = options.sources?.() ?? [];
+  if (sources.length === 0) return [];
+  const now = options.now ?? Date.now();
+  const grace = options.sourceGrace ?? SOURCE_FIRST_ANSWER_GRACE;
+  const waitingSince = options.config?.().loadedAt;
+  const reasons: string[] = [];
+  for (const source of sources) {
+    if (source.error !== undefined) {
+      const since = source.failingSince === undefined ? "" : ` since ${iso(source.failingSince)}`;
+      reasons.push(
+        `${source.service}: source ${source.source} failing${since}: ` +
+          `${redactUrls(source.error)} (its last good set stays in force)`,
+      );
+    } else if (
+      !source.answered && (waitingSince === undefined || now - waitingSince >= grace)
+    ) {
+      reasons.push(
+        `${source.service}: waiting for the first answer of source ${source.source}` +
+          (waitingSince === undefined ? "" : ` since ${iso(waitingSince)}`) +
+          ": nothing is published for the Service until it answers",
+      );
+    }
+  }
+  return reasons;
 }
 
 /** A target in `/status`. Times are ISO 8601, durations milliseconds. */
@@ -197,6 +257,10 @@ export interface TargetStatusDocument {
   readonly zone?: string;
   /** The configured hostname. */
   readonly hostname?: string;
+  /** The target's region (a Node source's topology label, or configured). */
+  readonly region?: string;
+  /** The source that found it (`dns kafka.test`); absent for a configured target. */
+  readonly source?: string;
   /** `healthy`, `unhealthy` or `unknown` (no verdict yet). */
   readonly status: string;
   /** When the verdict last changed. */
@@ -260,6 +324,56 @@ export interface WriteStatusDocument {
   readonly latencyMs?: number;
 }
 
+/** One target source of a Service in `/status`. */
+export interface SourceStatusDocument {
+  /** The source's name (`dns kafka.test`, `nodes role=kafka`). */
+  readonly name: string;
+  /** `dns`, `nodes`, `pods`, `endpointslices`, `configmap` or `file`. */
+  readonly type: string;
+  /** Whether it has answered at least once (nothing is published for the Service before). */
+  readonly answered: boolean;
+  /** Targets of its set in force (the last good one while it fails). */
+  readonly targets: number;
+  /** Addresses it found that are not published (loopback, link-local, ...). */
+  readonly skipped: number;
+  /** Its last failure while it fails, URL credentials redacted. */
+  readonly error?: string;
+  /** When the current failure began. */
+  readonly failingSince?: string;
+  /** A sudden shrink held: from how many targets to how many, since and until when. */
+  readonly held?: {
+    readonly from: number;
+    readonly to: number;
+    readonly since: string;
+    readonly until: string;
+  };
+  /** When its last answer or failure came. */
+  readonly updatedAt?: string;
+}
+
+/** The configuration in force in `/status`. */
+export interface ConfigStatusDocument {
+  /** The file it was read from (absent: environment only). */
+  readonly path?: string;
+  /** A hash of the configuration in force (as `helaseid_config_info{hash}`). */
+  readonly hash: string;
+  /** When it was loaded. */
+  readonly loadedAt: string;
+  /** The last reload, if any: a failed one left the configuration above running. */
+  readonly lastReload?: {
+    readonly ok: boolean;
+    readonly at: string;
+    /** `file` (the file changed) or `signal` (SIGHUP). */
+    readonly trigger: string;
+    /** Failed: why, one line per issue. */
+    readonly issues?: readonly string[];
+    /** Succeeded: what changed (empty: nothing). */
+    readonly changes?: readonly string[];
+    /** Succeeded: changed settings that take effect only at the next start. */
+    readonly restartNeeded?: readonly string[];
+  };
+}
+
 /** A Service in `/status`. */
 export interface ServiceStatusDocument {
   /** The Service's namespace. */
@@ -268,6 +382,8 @@ export interface ServiceStatusDocument {
   readonly name: string;
   /** Its targets, in configuration order. */
   readonly targets: readonly TargetStatusDocument[];
+  /** Its target sources (absent when it has none: its targets are all configured). */
+  readonly sources?: readonly SourceStatusDocument[];
   /** With Leases on: whether this replica holds the Service's Lease (writes it), and who does. */
   readonly lease?: { readonly held: boolean; readonly holder?: string };
   /** Absent until the publisher first looked at the Service. */
@@ -296,8 +412,24 @@ export interface StatusDocument {
   readonly version?: string;
   /** The git commit of this build. */
   readonly commit?: string;
+  /** The configuration in force and its last reload. */
+  readonly config?: ConfigStatusDocument;
   /** Every configured Service. */
   readonly services: readonly ServiceStatusDocument[];
+}
+
+/** Options of {@linkcode statusDocument}. */
+export interface StatusDocumentOptions {
+  /** The time of the document, epoch ms (default `Date.now()`). */
+  readonly now?: number;
+  /** The agent's version. */
+  readonly version?: string;
+  /** The git commit of this build. */
+  readonly commit?: string;
+  /** Every target source's state; each Service lists its own. */
+  readonly sources?: readonly SourceStatus[];
+  /** The configuration in force and its last reload. */
+  readonly config?: ConfigStatus;
 }
 
 /**
@@ -307,14 +439,22 @@ export interface StatusDocument {
  */
 export function statusDocument(
   services: readonly ServiceStatus[],
-  options: { readonly now?: number; readonly version?: string; readonly commit?: string } = {},
+  options: StatusDocumentOptions = {},
 ): StatusDocument {
+  const sources = new Map<string, SourceStatusDocument[]>();
+  for (const source of options.sources ?? []) {
+    const list = sources.get(source.service) ?? [];
+    list.push(sourceDocument(source));
+    sources.set(source.service, list);
+  }
   return {
     time: iso(options.now ?? Date.now()),
     ...(options.version !== undefined ? { version: options.version } : {}),
     ...(options.commit !== undefined ? { commit: options.commit } : {}),
+    ...(options.config ? { config: configDocument(options.config) } : {}),
     services: services.map((service) => {
       const publish = service.publish;
+      const own = sources.get(`${service.namespace}/${service.name}`);
       const view = publish?.view;
       const ready = view?.endpoints.filter((endpoint) => endpoint.ready).length ?? 0;
       return {
@@ -325,6 +465,8 @@ export function statusDocument(
           port: target.port,
           ...(target.zone !== undefined ? { zone: target.zone } : {}),
           ...(target.hostname !== undefined ? { hostname: target.hostname } : {}),
+          ...(target.region !== undefined ? { region: target.region } : {}),
+          ...(target.source !== undefined ? { source: target.source } : {}),
           status: target.status,
           since: iso(target.since),
           checks: target.checks,
@@ -345,6 +487,7 @@ export function statusDocument(
           schedule: target.schedule,
           intervalMs: target.interval,
         })),
+        ...(own ? { sources: own } : {}),
         ...(service.lease ? { lease: service.lease } : {}),
         ...(publish
           ? {
@@ -385,6 +528,51 @@ export function statusDocument(
           : {}),
       };
     }),
+  };
+}
+
+function sourceDocument(source: SourceStatus): SourceStatusDocument {
+  return {
+    name: source.source,
+    type: source.type,
+    answered: source.answered,
+    targets: source.targets,
+    skipped: source.skipped,
+    ...(source.error !== undefined ? { error: redactUrls(source.error) } : {}),
+    ...(source.failingSince !== undefined ? { failingSince: iso(source.failingSince) } : {}),
+    ...(source.held
+      ? {
+        held: {
+          from: source.held.from,
+          to: source.held.to,
+          since: iso(source.held.since),
+          until: iso(source.held.until),
+        },
+      }
+      : {}),
+    ...(source.updatedAt !== undefined ? { updatedAt: iso(source.updatedAt) } : {}),
+  };
+}
+
+function configDocument(config: ConfigStatus): ConfigStatusDocument {
+  const last = config.lastReload;
+  return {
+    ...(config.path !== undefined ? { path: config.path } : {}),
+    hash: config.hash,
+    loadedAt: iso(config.loadedAt),
+    ...(last
+      ? {
+        lastReload: {
+          ok: last.ok,
+          at: iso(last.at),
+          trigger: last.trigger,
+          // Configuration issues name fields, never values of secrets; URLs are cut anyway.
+          ...(last.issues ? { issues: last.issues.map(redactUrls) } : {}),
+          ...(last.changes ? { changes: last.changes } : {}),
+          ...(last.restartNeeded ? { restartNeeded: last.restartNeeded } : {}),
+        },
+      }
+      : {}),
   };
 }
 
