@@ -1,0 +1,48 @@
+/**
+ * `deno task chaos [--seed N] [--minutes M] [--reload|--no-reload]`: the chaos run of
+ * tests/chaos/chaos.ts, inside the test network (`tests/netns.sh tests/chaos/run.ts`). Prints the
+ * seed first (a run is repeated by passing it again), progress on stderr, then the report's
+ * tables; exits 1 when an invariant was violated.
+ *
+ * Reload faults are on when main.ts handles SIGHUP (the agent reloads its configuration then),
+ * unless `--no-reload`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { agentReloads, chaosTable, runChaos } from "./chaos.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    seed: { type: "string" },
+    minutes: { type: "string", default: "10" },
+    reload: { type: "boolean" },
+    "no-reload": { type: "boolean" },
+    echo: { type: "boolean" },
+  },
+});
+const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
+const minutes = Number(values.minutes);
+if (!Number.isInteger(seed) || seed < 0 || !(minutes > 0)) {
+  console.error(
+    `Cannot run chaos as '--seed' must be a non-negative integer and '--minutes' positive: current values are '${values.seed}' and '${values.minutes}'`,
+  );
+  Deno.exit(2);
+}
+const reload = values["no-reload"] ? false : values.reload ?? await agentReloads();
+console.log(
+  `chaos seed ${seed} (repeat with --seed ${seed}), ${minutes} min, reload ${
+    reload ? "on" : "off"
+  }`,
+);
+const report = await runChaos({
+  seed,
+  minutes,
+  reload,
+  echo: values.echo,
+  log: (line) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`),
+});
+console.log(chaosTable(report).join("\n"));
+Deno.exit(report.violations.length === 0 ? 0 : 1);
