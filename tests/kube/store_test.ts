@@ -3,6 +3,7 @@ import type { KubeClient, WatchOptions } from "../../src/kube/client.ts";
 import { KubeError } from "../../src/kube/client.ts";
 import { ObjectStore, type StoreChange, type StoreFailure } from "../../src/kube/store.ts";
 import type { KubeObject, Resource } from "../../src/kube/types.ts";
+import { MemoryKube } from "../../src/kube/memory.ts";
 import { Logger } from "../../src/observe/log.ts";
 import { FakeClock, settle } from "../support/fakes.ts";
 
@@ -238,5 +239,50 @@ Deno.test("store: a watch the API refuses is a watch failure, even after the lis
   await clock.advance(1000);
   assert.equal(store.connected, true);
   assert.deepEqual(reported.map((f) => f?.verb), ["watch", undefined]);
+  await store.stop();
+});
+
+Deno.test("store: a field selector keeps one object; transform trims what is kept; Nodes have no namespace", async () => {
+  const clock = new FakeClock();
+  const kube = new MemoryKube();
+  const configMap = (name: string, list: string): KubeObject => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: "datastream", annotations: { bulky: "x".repeat(100) } },
+    data: { list },
+  });
+  kube.seed(configMap("targets", "192.0.2.1"));
+  kube.seed(configMap("other", "192.0.2.9"));
+  kube.seed({ apiVersion: "v1", kind: "Node", metadata: { name: "node-1" } });
+  const store = new ObjectStore({
+    client: kube,
+    clock,
+    log: new Logger({ level: "error", write: () => {} }),
+    onChange: () => {},
+    transform: (object) => ({ ...object, metadata: { name: object.metadata.name } }),
+  });
+  store.track("configmaps", "datastream", undefined, { fieldSelector: "metadata.name=targets" });
+  store.track("nodes", "");
+  await clock.advance(0);
+  assert.deepEqual(store.list("configmaps", "datastream"), [
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "targets" },
+      data: { list: "192.0.2.1" },
+    },
+  ]);
+  assert.deepEqual(store.list("nodes", "").map((o) => o.metadata.name), ["node-1"]);
+  await kube.apply(configMap("other", "192.0.2.8"));
+  await kube.apply(configMap("targets", "192.0.2.2"));
+  await settle();
+  assert.deepEqual(store.list("configmaps", "datastream"), [
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "targets" },
+      data: { list: "192.0.2.2" },
+    },
+  ]);
   await store.stop();
 });
