@@ -151,19 +151,23 @@ function _meaning(
       error: `dns ${name} ${type}: ${rcodeName(response.rcode)} from ${response.server}`,
     };
   }
-  return { ok: true, ...followAnswer(name, type, response.answers) };
+  return { ok: true, ...followAnswer(response.name, type, response.answers) };
 }
 
-/** Asks one query, turning a thrown failure into a failure line. */
+/**
+ * Asks one query (for `asked`, `name` unless given: an SRV target is asked as an absolute
+ * name), turning a thrown failure into a failure line naming `name`.
+ */
 async function _ask(
   query: DnsQuery,
   name: string,
   type: "A" | "AAAA" | "SRV",
   signal: AbortSignal,
+  asked: string = name,
 ): Promise<ReturnType<typeof _meaning> & { additional?: readonly DnsRecord[] }> {
   let response: DnsResponse;
   try {
-    response = await query(name, type, { signal });
+    response = await query(asked, type, { signal });
   } catch (error) {
     return { ok: false, error: _errorLine(name, type, error) };
   }
@@ -237,8 +241,8 @@ async function _targetAddresses(
   ];
   if (parts.every((part) => part.records.length === 0)) {
     const asked = await Promise.all([
-      _ask(query, target, "A", signal),
-      _ask(query, target, "AAAA", signal),
+      _ask(query, target, "A", signal, `${target}.`),
+      _ask(query, target, "AAAA", signal, `${target}.`),
     ]);
     parts = [];
     for (const part of asked) {

@@ -6,8 +6,9 @@
  * ignored, so a stray or spoofed datagram cannot answer for the server.
  *
  * The whole query, TCP retry included, has one deadline; every socket is closed on every path.
- * The default nameserver is the first `nameserver` line of `/etc/resolv.conf`, as glibc's
- * resolver takes it.
+ * Without a configured nameserver the client acts as the system's resolver: the first
+ * `nameserver` of `/etc/resolv.conf`, and its `search` list and `ndots` for relative names (so
+ * `kafka.ns.svc` works in a Pod as it does for glibc); a final dot makes a name absolute.
  *
  * @module
  */
@@ -22,6 +23,8 @@ import {
   encodeQuery,
   type QueryType,
   randomQueryId,
+  RCODE,
+  relativeName,
   sameName,
   TYPE_CODE,
 } from "./dns_codec.ts";
@@ -39,6 +42,8 @@ export interface DnsResponse {
   readonly answers: readonly DnsRecord[];
   /** The additional section. */
   readonly additional: readonly DnsRecord[];
+  /** The name answered (after the search list; without a final dot): follow answers from it. */
+  readonly name: string;
   /** The server that answered: `192.0.2.53:53`, `[2001:db8::53]:53`. */
   readonly server: string;
   /** True when the answer came over TCP after a truncated UDP answer. */
@@ -97,7 +102,10 @@ export type DnsQuery = (
 
 /** Options of {@linkcode createDnsClient}. */
 export interface DnsClientOptions {
-  /** `host`, `host:port` or `[v6]:port`, host an IP address; default the first of resolv.conf. */
+  /**
+   * `host`, `host:port` or `[v6]:port`, host an IP address; names are then asked as written.
+   * Default: the system's resolver, i.e. resolv.conf's first nameserver with its search list.
+   */
   readonly nameserver?: string;
   /** Deadline of one query, TCP retry included. */
   readonly timeout: Millis;
@@ -157,13 +165,48 @@ export function nameserverText(nameserver: Nameserver): string {
     : `${nameserver.host}:${nameserver.port}`;
 }
 
-/** The address of the first `nameserver` line of a resolv.conf text, if any. */
-export function firstNameserver(resolvConf: string): string | undefined {
-  for (const line of resolvConf.split("\n")) {
-    const [keyword, address] = line.trim().split(/\s+/);
-    if (keyword === "nameserver" && address !== undefined) return address;
+/** What the system's resolver takes from resolv.conf (resolv.conf(5)). */
+export interface ResolvConf {
+  /** The first `nameserver`, if any. */
+  readonly nameserver: string | undefined;
+  /** Domains tried for a relative name (`search`, or `domain`; the last such line wins). */
+  readonly search: readonly string[];
+  /** A name with at least this many dots is tried as is first (`options ndots:n`, default 1). */
+  readonly ndots: number;
+}
+
+/** Reads the nameserver, search list and `ndots` of a resolv.conf text. */
+export function parseResolvConf(text: string): ResolvConf {
+  let nameserver: string | undefined;
+  let search: string[] = [];
+  let ndots = 1;
+  for (const raw of text.split("\n")) {
+    const [keyword, ...values] = raw.replace(/[#;].*$/, "").trim().split(/\s+/);
+    if (keyword === "nameserver" && values[0] !== undefined) nameserver ??= values[0];
+    else if (keyword === "search") search = values;
+    else if (keyword === "domain" && values[0] !== undefined) search = [values[0]];
+    else if (keyword === "options") {
+      for (const value of values) {
+        const ndotsValue = /^ndots:(\d+)$/.exec(value)?.[1];
+        // resolv.conf(5): values over 15 are taken as 15.
+        if (ndotsValue !== undefined) ndots = Math.min(15, Number(ndotsValue));
+      }
+    }
   }
-  return undefined;
+  return { nameserver, search: search.filter((domain) => domain !== "."), ndots };
+}
+
+/**
+ * The names the system's resolver tries for `name`, in order (resolv.conf(5)): an absolute
+ * name (final dot) only as is; a name with at least `ndots` dots as is, then with each search
+ * domain; a name with fewer, with each search domain, then as is.
+ */
+export function searchNames(name: string, conf: Pick<ResolvConf, "search" | "ndots">): string[] {
+  const relative = relativeName(name);
+  if (relative !== name) return [relative];
+  const expanded = conf.search.map((domain) => `${name}.${relativeName(domain)}`);
+  const dots = name.split(".").length - 1;
+  return dots >= conf.ndots ? [name, ...expanded] : [...expanded, name];
 }
 
 function _canonicalIPv6(text: string): string | undefined {
@@ -176,39 +219,63 @@ function _canonicalIPv6(text: string): string | undefined {
   }
 }
 
-/** Builds the query function of one configured server (or the system's). */
+/**
+ * Builds the query function of one configured server, or of the system's resolver (resolv.conf
+ * read on every query, its search list applied as Prometheus does: the first NOERROR answer of
+ * the names tried wins; NXDOMAIN for all of them is NXDOMAIN; otherwise the first other
+ * outcome, an error code or no answer, is the result).
+ */
 export function createDnsClient(options: DnsClientOptions): DnsQuery {
   const readResolvConf = options.readResolvConf ?? (() => Deno.readTextFile(RESOLV_CONF));
   return async (name, type, queryOptions = {}) => {
-    const nameserver = await _nameserver(name, type, options.nameserver, readResolvConf);
-    return await _ask(name, type, nameserver, options.timeout, queryOptions.signal);
+    const { signal } = queryOptions;
+    const plan = await _plan(name, type, options.nameserver, readResolvConf);
+    let failure: { response: DnsResponse } | { error: unknown } | undefined;
+    let nxdomain: DnsResponse | undefined;
+    for (const candidate of plan.names) {
+      try {
+        const response = await _ask(candidate, type, plan.nameserver, options.timeout, signal);
+        if (response.rcode === RCODE.NOERROR) return response;
+        if (response.rcode === RCODE.NXDOMAIN) nxdomain ??= response;
+        else failure ??= { response };
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        failure ??= { error };
+      }
+    }
+    if (failure === undefined) return nxdomain!;
+    if ("response" in failure) return failure.response;
+    throw failure.error;
   };
 }
 
-async function _nameserver(
+/** The server to ask and the names to try for `name`. */
+async function _plan(
   name: string,
   type: QueryType,
   configured: string | undefined,
   readResolvConf: () => Promise<string>,
-): Promise<Nameserver> {
+): Promise<{ nameserver: Nameserver; names: string[] }> {
   let text = configured;
+  let names = [relativeName(name)];
   if (text === undefined) {
-    let resolvConf: string;
+    let resolvConf: ResolvConf;
     try {
-      resolvConf = await readResolvConf();
+      resolvConf = parseResolvConf(await readResolvConf());
     } catch (error) {
       throw new DnsQueryError(name, type, undefined, `cannot read ${RESOLV_CONF}: ${error}`, {
         cause: error,
       });
     }
-    text = firstNameserver(resolvConf);
+    text = resolvConf.nameserver;
     if (text === undefined) {
       throw new DnsQueryError(name, type, undefined, `no nameserver line in ${RESOLV_CONF}`);
     }
+    names = searchNames(name, resolvConf);
   }
   const parsed = parseNameserver(text);
   if (!parsed.ok) throw new DnsQueryError(name, type, undefined, parsed.reason);
-  return parsed.nameserver;
+  return { nameserver: parsed.nameserver, names };
 }
 
 /** Why a query ended early: its deadline or the caller. */
@@ -241,6 +308,7 @@ async function _ask(
       tcp = true;
     }
     return {
+      name: relativeName(name),
       rcode: message.rcode,
       answers: message.answers,
       additional: message.additional,

@@ -531,7 +531,15 @@ export function formatIPv6(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
 }
 
-/** Whether two names are the same name (ASCII case-insensitive, RFC 4343). */
+/** Whether two names are the same name: ASCII case-insensitive (RFC 4343), final dot or not. */
 export function sameName(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
+  return relativeName(a).toLowerCase() === relativeName(b).toLowerCase();
+}
+
+/** `name` without its final dot (`kafka.test.` → `kafka.test`); the root stays `.`. */
+export function relativeName(name: string): string {
+  if (name === "." || !name.endsWith(".")) return name;
+  // A final `\.` is an escaped dot inside the last label unless the backslash is escaped too.
+  const backslashes = /\\*$/.exec(name.slice(0, -1))?.[0].length ?? 0;
+  return backslashes % 2 === 1 ? name : name.slice(0, -1);
 }

@@ -11,9 +11,10 @@ import dgram from "node:dgram";
 import {
   createDnsClient,
   DnsQueryError,
-  firstNameserver,
   nameserverText,
   parseNameserver,
+  parseResolvConf,
+  searchNames,
 } from "../../src/discovery/dns_client.ts";
 import {
   decodeMessage,
@@ -148,6 +149,7 @@ Deno.test("dns client: a UDP answer comes back with its code, records and server
   const query = createDnsClient({ nameserver: server.nameserver, timeout: 10_000 });
   const response = await query("kafka.test", "A");
   assert.deepEqual(response, {
+    name: "kafka.test",
     rcode: RCODE.NOERROR,
     answers: [A("192.0.2.11"), A("192.0.2.12")],
     additional: [],
@@ -292,7 +294,77 @@ Deno.test("dns client: nameserver forms host, host:port, [v6]:port and bare IPv6
   for (const bad of ["dns.example.test", "192.0.2.53:0", "192.0.2.53:99999", "[192.0.2.1]:x"]) {
     assert.equal(parseNameserver(bad).ok, false, bad);
   }
-  assert.equal(firstNameserver("nameserver\nnameserver 10.0.0.1 \n"), "10.0.0.1");
+});
+
+Deno.test("dns client: resolv.conf gives the first nameserver, the last search list, ndots", () => {
+  assert.deepEqual(
+    parseResolvConf(
+      "# generated\nnameserver\nnameserver 10.0.0.1 # first\nnameserver 10.0.0.2\n" +
+        "domain example.test\nsearch ns.svc.cluster.local svc.cluster.local\n" +
+        "options edns0 ndots:5 timeout:1\n",
+    ),
+    {
+      nameserver: "10.0.0.1",
+      search: ["ns.svc.cluster.local", "svc.cluster.local"],
+      ndots: 5,
+    },
+  );
+  assert.deepEqual(parseResolvConf("options ndots:99\n"), {
+    nameserver: undefined,
+    search: [],
+    ndots: 15,
+  });
+  const pod = { search: ["ns.svc.cluster.local", "cluster.local"], ndots: 5 };
+  assert.deepEqual(searchNames("kafka", pod), [
+    "kafka.ns.svc.cluster.local",
+    "kafka.cluster.local",
+    "kafka",
+  ]);
+  assert.deepEqual(searchNames("kafka.test.", pod), ["kafka.test"]);
+  assert.deepEqual(searchNames("a.b.c.d.e.f", pod), [
+    "a.b.c.d.e.f",
+    "a.b.c.d.e.f.ns.svc.cluster.local",
+    "a.b.c.d.e.f.cluster.local",
+  ]);
+});
+
+Deno.test("dns client: the system resolver walks the search list as Prometheus does", async () => {
+  const rcodes: Record<string, number> = {
+    "kafka.ns.test": RCODE.NXDOMAIN,
+    "kafka.svc.test": RCODE.NOERROR,
+    "down.ns.test": RCODE.SERVFAIL,
+  };
+  await using server = await ScriptedDns.start({
+    udp: (query) => {
+      const name = query.questions[0]!.name;
+      const rcode = rcodes[name] ?? RCODE.NXDOMAIN;
+      const answers = rcode === RCODE.NOERROR ? [{ ...A("192.0.2.11"), name }] : [];
+      return [reply(query, answers, { rcode })];
+    },
+  });
+  const query = createDnsClient({
+    timeout: 10_000,
+    readResolvConf: () =>
+      Promise.resolve(
+        `nameserver ${server.nameserver}\nsearch ns.test svc.test\noptions ndots:2\n`,
+      ),
+  });
+  const asked = () => server.queries.splice(0).map((q) => q.message.questions[0]!.name);
+  // The first NOERROR wins, and says which name it answers.
+  const found = await query("kafka", "A");
+  assert.equal(found.name, "kafka.svc.test");
+  assert.deepEqual(found.answers, [{ ...A("192.0.2.11"), name: "kafka.svc.test" }]);
+  assert.deepEqual(asked(), ["kafka.ns.test", "kafka.svc.test"]);
+  // NXDOMAIN for every name is NXDOMAIN; an error code for one of them is that error.
+  assert.equal((await query("gone", "A")).rcode, RCODE.NXDOMAIN);
+  assert.deepEqual(asked(), ["gone.ns.test", "gone.svc.test", "gone"]);
+  assert.equal((await query("down", "A")).rcode, RCODE.SERVFAIL);
+  asked();
+  // A final dot, or a configured nameserver, asks the name as written.
+  await query("kafka.", "A");
+  assert.deepEqual(asked(), ["kafka"]);
+  await createDnsClient({ nameserver: server.nameserver, timeout: 10_000 })("kafka", "A");
+  assert.deepEqual(asked(), ["kafka"]);
 });
 
 Deno.test("dns client: truncated over UDP with no TCP listener is an error naming TCP", async () => {

@@ -10,6 +10,8 @@ import {
   formatIPv6,
   RCODE,
   rcodeName,
+  relativeName,
+  sameName,
 } from "../../src/discovery/dns_codec.ts";
 
 const hex = (text: string) =>
@@ -185,6 +187,10 @@ Deno.test("dns codec: label bytes that are not printable round-trip through esca
   assert.equal(message.message.questions[0]?.name, "a\\.b.\\000\\\\.test");
   assert.deepEqual(encodeName("a\\.b.\\000\\\\.test"), wire);
   assert.deepEqual(encodeName("."), hex("00"));
+  // Names compare without case and without a final dot; an escaped final dot stays.
+  assert.ok(sameName("Kafka.Test.", "kafka.test"));
+  assert.equal(relativeName("a\\."), "a\\.");
+  assert.equal(relativeName("."), ".");
 });
 
 Deno.test("dns codec: names that cannot go on the wire are DnsEncodeErrors", () => {

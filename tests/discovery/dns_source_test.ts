@@ -16,7 +16,12 @@ import {
   refreshDelay,
 } from "../../src/discovery/dns.ts";
 import { type DnsQuery, DnsQueryError, type DnsResponse } from "../../src/discovery/dns_client.ts";
-import { type DnsRecord, type QueryType, RCODE } from "../../src/discovery/dns_codec.ts";
+import {
+  type DnsRecord,
+  type QueryType,
+  RCODE,
+  relativeName,
+} from "../../src/discovery/dns_codec.ts";
 import type { SourceUpdate } from "../../src/discovery/types.ts";
 import { FakeClock, settle } from "../support/fakes.ts";
 
@@ -48,6 +53,7 @@ class ScriptedDnsQuery {
     }
     if ("throws" in script) return Promise.reject(script.throws);
     const response: DnsResponse = {
+      name: relativeName(name),
       rcode: script.rcode ?? RCODE.NOERROR,
       answers: script.answers ?? [],
       additional: script.additional ?? [],
@@ -220,8 +226,9 @@ Deno.test("dns source: SRV targets come with their port and first label as hostn
     // b1's address came along; b2's must be asked for.
     additional: [a("b1.kafka.test", "192.0.2.21")],
   });
-  dns.set("b2.kafka.test", "A", { answers: [a("b2.kafka.test", "192.0.2.22")] });
-  dns.set("b2.kafka.test", "AAAA", { answers: [a("b2.kafka.test", "2001:db8::22")] });
+  // Targets are asked as absolute names: no search list applies to them.
+  dns.set("b2.kafka.test.", "A", { answers: [a("b2.kafka.test", "192.0.2.22")] });
+  dns.set("b2.kafka.test.", "AAAA", { answers: [a("b2.kafka.test", "2001:db8::22")] });
   await using bed = await started(
     config({ names: ["_kafka._tcp.kafka.test"], record: "SRV" }),
     dns,
@@ -236,7 +243,7 @@ Deno.test("dns source: SRV targets come with their port and first label as hostn
   });
   assert.deepEqual(dns.asked.filter((key) => key.startsWith("b1")), []);
   // A target's lookup failing fails the SRV name: its last good answer stays.
-  dns.set("b2.kafka.test", "A", { rcode: RCODE.SERVFAIL });
+  dns.set("b2.kafka.test.", "A", { rcode: RCODE.SERVFAIL });
   await bed.clock.advance(30_000);
   const last = bed.updates.at(-1);
   assert.ok(last?.ok);
@@ -247,8 +254,8 @@ Deno.test("dns source: SRV targets come with their port and first label as hostn
   );
   // A target whose first label is not a DNS label gives no hostname.
   dns.set("_kafka._tcp.kafka.test", "SRV", { answers: [srv("b_3.kafka.test", 9094)] });
-  dns.set("b_3.kafka.test", "A", { answers: [a("b_3.kafka.test", "192.0.2.23")] });
-  dns.set("b_3.kafka.test", "AAAA", { answers: [] });
+  dns.set("b_3.kafka.test.", "A", { answers: [a("b_3.kafka.test", "192.0.2.23")] });
+  dns.set("b_3.kafka.test.", "AAAA", { answers: [] });
   await bed.clock.advance(30_000);
   assert.deepEqual(bed.updates.at(-1), {
     ok: true,

@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import type { DnsSourceConfig } from "../../src/config/schema.ts";
 import { createDnsSource } from "../../src/discovery/dns.ts";
+import { createDnsClient, type DnsQuery } from "../../src/discovery/dns_client.ts";
 import type {
   DiscoveredTarget,
   SourceClock,
@@ -46,7 +47,10 @@ class Watched implements AsyncDisposable {
   readonly clock = recordingClock();
   readonly source: TargetSource;
 
-  constructor(config: Partial<DnsSourceConfig> & Pick<DnsSourceConfig, "names">) {
+  constructor(
+    config: Partial<DnsSourceConfig> & Pick<DnsSourceConfig, "names">,
+    query?: DnsQuery,
+  ) {
     this.source = createDnsSource({
       type: "dns",
       record: "A",
@@ -54,7 +58,7 @@ class Watched implements AsyncDisposable {
       honorTtl: false,
       timeout: 5_000,
       ...config,
-    }, { clock: this.clock });
+    }, { clock: this.clock, ...(query ? { query } : {}) });
     this.source.start((update) => this.updates.push(update));
   }
 
@@ -248,6 +252,18 @@ Deno.test("dns source on dnsmasq: an answer too big for UDP comes over TCP", asy
   await using test = await bed({ hosts: { "big.test": many.map((n) => `192.0.2.${n}`) } });
   await using watched = new Watched({ names: ["big.test"], nameserver: test.dns.nameserver });
   await watched.settlesOn({ ok: true, targets: v4(...many) });
+});
+
+Deno.test("dns source on dnsmasq: without a nameserver, resolv.conf's search list applies", async () => {
+  await using test = await bed({ hosts: { "kafka.svc.test": ["192.0.2.11"] } });
+  const query = createDnsClient({
+    timeout: 5_000,
+    readResolvConf: () =>
+      Promise.resolve(`nameserver ${test.dns.address}\nsearch ns.test svc.test\noptions ndots:2\n`),
+  });
+  // kafka.ns.test is NXDOMAIN, kafka.svc.test answers: as a Pod's resolver would.
+  await using watched = new Watched({ names: ["kafka"] }, query);
+  await watched.settlesOn({ ok: true, targets: v4(11) });
 });
 
 Deno.test("dns source on dnsmasq: honorTtl resolves again after the answer's TTL", async () => {
