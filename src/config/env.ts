@@ -35,6 +35,7 @@ import {
 } from "./options.ts";
 import type {
   AlertOptions,
+  ClusterConfig,
   GlobalSettings,
   ParsedConfig,
   SecretSource,
@@ -44,7 +45,7 @@ import type {
 import { dirname } from "node:path";
 import { readEnvChecks } from "./probe_checks.ts";
 import { readEnvSourceGuard, readEnvSources } from "./sources.ts";
-import { checkDuplicateTargets, closestName } from "./validate.ts";
+import { checkDuplicateTargets, closestName, quote } from "./validate.ts";
 
 export { GLOBAL_VARIABLES, SEED_SERVICE_VARIABLES, SEED_VARIABLES } from "./options.ts";
 
@@ -345,7 +346,11 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
     baseDir: options.text === undefined ? "." : dirname(source),
   };
 
-  const service = _seedService(input, { defaultNamespace: options.defaultNamespace });
+  const clusters = _seedClusters(input);
+  const seeded = _seedService(input, { defaultNamespace: options.defaultNamespace });
+  const service = seeded && clusters
+    ? { ...seeded, clusters: clusters.map((cluster) => cluster.name) }
+    : seeded;
   const globals = _values(_readGiven(input, GLOBAL_OPTIONS));
   // The environment's webhook variables replace the file's as a pair, so that the environment
   // can switch from a URL to a URL file without an ambiguity error.
@@ -362,6 +367,7 @@ export function parseSeedConfig(options: SeedOptions): ParsedConfig {
   return {
     format: "env",
     services: service === undefined || issues.issues.length > 0 ? [] : [service],
+    ...(clusters ? { clusters } : {}),
     ...globals,
     teams,
     webhook,
@@ -578,6 +584,37 @@ function _seedService(
     ...(checks === undefined ? {} : { checks }),
     publish,
   };
+}
+
+/** The name of the default cluster next to `EXTRA_CONTEXTS`. */
+export const DEFAULT_CLUSTER = "default";
+
+/**
+ * `EXTRA_CONTEXTS`: the default cluster and one more per context of the kubeconfig (issue 14),
+ * the Service published into all of them; `undefined` when unset or invalid (reported).
+ */
+function _seedClusters(input: _Input): ClusterConfig[] | undefined {
+  const key = SERVICE_OPTIONS.clusters.env!;
+  const value = input.vars.get(key);
+  if (value === undefined) return undefined;
+  const items = typeof value === "string" ? input.issues.take(key, splitList(value)) : value;
+  if (items === undefined || items.length === 0) return undefined;
+  const clusters: ClusterConfig[] = [{ name: DEFAULT_CLUSTER }];
+  for (const [i, item] of items.entries()) {
+    const context = input.issues.take(`${key}[${i}]`, SERVICE_OPTIONS.clusters.parse(item, "env"));
+    if (context === undefined) continue;
+    if (clusters.some((cluster) => cluster.name === context)) {
+      input.issues.add(
+        `${key}[${i}]`,
+        `${
+          quote(context)
+        } is listed twice (or is '${DEFAULT_CLUSTER}', the default cluster's name)`,
+      );
+      continue;
+    }
+    clusters.push({ name: context, context });
+  }
+  return clusters;
 }
 
 /** The targets of `IPS`, each checked under `IPS[i]`; `undefined` when any is invalid. */

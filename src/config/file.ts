@@ -10,6 +10,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { IssueList, type Located } from "./issues.ts";
 import {
   ALERT_OPTIONS,
+  CLUSTER_OPTIONS,
   type GivenOptions,
   GLOBAL_OPTIONS,
   type Option,
@@ -25,12 +26,14 @@ import {
 } from "./options.ts";
 import type {
   AlertOptions,
+  ClusterConfig,
   ParsedConfig,
   ProbeSettings,
   PublishSettings,
   SecretSource,
   ServiceConfig,
   ServicePort,
+  SourceConfig,
   Target,
   TeamsCardShape,
 } from "./schema.ts";
@@ -79,16 +82,88 @@ export function parseStructuredConfig(
   const globals = _given(top, "", { options: GLOBAL_OPTIONS, ctx });
   const alerts = _alerts(top.alerts, ctx);
   const defaults = _defaults(top.defaults, ctx);
-  const services = _services(top.services, { ctx, defaults });
+  const clusters = _clusters(top.clusters, ctx);
+  const services = _services(top.services, {
+    ctx: { ...ctx, clusterNames: clusters?.map((cluster) => cluster.name) ?? [] },
+    defaults,
+  });
   return {
     format: "structured",
     services: issues.issues.length > 0 ? [] : services,
+    ...(clusters === undefined ? {} : { clusters }),
     ...Object.fromEntries(Object.entries(globals).map(([name, given]) => [name, given.value])),
     ...alerts,
     issues: issues.issues,
     warnings,
     notes,
   };
+}
+
+/** The `clusters` list (issue 14); `undefined` when absent or invalid (reported). */
+function _clusters(value: unknown, ctx: _Context): ClusterConfig[] | undefined {
+  if (!_present(value)) return undefined;
+  const list = _list(value, "clusters", ctx);
+  if (list === undefined) return undefined;
+  if (list.length === 0) {
+    return ctx.issues.add("clusters", "at least one cluster (or leave it out)");
+  }
+  const clusters: ClusterConfig[] = [];
+  const seen = new Map<string, string>();
+  for (const [i, item] of list.entries()) {
+    const at = _join("clusters", i);
+    const block = _mapping(item, at, { ctx, keys: STRUCTURED_KEYS.cluster });
+    if (block === undefined) continue;
+    const cluster = _item(block, at, {
+      options: CLUSTER_OPTIONS,
+      ctx,
+      required: { name: "the cluster's name" },
+    }) as unknown as ClusterConfig | undefined;
+    if (cluster === undefined) continue;
+    const first = seen.get(cluster.name);
+    if (first !== undefined) {
+      ctx.issues.add(_join(at, "name"), `${quote(cluster.name)} is also the name of ${first}`);
+      continue;
+    }
+    seen.set(cluster.name, at);
+    const kubeconfig = cluster.kubeconfig;
+    clusters.push({
+      name: cluster.name,
+      // Relative to the configuration file, not to wherever the agent happens to be started.
+      ...(kubeconfig
+        ? {
+          kubeconfig: isAbsolute(kubeconfig) ? kubeconfig : join(dirname(ctx.source), kubeconfig),
+        }
+        : {}),
+      ...(cluster.context ? { context: cluster.context } : {}),
+    });
+  }
+  return clusters;
+}
+
+/** Every cluster a service or one of its sources names must be one of `clusters`. */
+function _checkClusterNames(
+  clusters: readonly string[] | undefined,
+  sources: readonly SourceConfig[] | undefined | null,
+  path: string,
+  ctx: _Context,
+): void {
+  const names = ctx.clusterNames ?? [];
+  const allowed = names.length > 0
+    ? `allowed: ${names.join(", ")}`
+    : "no clusters are configured: add a `clusters` list";
+  clusters?.forEach((name, j) => {
+    if (!names.includes(name)) {
+      ctx.issues.add(`${path}.clusters[${j}]`, `unknown cluster ${quote(name)}: ${allowed}`);
+    }
+  });
+  sources?.forEach((source, j) => {
+    if ("cluster" in source && source.cluster !== undefined && !names.includes(source.cluster)) {
+      ctx.issues.add(
+        `${path}.sources[${j}].cluster`,
+        `unknown cluster ${quote(source.cluster)}: ${allowed}`,
+      );
+    }
+  });
 }
 
 /** The YAML (or JSON) document as plain data; syntax errors are issues at `file:line:column`. */
@@ -130,6 +205,8 @@ interface _Context {
   readonly notes: string[];
   readonly source: string;
   readonly defaultNamespace: string;
+  /** The names of `clusters` (issue 14), known before the services are read. */
+  readonly clusterNames?: readonly string[];
 }
 
 /** A YAML parser message as an issue message: lower-case start, never a URL from the input. */
@@ -405,6 +482,7 @@ function _service(
     )
     : ctx.defaultNamespace;
   const ports = _ports(block.ports, _join(path, "ports"), ctx);
+  const clusters = _serviceClusters(block.clusters, _join(path, "clusters"), ctx);
   const sources = readFileSources(block, path, {
     namespace: namespace ?? ctx.defaultNamespace,
     baseDir: dirname(ctx.source),
@@ -414,6 +492,7 @@ function _service(
   const targets = sources && !_present(block.targets)
     ? []
     : _targets(block.targets, _join(path, "targets"), { ...ctx, allowEmpty: !!sources });
+  _checkClusterNames(clusters, sources, path, ctx);
   const sourceGuard = _present(block.sources)
     ? readFileSourceGuard(block.sourceGuard, _join(path, "sourceGuard"), issues)
     : undefined;
@@ -455,6 +534,7 @@ function _service(
     ports,
     targets,
     ...(sources ? { sources, sourceGuard } : {}),
+    ...(clusters ? { clusters } : {}),
     probe,
     ...(checks === undefined ? {} : { checks }),
     publish,
@@ -559,6 +639,22 @@ function _checkPortNames(ports: readonly Located<ServicePort>[], issues: IssueLi
       );
     }
   }
+}
+
+/** A service's `clusters`: names, each once. */
+function _serviceClusters(value: unknown, path: string, ctx: _Context): string[] | undefined {
+  if (!_present(value)) return undefined;
+  const list = _list(value, path, ctx);
+  if (list === undefined) return undefined;
+  if (list.length === 0) return ctx.issues.add(path, "at least one cluster (or leave it out)");
+  const names: string[] = [];
+  for (const [i, item] of list.entries()) {
+    const name = ctx.issues.take(_join(path, i), SERVICE_OPTIONS.clusters.parse(item, "file"));
+    if (name === undefined) continue;
+    if (names.includes(name)) ctx.issues.add(_join(path, i), `${quote(name)} is listed twice`);
+    else names.push(name);
+  }
+  return names;
 }
 
 function _targets(

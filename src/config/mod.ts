@@ -137,6 +137,7 @@ export async function loadConfig(options: LoadOptions): Promise<LoadedConfig> {
   const config: Config = {
     format: parsed.format,
     services: parsed.services,
+    ...(parsed.clusters ? { clusters: parsed.clusters } : {}),
     alerts,
     ..._globals((name) => parsed[name]),
   };
@@ -238,9 +239,11 @@ export function describeConfig(config: Config): unknown {
     format: config.format,
     ..._show(GLOBAL_OPTIONS, _globals((name) => config[name])) as GlobalSettings,
     alerts: _describeAlerts(config.alerts),
+    ...(config.clusters ? { clusters: config.clusters.map((cluster) => ({ ...cluster })) } : {}),
     services: config.services.map((service) => ({
       name: service.name,
       namespace: service.namespace,
+      ...(service.clusters ? { clusters: [...service.clusters] } : {}),
       ports: service.ports.map((port) => ({ ...port })),
       targets: service.targets.map((target) => ({ ...target })),
       probe: _show(PROBE_OPTIONS, service.probe),

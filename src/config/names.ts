@@ -118,3 +118,18 @@ export function checkNameserver(value: unknown): Checked<string> {
   }
   return passed(family === 6 ? `[${host.toLowerCase()}]:${port}` : `${host}:${port}`);
 }
+
+/**
+ * A cluster's name (a kubeconfig context's, as kubeconfigs write them: `kind-east`,
+ * `gke_project_zone_name`, `arn:aws:eks:...:cluster/x`): 1-253 characters, no space or comma.
+ */
+export function checkClusterName(value: unknown): Checked<string> {
+  if (typeof value !== "string") return failed(`must be a cluster name, not ${kindOf(value)}`);
+  const name = value.trim();
+  if (!/^[A-Za-z0-9_.:/@+-]{1,253}$/.test(name)) {
+    return failed(
+      `${quote(value)} is not a cluster name: 1-253 letters, digits and '_.:/@+-', no spaces`,
+    );
+  }
+  return passed(name);
+}

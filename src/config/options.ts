@@ -49,7 +49,7 @@ import {
   type StatusRange,
 } from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
-import { checkDnsName, checkLabelSelector, checkNameserver } from "./names.ts";
+import { checkClusterName, checkDnsName, checkLabelSelector, checkNameserver } from "./names.ts";
 import { type Checked, failed, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
 import {
@@ -359,6 +359,16 @@ export const SERVICE_OPTIONS = {
     doc: "a port number, or `{name, port, protocol, appProtocol}`; with several ports each " +
       "needs a unique name; at most 100",
   }),
+  /** The clusters the Service is published into. */
+  clusters: option<string>({
+    env: "EXTRA_CONTEXTS",
+    parse: checkClusterName,
+    defaultText: "the first cluster",
+    seedDefaultText: "none",
+    doc: "the clusters the Service is published into: names of `clusters`, a list; " +
+      "`EXTRA_CONTEXTS`: kubeconfig contexts to publish into besides the default one, " +
+      "separated by spaces or commas",
+  }),
   /** The targets: each an address or a mapping of `TARGET_OPTIONS`. */
   targets: option<string>({
     env: "IPS",
@@ -366,6 +376,29 @@ export const SERVICE_OPTIONS = {
     required: true,
     doc: 'the targets: an address or `{address, zone, hostname}`; `IPS` is a bash array `("a" ' +
       '"b")`, or addresses separated by spaces or commas (`IPS="10.188.2.3 10.188.2.4"`)',
+  }),
+} as const;
+
+/** Options of each entry of `clusters` (issue 14): a cluster HELASEID publishes into. */
+export const CLUSTER_OPTIONS = {
+  /** Its name in `services[].clusters`, alerts, metrics and `/status`. */
+  name: option<string>({
+    parse: checkClusterName,
+    required: true,
+    doc: "the cluster's name in `services[].clusters`, sources, alerts, metrics and `/status`; " +
+      "the first cluster is the default (see [Several clusters](#several-clusters))",
+  }),
+  /** Its kubeconfig. */
+  kubeconfig: option<string>({
+    parse: checkText,
+    defaultText: "`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`, or in-cluster",
+    doc: "the kubeconfig of the cluster (relative to the configuration file)",
+  }),
+  /** Its context in that kubeconfig. */
+  context: option<string>({
+    parse: checkText,
+    defaultText: "`--context`, else the kubeconfig's current context",
+    doc: "the context of the cluster in that kubeconfig",
   }),
 } as const;
 
@@ -560,6 +593,13 @@ export const SOURCE_OPTIONS = {
   key: option<string>({
     parse: checkConfigMapKey,
     doc: "`configmap`: the key whose value lists the targets, as a `file` does",
+  }),
+  /** Kubernetes sources: the cluster read. */
+  cluster: option<string>({
+    parse: checkClusterName,
+    defaultText: "the first cluster",
+    doc: "`nodes`, `pods`, `endpointslices`, `configmap`: the cluster read (a name of " +
+      "`clusters`): targets known in one cluster, published in another",
   }),
   /** `file`: the list file. */
   path: option<string>({
@@ -943,6 +983,7 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
   { path: "services[].sources[]", options: SOURCE_OPTIONS, scope: "service" },
   { path: "services[].sourceGuard", options: SOURCE_GUARD_OPTIONS, scope: "service" },
   { path: "", options: GLOBAL_OPTIONS, scope: "global" },
+  { path: "clusters[]", options: CLUSTER_OPTIONS, scope: "global" },
   { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
   { path: "alerts.webhook", options: WEBHOOK_OPTIONS, scope: "global" },
   { path: "alerts", options: ALERT_OPTIONS, scope: "global" },
@@ -971,7 +1012,8 @@ export const SEED_VARIABLES: readonly string[] = [...SEED_SERVICE_VARIABLES, ...
 
 /** Keys of each block of the structured file. */
 export const STRUCTURED_KEYS = {
-  root: [...Object.keys(GLOBAL_OPTIONS), "alerts", "defaults", "services"],
+  root: [...Object.keys(GLOBAL_OPTIONS), "clusters", "alerts", "defaults", "services"],
+  cluster: Object.keys(CLUSTER_OPTIONS),
   alerts: ["teams", "webhook", ...Object.keys(ALERT_OPTIONS)],
   teams: Object.keys(TEAMS_OPTIONS),
   webhook: Object.keys(WEBHOOK_OPTIONS),

@@ -109,6 +109,8 @@ export interface NodesSourceConfig {
   readonly addressType: "InternalIP" | "ExternalIP";
   /** Leave out Nodes marked unschedulable (cordoned). */
   readonly skipUnschedulable: boolean;
+  /** The cluster read (a name of `clusters`; default the first). */
+  readonly cluster?: string;
 }
 
 /** Pods with a label selector (issue 12): `type: pods`. */
@@ -120,6 +122,8 @@ export interface PodsSourceConfig {
   readonly labelSelector?: string;
   /** Only Pods that are Running and Ready. */
   readonly readyOnly: boolean;
+  /** The cluster read (a name of `clusters`; default the first). */
+  readonly cluster?: string;
 }
 
 /** The endpoints of another Service (issue 12): `type: endpointslices`. */
@@ -131,6 +135,8 @@ export interface EndpointSlicesSourceConfig {
   readonly service: string;
   /** Only endpoints whose `conditions.ready` is not false. */
   readonly readyOnly: boolean;
+  /** The cluster read (a name of `clusters`; default the first). */
+  readonly cluster?: string;
 }
 
 /** A list of targets in one key of a ConfigMap (issue 12): `type: configmap`. */
@@ -142,6 +148,8 @@ export interface ConfigMapSourceConfig {
   readonly name: string;
   /** The key holding the list (the format of a `file` source). */
   readonly key: string;
+  /** The cluster read (a name of `clusters`; default the first). */
+  readonly cluster?: string;
 }
 
 /** A file listing targets, watched for changes (issue 12): `type: file`. */
@@ -151,6 +159,16 @@ export interface FileSourceConfig {
   readonly path: string;
   /** How often it is read again even without a change event. */
   readonly interval: Millis;
+}
+
+/** A cluster HELASEID publishes into (issue 14): `clusters[]`. */
+export interface ClusterConfig {
+  /** Its name in `services[].clusters`, alerts, metrics (`cluster` label) and `/status`. */
+  readonly name: string;
+  /** Its kubeconfig (default: `--kubeconfig`, `KUBECONFIG`, `~/.kube/config`, in-cluster). */
+  readonly kubeconfig?: string;
+  /** Its context in that kubeconfig (default: the kubeconfig's current one, or `--context`). */
+  readonly context?: string;
 }
 
 /** One source of a Service's targets. */
@@ -204,6 +222,8 @@ export interface ServiceConfig {
    * agent's copy) those its sources found. At least one when the Service has no sources.
    */
   readonly targets: readonly Target[];
+  /** The clusters it is published into (names of `clusters`); absent: the first cluster. */
+  readonly clusters?: readonly string[];
   /** Where more targets come from (issue 12); absent when the list above is all. */
   readonly sources?: readonly SourceConfig[];
   /** How a sudden shrink of a source's set is held (set when `sources` is). */
@@ -263,6 +283,11 @@ export interface Config extends GlobalSettings {
   readonly services: readonly ServiceConfig[];
   /** Alert channels and delivery settings. */
   readonly alerts: AlertSettings;
+  /**
+   * The clusters published into (issue 14), the first the default; absent: one cluster, the
+   * connection given on the command line (or in-cluster).
+   */
+  readonly clusters?: readonly ClusterConfig[];
 }
 
 /**
@@ -288,6 +313,8 @@ export interface ParsedConfig extends GlobalSettings {
   readonly format: ConfigFormat;
   /** Complete only when `issues` is empty. */
   readonly services: readonly ServiceConfig[];
+  /** The clusters given (`clusters`, or the seed's `EXTRA_CONTEXTS`). */
+  readonly clusters?: readonly ClusterConfig[];
   /** The Teams webhook URL's source. */
   readonly teams?: SecretSource;
   /** The generic JSON webhook. */

@@ -29,14 +29,17 @@ const FIELDS: Readonly<
     allowed: ["names", "record", "nameserver", "interval", "honorTtl", "timeout"],
     required: { names: "the DNS names to resolve" },
   },
-  nodes: { allowed: ["labelSelector", "addressType", "skipUnschedulable"], required: {} },
-  pods: { allowed: ["namespace", "labelSelector", "readyOnly"], required: {} },
+  nodes: {
+    allowed: ["labelSelector", "addressType", "skipUnschedulable", "cluster"],
+    required: {},
+  },
+  pods: { allowed: ["namespace", "labelSelector", "readyOnly", "cluster"], required: {} },
   endpointslices: {
-    allowed: ["namespace", "service", "readyOnly"],
+    allowed: ["namespace", "service", "readyOnly", "cluster"],
     required: { service: "the Service whose endpoints become targets" },
   },
   configmap: {
-    allowed: ["namespace", "name", "key"],
+    allowed: ["namespace", "name", "key", "cluster"],
     required: { name: "the ConfigMap's name", key: "the key holding the list" },
   },
   file: { allowed: ["path", "interval"], required: { path: "the file listing the targets" } },
@@ -95,6 +98,7 @@ function buildSource(
   if (!valid) return undefined;
   const value = <T>(name: keyof typeof SOURCE_OPTIONS, fallback?: T): T =>
     (given[name]?.value ?? SOURCE_OPTIONS[name].default ?? fallback) as T;
+  const cluster = given.cluster ? { cluster: given.cluster.value as string } : {};
   switch (type) {
     case "dns":
       return {
@@ -113,6 +117,7 @@ function buildSource(
         ...(selector ? { labelSelector: selector } : {}),
         addressType: value("addressType"),
         skipUnschedulable: value("skipUnschedulable"),
+        ...cluster,
       };
     }
     case "pods": {
@@ -122,6 +127,7 @@ function buildSource(
         namespace: value("namespace", ctx.namespace),
         ...(selector ? { labelSelector: selector } : {}),
         readyOnly: value("readyOnly"),
+        ...cluster,
       };
     }
     case "endpointslices":
@@ -130,6 +136,7 @@ function buildSource(
         namespace: value("namespace", ctx.namespace),
         service: value("service"),
         readyOnly: value("readyOnly"),
+        ...cluster,
       };
     case "configmap":
       return {
@@ -137,6 +144,7 @@ function buildSource(
         namespace: value("namespace", ctx.namespace),
         name: value("name"),
         key: value("key"),
+        ...cluster,
       };
     case "file": {
       const path = value<string>("path");

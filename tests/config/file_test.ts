@@ -248,7 +248,7 @@ Deno.test("services: required, a list, no duplicate namespace/name", async () =>
   assert.deepEqual(await issuesOf(load({ "c.yaml": "- a\n- b\n" }, { path: "c.yaml" })), [{
     path: "c.yaml",
     message:
-      "must be a mapping (keys logLevel, leases, leaseDuration, leaseRenewDeadline, leaseRetryPeriod, watchConfig, removedServices, leaseNamespace, alerts, defaults, services), not a list",
+      "must be a mapping (keys logLevel, leases, leaseDuration, leaseRenewDeadline, leaseRetryPeriod, watchConfig, removedServices, leaseNamespace, clusters, alerts, defaults, services), not a list",
   }]);
   const issues = await issuesOf(load({
     "c.yaml": `services:
