@@ -285,6 +285,14 @@ export function createDnsSource(config: DnsSourceConfig, options: DnsSourceOptio
   let running: Promise<void> | undefined;
   let stopped = false;
 
+  /** Hands `update` to the consumer; a throwing consumer is logged, never our failure. */
+  const deliver = (update: SourceUpdate) => {
+    try {
+      emit?.(update);
+    } catch (error) {
+      log?.error("dns source consumer threw", { source: name, error: String(error) });
+    }
+  };
   const refresh = async () => {
     timer = undefined;
     controller = new AbortController();
@@ -309,11 +317,11 @@ export function createDnsSource(config: DnsSourceConfig, options: DnsSourceOptio
       const text = JSON.stringify(update);
       if (text !== lastEmitted) {
         lastEmitted = text;
-        emit?.(update);
+        deliver(update);
       }
     } catch (error) {
       // Only a bug gets here: report it as a failure and keep resolving.
-      if (!stopped) emit?.({ ok: false, error: `${name}: ${String(error)}` });
+      if (!stopped) deliver({ ok: false, error: `${name}: ${String(error)}` });
     } finally {
       controller = undefined;
       if (!stopped) timer = clock.setTimeout(schedule, delay);

@@ -333,3 +333,21 @@ Deno.test("dns source: dedupe keeps one target per address and port, the first",
     ],
   );
 });
+
+Deno.test("dns source: an emit that throws does not stop the resolutions", async () => {
+  const dns = new ScriptedDnsQuery();
+  dns.set("kafka.test", "A", { answers: [a("kafka.test", "192.0.2.11")] });
+  const clock = new FakeClock();
+  const seen: SourceUpdate[] = [];
+  const source = createDnsSource(config(), { clock, query: dns.query });
+  source.start((update) => {
+    seen.push(update);
+    throw new Error("a broken consumer");
+  });
+  await settle();
+  dns.set("kafka.test", "A", { answers: [a("kafka.test", "192.0.2.12")] });
+  await clock.advance(30_000);
+  await source.stop();
+  assert.deepEqual(dns.asked, ["kafka.test A", "kafka.test A"]);
+  assert.deepEqual(seen.at(-1), { ok: true, targets: [{ address: "192.0.2.12" }] });
+});
