@@ -539,7 +539,7 @@ export const SOURCE_OPTIONS = {
     parse: checkLabelSelector,
     defaultText: "every object",
     doc: "`nodes`, `pods`: a label selector (`role=kafka,zone in (a,b)`); `NODE_SELECTOR` turns " +
-      "on a `nodes` source (`NODE_SELECTOR=all` for every Node)",
+      "on a `nodes` source (`NODE_SELECTOR=*` for every Node)",
   }),
   /**
    * `nodes`: the Node address published.
