@@ -1,6 +1,12 @@
 /**
  * The alert model every channel renders: what happened to one Service (targets down or back,
- * no healthy target left, writes to the Kubernetes API failing), independent of Teams or JSON.
+ * no healthy target left, writes to the Kubernetes API failing, a target source failing or its
+ * sudden shrink held), or to the configuration (a reload rejected), independent of Teams or
+ * JSON.
+ *
+ * A configuration alert concerns no Service: its `service` is `{ namespace: "", name: <the
+ * configuration file's path> }` (so every receiver still finds a subject to show), and its
+ * `config` says what was rejected.
  *
  * @module
  */
@@ -22,6 +28,12 @@ export const ALERT_EVENTS = [
   "writes-recovered",
   "blocked",
   "blocked-recovered",
+  "source-failing",
+  "source-recovered",
+  "source-held",
+  "source-hold-ended",
+  "config-reload-failed",
+  "config-reload-recovered",
 ] as const;
 
 /**
@@ -36,7 +48,13 @@ export const ALERT_EVENTS = [
  * - `writes-failing` / `writes-recovered`: the agent cannot write the Service's objects to the
  *   Kubernetes API for longer than the threshold / can again;
  * - `blocked` / `blocked-recovered`: the Service cannot be published (missing, has a selector,
- *   namespace missing, access denied, another writer) / is no longer blocked.
+ *   namespace missing, access denied, another writer) / is no longer blocked;
+ * - `source-failing` / `source-recovered`: a target source of the Service has failed for
+ *   longer than the write-failure threshold (its last good set stays in force) / answers again;
+ * - `source-held` / `source-hold-ended`: a source's set shrank suddenly and the change is held
+ *   / the hold ended (the shrink applied, or dropped because the source recovered);
+ * - `config-reload-failed` / `config-reload-recovered`: a reloaded configuration was rejected
+ *   (the running one stays) / the next reload succeeded.
  */
 export type AlertEvent = typeof ALERT_EVENTS[number];
 
@@ -59,7 +77,35 @@ export interface AlertTarget {
   readonly downFor?: Millis;
 }
 
-/** One alert about one Service. */
+/** The target source an alert is about (`source-*` events). */
+export interface AlertSource {
+  /** Its name (`dns kafka.test`). */
+  readonly name: string;
+  /** Its kind (`dns`, `nodes`, ...). */
+  readonly type: string;
+  /** Targets of its set in force. */
+  readonly targets: number;
+  /** The shrink held: from how many targets to how many, until when (epoch ms). */
+  readonly held?: { readonly from: number; readonly to: number; readonly until: number };
+  /** How a hold ended: the shrink `applied` after it, or `dropped` as the source recovered. */
+  readonly holdEnded?: "applied" | "dropped";
+}
+
+/** The configuration an alert is about (`config-reload-*` events). */
+export interface AlertConfig {
+  /** The configuration file. */
+  readonly path?: string;
+  /** The hash of the configuration in force. */
+  readonly hash: string;
+  /** What asked for the reload: the file changed, or SIGHUP. */
+  readonly trigger: "file" | "signal";
+  /** Why it was rejected (field paths and reasons, never a secret), cut to a few lines. */
+  readonly issues?: readonly string[];
+  /** Issues left out of `issues`. */
+  readonly issuesOmitted?: number;
+}
+
+/** One alert about one Service, or about the configuration. */
 export interface Alert {
   readonly event: AlertEvent;
   readonly severity: Severity;
@@ -87,6 +133,17 @@ export interface Alert {
   readonly reason?: Exclude<BlockedReason, "waiting-first-checks">;
   /** The other HELASEID writer of a `conflict`. */
   readonly writer?: string;
+  /** The target source of a `source-*` alert. */
+  readonly source?: AlertSource;
+  /** The configuration of a `config-reload-*` alert (its `service` is the file's path). */
+  readonly config?: AlertConfig;
+}
+
+/** The subject of an alert for people and logs: `namespace/name`, or the configuration file. */
+export function alertSubject(alert: Alert): string {
+  return alertFamily(alert) === "config"
+    ? alert.service.name
+    : `${alert.service.namespace}/${alert.service.name}`;
 }
 
 /** `firing` or `resolved`, as Alertmanager-style receivers expect. */
@@ -99,13 +156,25 @@ export function alertStatus(alert: Alert): "firing" | "resolved" {
  * one (targets and writes of a Service are separate subjects).
  */
 export function alertKey(alert: Alert): string {
-  return `${alert.service.namespace}/${alert.service.name}|${alertFamily(alert)}`;
+  const family = alertFamily(alert);
+  // Each source of a Service is a subject of its own; its failure and its hold are two.
+  const source = family === "source" || family === "hold" ? `|${alert.source?.name ?? ""}` : "";
+  return `${alert.service.namespace}/${alert.service.name}|${family}${source}`;
 }
 
-/** The subject an alert is about: the Service's targets, its writes, or its being blocked. */
-export function alertFamily(alert: Alert): "targets" | "writes" | "blocked" {
+/** What an alert is about; see {@linkcode ALERT_EVENTS}. */
+export type AlertFamily = "targets" | "writes" | "blocked" | "source" | "hold" | "config";
+
+/**
+ * The subject an alert is about: the Service's targets, its writes, its being blocked, a
+ * source failing, a source's shrink held, or the configuration.
+ */
+export function alertFamily(alert: Alert): AlertFamily {
   if (alert.event.startsWith("writes-")) return "writes";
   if (alert.event.startsWith("blocked")) return "blocked";
+  if (alert.event === "source-held" || alert.event === "source-hold-ended") return "hold";
+  if (alert.event.startsWith("source-")) return "source";
+  if (alert.event.startsWith("config-")) return "config";
   return "targets";
 }
 
@@ -119,6 +188,8 @@ export function alertFingerprint(alert: Alert): string {
     alert.panic,
     targets,
     ...(alert.reason === undefined ? [] : [alert.reason, alert.writer ?? "", alert.error ?? ""]),
+    ...(alert.source === undefined ? [] : [alert.source, alert.error ?? ""]),
+    ...(alert.config === undefined ? [] : [alert.config.issues ?? [], alert.config.hash]),
   ]);
 }
 

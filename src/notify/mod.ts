@@ -29,12 +29,19 @@ import { webhookPayload } from "./webhook.ts";
 export {
   type Alert,
   ALERT_EVENTS,
+  type AlertConfig,
   type AlertEvent,
+  type AlertSource,
   type AlertTarget,
   type Severity,
   type TargetChange,
 } from "./alert.ts";
-export { Notifier, type NotifierChannel, type NotifierOptions } from "./notifier.ts";
+export {
+  MAX_ALERT_ISSUES,
+  Notifier,
+  type NotifierChannel,
+  type NotifierOptions,
+} from "./notifier.ts";
 export { combineAlerts } from "./combine.ts";
 export {
   DEFAULT_MAX_AGE,
@@ -83,6 +90,8 @@ export interface CreateNotifierOptions {
    * reason of a drop, `helaseid_notifications_dropped_total`. Must not throw.
    */
   readonly onResult?: (channel: ChannelName, result: DeliveryResult, reason?: DropReason) => void;
+  /** The configuration file, named by reload alerts (default `configuration`). */
+  readonly configPath?: string;
   /** Queue, rate limit, timeout and retry tunables of every channel (defaults in {@linkcode DeliveryOptions}). */
   readonly delivery?: DeliveryOptions;
 }
@@ -137,5 +146,6 @@ export function createNotifier(
     coalesce,
     writeFailureThreshold,
     degraded,
+    ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
   });
 }

@@ -14,14 +14,26 @@
  *   alert (only if the block was reported). Waiting for the first checks is no block. Writes
  *   that fail while the Service is blocked raise no write alert of their own (the block's says
  *   why they fail).
+ * - Target sources ({@linkcode Notifier.sourceStatus}): a source failing for
+ *   `writeFailureThreshold` is one alert (its last good set stays in force); its recovery one
+ *   more (only if the failure was reported). A sudden shrink held is an alert at once (from N
+ *   to M targets, until when); the end of the hold one more (applied, or dropped because the
+ *   source recovered).
+ * - Reloads ({@linkcode Notifier.reload}): a rejected configuration is an alert at once with
+ *   its issues (cut to {@linkcode MAX_ALERT_ISSUES}); the next good reload one recovery alert.
+ * - Changing targets ({@linkcode Notifier.targetsChanged}): the Service's tracker learns the
+ *   new set, so a removed target never raises a "down" alert; a Service gone from the
+ *   configuration is forgotten with every pending alert of it.
  * - Each alert goes to every channel's queue with a way to fold in an older alert of the same
  *   subject that is still undelivered ({@linkcode combineAlerts}).
  *
  * @module
  */
 
-import type { AgentListener, TargetTransition } from "../agent.ts";
+import type { AgentListener, TargetsChange, TargetTransition } from "../agent.ts";
 import type { Millis, ServiceConfig } from "../config/schema.ts";
+import type { SourceStatus } from "../discovery/mod.ts";
+import type { ReloadResult } from "../reload.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
 import type { BlockedReason, PublishState } from "../publish/reconciler.ts";
@@ -29,6 +41,7 @@ import {
   type Alert,
   alertFingerprint,
   alertKey,
+  alertSubject,
   BLOCKED_REASON_LABEL,
   BLOCKED_REASON_TEXT,
   formatSpan,
@@ -65,6 +78,22 @@ export interface NotifierOptions {
   readonly writeFailureThreshold: Millis;
   /** Alert on Services that still have healthy targets. */
   readonly degraded: boolean;
+  /** The configuration file, named by reload alerts (default `configuration`). */
+  readonly configPath?: string;
+}
+
+/** Issues a reload alert lists at most ("and N more" after them). */
+export const MAX_ALERT_ISSUES = 10;
+/** Characters of one issue a reload alert shows at most. */
+const MAX_ISSUE_LENGTH = 300;
+
+interface _Source {
+  /** Its latest state. */
+  last: SourceStatus;
+  /** The failure: since when, its last error, its timer, whether it was reported. */
+  failing?: { since: number; error: string; timer?: unknown; reported: boolean };
+  /** The hold reported (its start), to report its end. */
+  held?: { since: number; from: number; to: number; until: number };
 }
 
 interface _Window {
@@ -97,6 +126,10 @@ export class Notifier implements AgentListener {
   readonly #windows = new Map<string, _Window>();
   readonly #writes = new Map<string, _Writes>();
   readonly #blocked = new Map<string, _Blocked>();
+  /** By `namespace/name|source`. */
+  readonly #sources = new Map<string, _Source>();
+  /** The rejected reload reported, until a reload succeeds. */
+  #reloadFailed?: ReloadResult;
   /** The alert each queued delivery renders, to fold it into a newer one. */
   readonly #alerts = new WeakMap<Delivery, Alert>();
   #closed?: Promise<void>;
@@ -191,6 +224,87 @@ export class Notifier implements AgentListener {
   }
 
   /**
+   * Follows a Service's target set: its tracker learns the added (unknown) and removed
+   * (forgotten, never "down") targets. A Service gone from the configuration is forgotten
+   * entirely: its window, write, block and source alerts that were not due yet are dropped.
+   */
+  targetsChanged(event: TargetsChange): void {
+    if (this.#closed) return;
+    try {
+      const { clock } = this.#options;
+      const key = `${event.service.namespace}/${event.service.name}`;
+      if (event.gone) {
+        const window = this.#windows.get(key);
+        if (window?.timer !== undefined) clock.clearTimeout(window.timer);
+        this.#windows.delete(key);
+        for (const pending of [this.#writes.get(key), this.#blocked.get(key)]) {
+          if (pending?.timer !== undefined) clock.clearTimeout(pending.timer);
+        }
+        this.#writes.delete(key);
+        this.#blocked.delete(key);
+        for (const [name, source] of this.#sources) {
+          if (!name.startsWith(`${key}|`)) continue;
+          if (source.failing?.timer !== undefined) clock.clearTimeout(source.failing.timer);
+          this.#sources.delete(name);
+        }
+        return;
+      }
+      const window = this.#windows.get(key);
+      if (window === undefined) {
+        this.#windows.set(key, { tracker: this.#tracker(event.service) });
+      } else {
+        window.tracker.update(event.service, event);
+      }
+    } catch (error) {
+      this.#options.log.error("cannot record the targets change for alerts", { error });
+    }
+  }
+
+  /**
+   * Watches a target source's state (the discovery's `onStatus`): alerts when it fails for
+   * `writeFailureThreshold` and when it recovers, when a sudden shrink is held and when the
+   * hold ends.
+   */
+  sourceStatus(status: SourceStatus): void {
+    if (this.#closed) return;
+    try {
+      const key = `${status.service}|${status.source}`;
+      let source = this.#sources.get(key);
+      if (source === undefined) {
+        if (status.error === undefined && status.held === undefined) return;
+        source = { last: status };
+        this.#sources.set(key, source);
+      }
+      source.last = status;
+      this.#watchFailing(status, source);
+      this.#watchHeld(status, source);
+      if (source.failing === undefined && source.held === undefined) this.#sources.delete(key);
+    } catch (error) {
+      this.#options.log.error("cannot record the source state for alerts", { error });
+    }
+  }
+
+  /**
+   * Takes a reload's outcome (the reloader's `onResult`): a rejected configuration is alerted
+   * at once with its issues; the next good reload after one is a recovery alert.
+   */
+  reload(result: ReloadResult): void {
+    if (this.#closed) return;
+    try {
+      if (result.ok) {
+        const failed = this.#reloadFailed;
+        this.#reloadFailed = undefined;
+        if (failed !== undefined) this.#emit(this.#reloadAlert(result, failed));
+        return;
+      }
+      this.#reloadFailed ??= result;
+      this.#emit(this.#reloadAlert(result, this.#reloadFailed));
+    } catch (error) {
+      this.#options.log.error("cannot record the reload for alerts", { error });
+    }
+  }
+
+  /**
    * Sends the alerts of open windows now, then lets each channel deliver within `timeoutMs`
    * (default 5s). Write alerts not yet due are not sent. Idempotent.
    */
@@ -200,6 +314,10 @@ export class Notifier implements AgentListener {
     for (const pending of [...this.#writes.values(), ...this.#blocked.values()]) {
       if (pending.timer !== undefined) clock.clearTimeout(pending.timer);
       pending.timer = undefined;
+    }
+    for (const source of this.#sources.values()) {
+      if (source.failing?.timer !== undefined) clock.clearTimeout(source.failing.timer);
+      if (source.failing) source.failing.timer = undefined;
     }
     for (const window of this.#windows.values()) {
       if (window.timer === undefined) continue;
@@ -211,6 +329,175 @@ export class Notifier implements AgentListener {
       this.#options.channels.map((channel) => channel.queue.close(timeoutMs)),
     ).then(() => {});
     return this.#closed;
+  }
+
+  /** The failure half of {@linkcode Notifier.sourceStatus}. */
+  #watchFailing(status: SourceStatus, source: _Source): void {
+    const { clock } = this.#options;
+    const failing = source.failing;
+    if (status.error === undefined) {
+      if (failing === undefined) return;
+      source.failing = undefined;
+      if (failing.timer !== undefined) clock.clearTimeout(failing.timer);
+      if (failing.reported) this.#emit(this.#sourceAlert(status, "source-recovered", failing));
+      return;
+    }
+    if (failing !== undefined) {
+      failing.error = status.error;
+      return;
+    }
+    const current: NonNullable<_Source["failing"]> = {
+      since: status.failingSince ?? clock.now(),
+      error: status.error,
+      reported: false,
+    };
+    source.failing = current;
+    const delay = Math.max(0, current.since + this.#options.writeFailureThreshold - clock.now());
+    current.timer = clock.setTimeout(() => {
+      current.timer = undefined;
+      if (source.failing !== current || this.#closed) return;
+      current.reported = true;
+      this.#emit(this.#sourceAlert(source.last, "source-failing", current));
+    }, delay);
+  }
+
+  /** The hold half of {@linkcode Notifier.sourceStatus}. */
+  #watchHeld(status: SourceStatus, source: _Source): void {
+    const held = status.held;
+    const was = source.held;
+    if (held !== undefined) {
+      if (was !== undefined && was.since === held.since) return;
+      source.held = { since: held.since, from: held.from, to: held.to, until: held.until };
+      this.#emit(this.#sourceAlert(status, "source-held"));
+      return;
+    }
+    if (was === undefined) return;
+    source.held = undefined;
+    // The discovery applies the held set once the hold is over; earlier, the source recovered.
+    const ended = this.#options.clock.now() >= was.until ? "applied" : "dropped";
+    this.#emit(this.#sourceAlert(status, "source-hold-ended", undefined, { was, ended }));
+  }
+
+  #sourceAlert(
+    status: SourceStatus,
+    event: "source-failing" | "source-recovered" | "source-held" | "source-hold-ended",
+    failing?: { since: number; error: string },
+    hold?: {
+      was: { since: number; from: number; to: number; until: number };
+      ended: "applied" | "dropped";
+    },
+  ): Alert {
+    const since = failing?.since ?? status.held?.since ?? hold?.was.since ??
+      this.#options.clock.now();
+    const { base, lasted } = this.#serviceAlertBase(status.service, since);
+    const name = `${status.source} of ${status.service}`;
+    const held = status.held ?? hold?.was;
+    const source = {
+      name: status.source,
+      type: status.type,
+      targets: status.targets,
+      ...(held ? { held: { from: held.from, to: held.to, until: held.until } } : {}),
+      ...(hold ? { holdEnded: hold.ended } : {}),
+    };
+    const set = _plural(status.targets, "target");
+    switch (event) {
+      case "source-failing":
+        return {
+          ...base,
+          event,
+          severity: "warning",
+          title: `Target source ${name} has failed for ${formatSpan(lasted)}: ` +
+            `its last good set (${set}) stays in force`,
+          error: failing?.error ?? status.error ?? "failing",
+          source,
+        };
+      case "source-recovered":
+        return {
+          ...base,
+          event,
+          severity: "resolved",
+          title: `Target source ${name} answers again after ${formatSpan(lasted)}: ${set}`,
+          lasted,
+          source,
+        };
+      case "source-held":
+        return {
+          ...base,
+          event,
+          severity: "warning",
+          title: `Target source ${name} shrank from ${held!.from} to ${held!.to} targets: ` +
+            `the change is held until ${new Date(held!.until).toISOString()}`,
+          ...(status.error === undefined ? {} : { error: status.error }),
+          source,
+        };
+      case "source-hold-ended":
+        return {
+          ...base,
+          event,
+          severity: "resolved",
+          title: hold?.ended === "applied"
+            ? `The held shrink of target source ${name} is applied after ${
+              formatSpan(lasted)
+            }: ${set}`
+            : `Target source ${name} recovered within its hold: the shrink from ${
+              hold?.was.from ?? 0
+            } to ${hold?.was.to ?? 0} targets is dropped (${set})`,
+          lasted,
+          source,
+        };
+    }
+  }
+
+  #reloadAlert(result: ReloadResult, failed: ReloadResult): Alert {
+    const path = this.#options.configPath ?? "configuration";
+    const now = this.#options.clock.now();
+    const trigger = result.trigger === "signal" ? "SIGHUP" : "file change";
+    const base = {
+      cluster: this.#options.cluster,
+      service: { namespace: "", name: path },
+      targets: [],
+      healthy: 0,
+      unhealthy: 0,
+      total: 0,
+      panic: false,
+      since: failed.at,
+      at: now,
+    };
+    if (result.ok) {
+      const lasted = Math.max(0, result.at - failed.at);
+      return {
+        ...base,
+        event: "config-reload-recovered",
+        severity: "resolved",
+        title: `The configuration ${path} reloads again (${trigger}) after ${
+          formatSpan(lasted)
+        } of rejected reloads`,
+        lasted,
+        config: {
+          ...(this.#options.configPath === undefined ? {} : { path: this.#options.configPath }),
+          hash: result.hash,
+          trigger: result.trigger,
+        },
+      };
+    }
+    const issues = result.issues ?? [];
+    const shown = issues.slice(0, MAX_ALERT_ISSUES).map((issue) => _shorten(issue));
+    return {
+      ...base,
+      since: result.at,
+      event: "config-reload-failed",
+      severity: "warning",
+      title: `Reloading the configuration ${path} (${trigger}) failed with ${
+        _plural(issues.length, "issue")
+      }: the previous configuration keeps running`,
+      config: {
+        ...(this.#options.configPath === undefined ? {} : { path: this.#options.configPath }),
+        hash: result.hash,
+        trigger: result.trigger,
+        issues: shown,
+        ...(issues.length > shown.length ? { issuesOmitted: issues.length - shown.length } : {}),
+      },
+    };
   }
 
   /** The blocked half of {@linkcode Notifier.publishState}. */
@@ -352,7 +639,7 @@ export class Notifier implements AgentListener {
     this.#options.log.info("alert", {
       event: alert.event,
       severity: alert.severity,
-      service: `${alert.service.namespace}/${alert.service.name}`,
+      service: alertSubject(alert),
       title: alert.title,
       targets: alert.targets.length,
     });
@@ -375,7 +662,7 @@ export class Notifier implements AgentListener {
       key: alertKey(alert),
       fingerprint: alertFingerprint(alert),
       body,
-      label: `${alert.event} ${alert.service.namespace}/${alert.service.name}`,
+      label: `${alert.event} ${alertSubject(alert)}`,
       at: alert.at,
       combine: (older) => {
         const before = this.#alerts.get(older);
@@ -386,6 +673,14 @@ export class Notifier implements AgentListener {
     this.#alerts.set(delivery, alert);
     return delivery;
   }
+}
+
+function _plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function _shorten(text: string): string {
+  return text.length <= MAX_ISSUE_LENGTH ? text : `${text.slice(0, MAX_ISSUE_LENGTH - 1)}…`;
 }
 
 /** The error of the most recent failed write of a publishing state. */

@@ -12,6 +12,7 @@
 import type { TeamsCardShape } from "../config/schema.ts";
 import {
   type Alert,
+  alertFamily,
   type AlertTarget,
   BLOCKED_REASON_TEXT,
   describeState,
@@ -100,6 +101,14 @@ function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
     },
     { type: "FactSet", facts: summaryFacts(alert, { maxError }) },
   ];
+  const issues = alert.config?.issues ?? [];
+  if (issues.length > 0) {
+    const more = alert.config?.issuesOmitted ?? 0;
+    const lines = issues.map((issue) => `- ${_shorten(issue, maxError)}`);
+    if (more > 0) lines.push(`- and ${more} more`);
+    // Adaptive Card markdown: list items separated by "\r".
+    body.push({ type: "TextBlock", text: lines.join("\r"), wrap: true, spacing: "Medium" });
+  }
   if (alert.targets.length > 0) {
     body.push({
       type: "FactSet",
@@ -120,10 +129,30 @@ function teamsCard(alert: Alert, options: CardOptions = {}): AdaptiveCard {
 
 /** Cluster, service, targets, state, reason, other writer, error and since of an alert. */
 function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
+  if (alert.config !== undefined && alertFamily(alert) === "config") {
+    return configFacts(alert, alert.config);
+  }
   const facts: Fact[] = [
     { title: "Cluster", value: alert.cluster },
     { title: "Service", value: `${alert.service.namespace}/${alert.service.name}` },
   ];
+  if (alert.source !== undefined) {
+    const { source } = alert;
+    facts.push({ title: "Source", value: `${source.name} (${source.type})` });
+    facts.push({ title: "Source targets", value: String(source.targets) });
+    if (source.held !== undefined) {
+      const until = new Date(source.held.until).toISOString();
+      facts.push({
+        title: "Held shrink",
+        value: `${source.held.from} → ${source.held.to} targets` +
+          (source.holdEnded === undefined
+            ? `, held until ${until}`
+            : source.holdEnded === "applied"
+            ? ", applied after the hold"
+            : ", dropped: the source recovered"),
+      });
+    }
+  }
   if (alert.targets.length > 0) {
     const names = alert.targets.slice(0, 5).map(targetName);
     const more = alert.targets.length - names.length;
@@ -153,6 +182,22 @@ function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
       : alert.severity === "resolved"
       ? since
       : `${since} (${formatSpan(alert.at - alert.since)} ago)`,
+  });
+  return facts;
+}
+
+/** The facts of a reload alert: the file, the trigger, the hash in force and the time. */
+function configFacts(alert: Alert, config: NonNullable<Alert["config"]>): Fact[] {
+  const facts: Fact[] = [
+    { title: "Cluster", value: alert.cluster },
+    { title: "Configuration", value: config.path ?? alert.service.name },
+    { title: "Trigger", value: config.trigger === "signal" ? "SIGHUP" : "file change" },
+    { title: "Hash in force", value: config.hash },
+  ];
+  const since = new Date(alert.since).toISOString();
+  facts.push({
+    title: "Since",
+    value: alert.lasted !== undefined ? `${since} (${formatSpan(alert.lasted)})` : since,
   });
   return facts;
 }

@@ -7,6 +7,10 @@
  * in a zone outage make one alert, a transition repeated makes none, and a target that went
  * down and came back within the window is reported once as `flapped`.
  *
+ * The set of targets changes with sources and reloads ({@linkcode ServiceTracker.update}): a
+ * new target starts unknown, a removed one is forgotten with whatever it was (a removed target
+ * never makes a "down" alert, nor a "recovered" one), and the counts follow.
+ *
  * @module
  */
 
@@ -26,7 +30,7 @@ export interface TrackerOptions {
 }
 
 interface _TargetState {
-  readonly target: Target;
+  target: Target;
   status: HealthStatus;
   /** When the target last went down. */
   downAt?: number;
@@ -42,7 +46,7 @@ interface _TargetState {
 
 /** The alert state of one Service. */
 export class ServiceTracker {
-  readonly #service: ServiceConfig;
+  #service: ServiceConfig;
   readonly #options: TrackerOptions;
   readonly #targets = new Map<string, _TargetState>();
   #reportedAllDown = false;
@@ -60,6 +64,34 @@ export class ServiceTracker {
         wentDown: false,
         reportedDown: false,
       });
+    }
+  }
+
+  /**
+   * Takes the Service's new configuration and target set: `added` targets start unknown (one
+   * already known keeps its state), `removed` ones are forgotten, kept ones take their new
+   * fields (zone, hostname).
+   */
+  update(service: ServiceConfig, change: {
+    readonly added: readonly Target[];
+    readonly removed: readonly Target[];
+  }): void {
+    this.#service = service;
+    for (const target of change.removed) this.#targets.delete(target.address);
+    for (const target of change.added) {
+      if (this.#targets.has(target.address)) continue;
+      this.#targets.set(target.address, {
+        target,
+        status: "unknown",
+        wentDown: false,
+        reportedDown: false,
+      });
+    }
+    for (const target of service.targets) {
+      const state = this.#targets.get(target.address);
+      if (state !== undefined && state.target !== target) {
+        state.target = target;
+      }
     }
   }
 

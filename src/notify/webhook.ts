@@ -24,6 +24,24 @@
  * }
  * ```
  *
+ * Target sources (`source-failing`, `source-recovered`, `source-held`, `source-hold-ended`) add
+ * `source`:
+ *
+ * ```json
+ * "source": { "name": "dns kafka.test", "type": "dns", "targets": 3,
+ *             "held": { "from": 3, "to": 0, "until": "2026-11-26T10:05:00.000Z" },
+ *             "holdEnded": "applied" }
+ * ```
+ *
+ * Reloads (`config-reload-failed`, `config-reload-recovered`) concern no Service: `service` is
+ * `{ "namespace": "", "name": "<the configuration file's path>" }`, the counts are 0, and
+ * `config` says what happened (at most 10 issues, each cut to 300 characters; never a secret):
+ *
+ * ```json
+ * "config": { "path": "/etc/helaseid/config.yaml", "hash": "9f2c41d07a3b5e88",
+ *             "trigger": "file", "issues": ["services[0].probe.port: ..."], "issuesOmitted": 0 }
+ * ```
+ *
  * Fields are only ever added within version 1; optional fields are left out, never null.
  *
  * @module
@@ -88,6 +106,29 @@ export interface WebhookPayload {
   readonly reason?: NonNullable<Alert["reason"]>;
   /** The other HELASEID writer of a `conflict`. */
   readonly writer?: string;
+  /** The target source of a `source-*` alert. */
+  readonly source?: {
+    readonly name: string;
+    readonly type: string;
+    /** Targets of its set in force. */
+    readonly targets: number;
+    /** The shrink held: from and to how many targets, held until when (ISO 8601). */
+    readonly held?: { readonly from: number; readonly to: number; readonly until: string };
+    /** `source-hold-ended`: `applied` after the hold, or `dropped` as the source recovered. */
+    readonly holdEnded?: "applied" | "dropped";
+  };
+  /** The configuration of a `config-reload-*` alert. */
+  readonly config?: {
+    readonly path?: string;
+    /** The hash of the configuration in force. */
+    readonly hash: string;
+    /** `file` (the file changed) or `signal` (SIGHUP). */
+    readonly trigger: "file" | "signal";
+    /** Why the reload was rejected, at most 10 lines. */
+    readonly issues?: readonly string[];
+    /** Issues left out of `issues`. */
+    readonly issuesOmitted?: number;
+  };
 }
 
 /** Targets listed at most in a JSON alert. */
@@ -100,6 +141,8 @@ export function webhookPayload(alert: Alert): WebhookPayload {
   if (alert.targets.length > 20) lines.push(`• and ${alert.targets.length - 20} more`);
   if (alert.writer !== undefined) lines.push(`other writer: ${alert.writer}`);
   if (alert.error !== undefined) lines.push(alert.error);
+  for (const issue of alert.config?.issues ?? []) lines.push(`• ${issue}`);
+  if (alert.config?.issuesOmitted) lines.push(`• and ${alert.config.issuesOmitted} more`);
   return {
     version: 1,
     kind: "helaseid.alert",
@@ -131,6 +174,32 @@ export function webhookPayload(alert: Alert): WebhookPayload {
     ...(alert.lasted === undefined ? {} : { lastedSeconds: _seconds(alert.lasted) }),
     ...(alert.reason === undefined ? {} : { reason: alert.reason }),
     ...(alert.writer === undefined ? {} : { writer: alert.writer }),
+    ...(alert.source === undefined ? {} : {
+      source: {
+        name: alert.source.name,
+        type: alert.source.type,
+        targets: alert.source.targets,
+        ...(alert.source.held === undefined ? {} : {
+          held: {
+            from: alert.source.held.from,
+            to: alert.source.held.to,
+            until: new Date(alert.source.held.until).toISOString(),
+          },
+        }),
+        ...(alert.source.holdEnded === undefined ? {} : { holdEnded: alert.source.holdEnded }),
+      },
+    }),
+    ...(alert.config === undefined ? {} : {
+      config: {
+        ...(alert.config.path === undefined ? {} : { path: alert.config.path }),
+        hash: alert.config.hash,
+        trigger: alert.config.trigger,
+        ...(alert.config.issues === undefined ? {} : { issues: alert.config.issues }),
+        ...(alert.config.issuesOmitted === undefined
+          ? {}
+          : { issuesOmitted: alert.config.issuesOmitted }),
+      },
+    }),
   };
 }
 
