@@ -2,7 +2,10 @@
  * Kubernetes Events (events.k8s.io/v1) on the Service for what an operator should see in
  * `kubectl describe service`: a target going down or coming back, every target down, a
  * publishing failure, a Service that cannot be published (missing, with a selector, refused
- * by the API, in a missing namespace) and another HELASEID writer rewriting its objects.
+ * by the API, in a missing namespace) and another HELASEID writer rewriting its objects; and,
+ * as targets change (issue 12), the targets a source or a reload added and removed
+ * (`TargetsChanged`, Normal), a target source failing and recovering (`SourceFailing`,
+ * `SourceRecovered`) and a sudden shrink held (`SourceShrinkHeld`).
  *
  * Events must not flood etcd when a target flaps, so each (Service, target, reason) keeps one
  * Event per window (default 30 minutes) and repeats only update its `series` (count and last
@@ -14,7 +17,8 @@
  * @module
  */
 
-import type { AgentListener, TargetTransition } from "../agent.ts";
+import type { AgentListener, TargetsChange, TargetTransition } from "../agent.ts";
+import type { SourceStatus } from "../discovery/mod.ts";
 import type { Millis } from "../config/schema.ts";
 import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
@@ -37,7 +41,11 @@ export type EventReason =
   | "PublishConflict"
   | "LeaseAcquired"
   | "LeaseReleased"
-  | "LeaseLost";
+  | "LeaseLost"
+  | "TargetsChanged"
+  | "SourceFailing"
+  | "SourceRecovered"
+  | "SourceShrinkHeld";
 
 /** One thing worth an Event, before rate limiting and series folding. */
 export interface Occurrence {
@@ -116,6 +124,8 @@ export class EventRecorder implements AgentListener {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #failing = new Map<string, number>();
   readonly #blocked = new Map<string, string>();
+  /** Each source's state as last recorded (`namespace/name|source`): failing, held since. */
+  readonly #sources = new Map<string, { failing: boolean; heldSince?: number }>();
   readonly #uids = new Map<
     string,
     { readonly at: number; readonly uids: Promise<Map<string, string | undefined>> }
@@ -124,6 +134,8 @@ export class EventRecorder implements AgentListener {
   #refilled: number;
   #pumpTimer?: unknown;
   #stopped = false;
+  /** The map size at which expired series are swept next. */
+  #sweepAt = SWEEP_MIN;
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
@@ -254,6 +266,86 @@ export class EventRecorder implements AgentListener {
     }
   }
 
+  /**
+   * A Service's targets changed: a Normal `TargetsChanged` naming what was added and removed
+   * and by which source (`added 192.0.2.5 (dns kafka.test); removed 192.0.2.4`), at most
+   * {@linkcode MAX_LISTED_TARGETS} addresses each. Removed targets are news, not a failure.
+   * A Service gone from the configuration gets none (its Events would regard an object
+   * HELASEID no longer manages) and its sources are forgotten.
+   */
+  targetsChanged(event: TargetsChange): void {
+    const { service } = event;
+    if (event.gone) {
+      const prefix = `${service.namespace}/${service.name}|`;
+      for (const key of [...this.#sources.keys()]) {
+        if (key.startsWith(prefix)) this.#sources.delete(key);
+      }
+      return;
+    }
+    if (event.added.length === 0 && event.removed.length === 0) return;
+    const note = targetsChangedNote(event);
+    this.record({
+      namespace: service.namespace,
+      service: service.name,
+      // Each distinct change is its own Event; the same change again (a flapping address)
+      // folds into its series.
+      target: fnv1a(note),
+      reason: "TargetsChanged",
+      type: "Normal",
+      action: "Discover",
+      note,
+      at: this.#clock.now(),
+    });
+  }
+
+  /**
+   * A target source's state changed (the discovery's `onStatus`): a Warning `SourceFailing`
+   * when it starts failing (its last good set stays in force), a Normal `SourceRecovered`
+   * when it answers again, a Warning `SourceShrinkHeld` when a sudden shrink is held.
+   */
+  sourceStatus(status: SourceStatus): void {
+    const slash = status.service.indexOf("/");
+    const base = {
+      namespace: status.service.slice(0, slash),
+      service: status.service.slice(slash + 1),
+      target: status.source,
+      action: "Discover",
+      at: status.updatedAt ?? this.#clock.now(),
+    };
+    const key = `${status.service}|${status.source}`;
+    const was = this.#sources.get(key) ?? { failing: false };
+    const failing = status.error !== undefined;
+    if (failing && !was.failing) {
+      this.record({
+        ...base,
+        reason: "SourceFailing",
+        type: "Warning",
+        note: `Target source ${status.source} fails: ${status.error}; its last good set ` +
+          `(${status.targets} targets) stays in force`,
+      });
+    } else if (!failing && was.failing) {
+      this.record({
+        ...base,
+        reason: "SourceRecovered",
+        type: "Normal",
+        note: `Target source ${status.source} answers again: ${status.targets} targets`,
+      });
+    }
+    const held = status.held;
+    if (held !== undefined && held.since !== was.heldSince) {
+      this.record({
+        ...base,
+        reason: "SourceShrinkHeld",
+        type: "Warning",
+        note: `Target source ${status.source} shrank from ${held.from} to ${held.to} targets: ` +
+          `the change is held until ${new Date(held.until).toISOString()}`,
+      });
+    }
+    const next = { failing, ...(held ? { heldSince: held.since } : {}) };
+    if (!next.failing && next.heldSince === undefined) this.#sources.delete(key);
+    else this.#sources.set(key, next);
+  }
+
   /** Records an occurrence: a new Event, or one more in the series of an existing one. */
   record(occurrence: Occurrence): void {
     if (this.#stopped) return;
@@ -278,8 +370,28 @@ export class EventRecorder implements AgentListener {
         writing: false,
       };
       this.#series.set(key, series);
+      if (this.#series.size >= this.#sweepAt) this.#sweep(occurrence.at);
     }
     this.#schedule(series);
+  }
+
+  /** Event series kept in memory (bounded: idle ones past their window are dropped). */
+  get seriesCount(): number {
+    return this.#series.size;
+  }
+
+  /**
+   * Drops series whose window is over and that have nothing left to write: a repeat would
+   * start a new Event anyway. Without it, churning targets (a Pod source) and their distinct
+   * `TargetsChanged` notes would grow the map forever. Runs when the map doubled since the
+   * last sweep, so it costs O(1) per record on average.
+   */
+  #sweep(now: number): void {
+    for (const [key, series] of this.#series) {
+      const idle = !series.queued && !series.writing && series.timer === undefined;
+      if (idle && now - series.first.at > this.#window) this.#series.delete(key);
+    }
+    this.#sweepAt = Math.max(SWEEP_MIN, this.#series.size * 2);
   }
 
   /** Stops writing: pending updates are dropped, writes in flight are waited for. */
@@ -421,6 +533,27 @@ export class EventRecorder implements AgentListener {
     series.timer = undefined;
     series.written = series.count;
   }
+}
+
+/** The fewest series kept before expired ones are swept. */
+const SWEEP_MIN = 256;
+
+/** Addresses a `TargetsChanged` note lists at most per side, before "and N more". */
+export const MAX_LISTED_TARGETS = 10;
+
+/** `added 192.0.2.5 (dns kafka.test), 192.0.2.6; removed 192.0.2.4`, bounded. */
+export function targetsChangedNote(event: Pick<TargetsChange, "added" | "removed">): string {
+  const list = (targets: TargetsChange["added"]) => {
+    const shown = targets.slice(0, MAX_LISTED_TARGETS).map((target) =>
+      target.source === undefined ? target.address : `${target.address} (${target.source})`
+    );
+    const more = targets.length - shown.length;
+    return shown.join(", ") + (more > 0 ? ` and ${more} more` : "");
+  };
+  const parts: string[] = [];
+  if (event.added.length > 0) parts.push(`added ${list(event.added)}`);
+  if (event.removed.length > 0) parts.push(`removed ${list(event.removed)}`);
+  return parts.join("; ");
 }
 
 /** How long a namespace's Service uids are reused without the `uid` option. */

@@ -13,14 +13,17 @@ import {
   eventName,
   EventRecorder,
   type EventRecorderOptions,
+  MAX_LISTED_TARGETS,
   microTime,
   reportingInstance,
+  targetsChangedNote,
   truncateBytes,
 } from "../../src/kube/events.ts";
 import { MemoryKube, type MemoryWrite } from "../../src/kube/memory.ts";
 import type { KubeObject } from "../../src/kube/types.ts";
 import { silentLogger } from "../../src/observe/log.ts";
 import type { PublishState } from "../../src/publish/reconciler.ts";
+import type { SourceStatus } from "../../src/discovery/mod.ts";
 import { FakeClock, serviceConfig } from "../support/fakes.ts";
 
 const SERVICE = serviceConfig(["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
@@ -442,5 +445,109 @@ Deno.test("events: each block raises one Event naming it; a conflict names the o
   }));
   await clock.advance(0);
   assert.deepEqual(events().slice(3).map((write) => stored(write).reason), ["PublishForbidden"]);
+  await recorder.stop();
+});
+
+Deno.test("events: a targets change is one Normal TargetsChanged naming what came and went", async () => {
+  const { clock, recorder, events, stored } = setup();
+  recorder.targetsChanged({
+    service: SERVICE,
+    added: [{ address: "192.0.2.5", source: "dns kafka.test" }, { address: "192.0.2.6" }],
+    removed: [{ address: "192.0.2.4", source: "dns kafka.test" }],
+  });
+  await clock.advance(0);
+  assert.equal(events().length, 1);
+  const event = stored(events()[0]!);
+  assert.equal(event.reason, "TargetsChanged");
+  assert.equal(event.type, "Normal");
+  assert.equal(event.action, "Discover");
+  assert.equal(
+    event.note,
+    "added 192.0.2.5 (dns kafka.test), 192.0.2.6; removed 192.0.2.4 (dns kafka.test)",
+  );
+  // Another change is another Event (its own note), nothing at all is no Event.
+  await clock.advance(3000);
+  recorder.targetsChanged({ service: SERVICE, added: [], removed: [{ address: "192.0.2.6" }] });
+  recorder.targetsChanged({ service: SERVICE, added: [], removed: [] });
+  await clock.advance(3000);
+  assert.equal(new Set(events().map((w) => w.name)).size, 2);
+  assert.equal(stored(events()[1]!).note, "removed 192.0.2.6");
+  // A gone Service gets no Event.
+  recorder.targetsChanged({ service: SERVICE, added: [], removed: SERVICE.targets, gone: true });
+  await clock.advance(3000);
+  assert.equal(events().length, 2);
+  await recorder.stop();
+});
+
+Deno.test("events: a TargetsChanged note stays bounded with a churning source", () => {
+  const many = Array.from({ length: 500 }, (_, i) => ({
+    address: `2001:db8::${i.toString(16)}`,
+    source: "pods app=kafka",
+  }));
+  const note = targetsChangedNote({ added: many, removed: many.slice(0, 3) });
+  assert.ok(note.startsWith("added 2001:db8::0 (pods app=kafka), 2001:db8::1 (pods app=kafka)"));
+  assert.ok(note.includes(` and ${500 - MAX_LISTED_TARGETS} more; removed 2001:db8::0`), note);
+  assert.ok(new TextEncoder().encode(note).length < 1024, `${note.length} characters`);
+});
+
+function source(overrides: Partial<SourceStatus> = {}): SourceStatus {
+  return {
+    service: "datastream/brokers",
+    source: "dns kafka.test",
+    type: "dns",
+    answered: true,
+    targets: 3,
+    skipped: 0,
+    ...overrides,
+  };
+}
+
+Deno.test("events: a source failing is a Warning once, its recovery a Normal, a held shrink a Warning", async () => {
+  const { clock, recorder, events, stored } = setup();
+  recorder.sourceStatus(source({ error: "SERVFAIL", failingSince: clock.now() }));
+  recorder.sourceStatus(source({ error: "timeout", failingSince: clock.now() }));
+  await clock.advance(3000);
+  recorder.sourceStatus(source({ targets: 4 }));
+  await clock.advance(3000);
+  const until = clock.now() + 60_000;
+  recorder.sourceStatus(source({ held: { since: clock.now(), until, from: 4, to: 0 } }));
+  recorder.sourceStatus(
+    source({ held: { since: clock.now(), until, from: 4, to: 0 }, skipped: 1 }),
+  );
+  await clock.advance(3000);
+  const written = events().map((write) => stored(write));
+  assert.deepEqual(written.map((e) => [e.reason, e.type]), [
+    ["SourceFailing", "Warning"],
+    ["SourceRecovered", "Normal"],
+    ["SourceShrinkHeld", "Warning"],
+  ]);
+  assert.equal(
+    written[0]!.note,
+    "Target source dns kafka.test fails: SERVFAIL; its last good set (3 targets) stays in force",
+  );
+  assert.equal(written[1]!.note, "Target source dns kafka.test answers again: 4 targets");
+  assert.equal(
+    written[2]!.note,
+    "Target source dns kafka.test shrank from 4 to 0 targets: the change is held until " +
+      new Date(until).toISOString(),
+  );
+  assert.equal(written[0]!.regarding.name, "brokers");
+  await recorder.stop();
+});
+
+Deno.test("events: series of a churning source do not pile up in memory past their window", async () => {
+  const { clock, recorder } = setup({ rate: { perSecond: 1000, burst: 1000 }, maxInFlight: 64 });
+  // A Pod source replacing one address a second, for two hours: 7200 distinct changes.
+  for (let i = 0; i < 7200; i++) {
+    recorder.targetsChanged({
+      service: SERVICE,
+      added: [{ address: `2001:db8::${(i + 1).toString(16)}`, source: "pods app=kafka" }],
+      removed: [{ address: `2001:db8::${i.toString(16)}`, source: "pods app=kafka" }],
+    });
+    await clock.advance(1000);
+  }
+  // A 30-minute window holds 1800 changes; the sweep keeps at most about twice that.
+  assert.ok(recorder.seriesCount <= 2 * 1800 + 256, `${recorder.seriesCount} series kept`);
+  assert.ok(recorder.seriesCount >= 200, "recent series are kept");
   await recorder.stop();
 });
