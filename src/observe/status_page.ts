@@ -1,13 +1,21 @@
 /**
  * The status page at `/` on `--listen`: the `/status` document as a plain HTML table a person
  * can read in a browser. One self-contained page (inline style, no script, no external asset)
- * that reloads itself with a meta refresh. Every value is escaped; the document it renders
+ * that reloads itself with a meta refresh. It shows the configuration in force (hash, when it
+ * was loaded, a rejected last reload), each Service's target sources (targets, failing, a
+ * shrink held) and each target's source. Every value is escaped; the document it renders
  * holds no secret (see `statusDocument`), so neither does the page.
  *
  * @module
  */
 
-import type { ServiceStatusDocument, StatusDocument, TargetStatusDocument } from "./server.ts";
+import type {
+  ConfigStatusDocument,
+  ServiceStatusDocument,
+  SourceStatusDocument,
+  StatusDocument,
+  TargetStatusDocument,
+} from "./server.ts";
 
 /** Options of {@linkcode statusPage}. */
 export interface StatusPageOptions {
@@ -37,10 +45,35 @@ export function statusPage(document: StatusDocument, options: StatusPageOptions 
   }</time>${document.version ? ` · version ${esc(document.version)}` : ""}${
     typeof replica === "string" ? ` · replica ${esc(replica)}` : ""
   } · reloads every ${refresh} s · <a href="/status">/status</a> (JSON) · <a href="/metrics">/metrics</a></p>
+${document.config ? configLine(document.config, now) : ""}
 ${services || "<p>No Service configured.</p>"}
 </body>
 </html>
 `;
+}
+
+/** The configuration in force: hash, file, load time, and a rejected last reload. */
+function configLine(config: ConfigStatusDocument, now: number): string {
+  const parts = [
+    `configuration <code id="config-hash">${esc(config.hash)}</code>`,
+    ...(config.path ? [`from ${esc(config.path)}`] : []),
+    `loaded <time id="config-loaded" datetime="${esc(config.loadedAt)}">${
+      esc(config.loadedAt)
+    }</time>${age(now - Date.parse(config.loadedAt))}`,
+  ];
+  const last = config.lastReload;
+  if (last && !last.ok) {
+    const issues = last.issues ?? [];
+    const shown = issues.slice(0, 5).map(esc).join("; ");
+    const more = issues.length > 5 ? `; and ${issues.length - 5} more` : "";
+    parts.push(
+      `<span class="down" id="config-reload-failed">last reload at ${esc(last.at)} rejected ` +
+        `(the configuration above still runs): ${shown}${more}</span>`,
+    );
+  } else if (last) {
+    parts.push(`last reload at ${esc(last.at)}: ok`);
+  }
+  return `<p class="meta" id="config">${parts.join(" · ")}</p>`;
 }
 
 function serviceSection(service: ServiceStatusDocument, now: number): string {
@@ -71,13 +104,56 @@ function serviceSection(service: ServiceStatusDocument, now: number): string {
   return `<section data-service="${esc(id)}">
 <h2>${esc(id)}</h2>
 <p class="meta">${facts.join(" · ")}</p>
-<table>
-<thead><tr><th>target</th><th>state</th><th>since</th><th>last check</th><th>last error</th><th>zone</th><th>schedule</th></tr></thead>
+${service.sources ? sourcesTable(service.sources) : ""}<table>
+<thead><tr><th>target</th><th>state</th><th>since</th><th>last check</th><th>last error</th><th>zone</th><th>source</th><th>schedule</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table>
 </section>`;
+}
+
+/** A Service's target sources: each one's set, and whether it fails or holds a shrink. */
+function sourcesTable(sources: readonly SourceStatusDocument[]): string {
+  const rows = sources.map((source) => {
+    const state = source.error !== undefined
+      ? "failing"
+      : source.held
+      ? "held"
+      : source.answered
+      ? "ok"
+      : "waiting";
+    const notes: string[] = [];
+    if (source.error !== undefined) {
+      notes.push(
+        `${esc(source.error)}${
+          source.failingSince ? ` (since ${esc(source.failingSince)})` : ""
+        }: last good set kept`,
+      );
+    }
+    if (source.held) {
+      notes.push(
+        `shrink from ${source.held.from} to ${source.held.to} targets held until ${
+          esc(source.held.until)
+        }`,
+      );
+    }
+    if (!source.answered) notes.push("no answer yet: nothing published until it answers");
+    const css = state === "ok" ? "up" : state === "waiting" ? "unknown" : "down";
+    return `<tr data-source="${esc(source.name)}" data-state="${state}">` +
+      `<td>${esc(source.name)}</td>` +
+      `<td class="${css}">${state}</td>` +
+      `<td>${source.targets}</td>` +
+      `<td>${source.skipped}</td>` +
+      `<td class="error">${notes.join("; ")}</td></tr>`;
+  }).join("\n");
+  return `<table class="sources">
+<thead><tr><th>source</th><th>state</th><th>targets</th><th>skipped</th><th>detail</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+`;
 }
 
 /** Which replica writes the Service: with Leases, the holder of its Lease. */
@@ -111,7 +187,8 @@ function targetRow(target: TargetStatusDocument, now: number): string {
     }</td>` +
     `<td>${esc(last)}</td>` +
     `<td class="error">${esc(target.error ?? "")}</td>` +
-    `<td>${esc(target.zone ?? "")}</td>` +
+    `<td>${esc([target.zone, target.region].filter((part) => part).join(", "))}</td>` +
+    `<td>${esc(target.source ?? "configured")}</td>` +
     `<td>${esc(target.schedule)} ${esc(String(target.intervalMs))} ms</td></tr>`;
 }
 
@@ -152,6 +229,7 @@ h1 { font-size: 1.4em; margin: 0 0 .2em; }
 h2 { font-size: 1.1em; margin: 1.4em 0 .2em; font-family: ui-monospace, monospace; }
 .meta { color: #555; margin: .2em 0 .6em; }
 table { border-collapse: collapse; min-width: 60%; }
+table.sources { margin-bottom: .8em; }
 th, td { text-align: left; padding: .25em .8em; border-bottom: 1px solid #ddd; white-space: nowrap; }
 td.error { white-space: normal; }
 th { background: #f3f3f3; }

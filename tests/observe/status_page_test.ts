@@ -123,3 +123,89 @@ Deno.test("status page: served at / as HTML, /status stays JSON", async () => {
   assert.match(json.headers.get("content-type") ?? "", /^application\/json/);
   assert.equal((await json.json()).services[0].name, "brokers");
 });
+
+Deno.test("status page: each Service's sources with their state, and each target's source", () => {
+  const sourced: ServiceStatus = {
+    ...SERVICE,
+    targets: [{ ...SERVICE.targets[0]!, source: "dns kafka.test", region: "eu-west-1" }],
+  };
+  const html = statusPage(statusDocument([sourced], {
+    now: T0,
+    sources: [
+      {
+        service: "shop/brokers",
+        source: "dns kafka.test",
+        type: "dns",
+        answered: true,
+        targets: 1,
+        skipped: 2,
+      },
+      {
+        service: "shop/brokers",
+        source: "nodes role=<kafka>",
+        type: "nodes",
+        answered: true,
+        targets: 3,
+        skipped: 0,
+        error: "watch nodes: 403 Forbidden",
+        failingSince: T0 - 1000,
+        held: { since: T0 - 1000, until: T0 + 59_000, from: 3, to: 0 },
+      },
+      {
+        service: "shop/brokers",
+        source: "file /etc/t.txt",
+        type: "file",
+        answered: false,
+        targets: 0,
+        skipped: 0,
+      },
+    ],
+  }));
+  const rows = [...html.matchAll(/<tr data-source="([^"]+)" data-state="([^"]+)">(.*?)<\/tr>/g)];
+  assert.deepEqual(rows.map((r) => [r[1], r[2]]), [
+    ["dns kafka.test", "ok"],
+    ["nodes role=&lt;kafka&gt;", "failing"],
+    ["file /etc/t.txt", "waiting"],
+  ]);
+  const cells = (row: RegExpMatchArray) =>
+    [...row[3]!.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((c) => c[1]);
+  assert.deepEqual(cells(rows[0]!), ["dns kafka.test", "ok", "1", "2", ""]);
+  assert.deepEqual(cells(rows[1]!).slice(2), [
+    "3",
+    "0",
+    "watch nodes: 403 Forbidden (since 2026-12-03T07:59:59.000Z): last good set kept; " +
+    "shrink from 3 to 0 targets held until 2026-12-03T08:00:59.000Z",
+  ]);
+  const target = html.match(/<tr data-target="192.0.2.1:9092"[^>]*>(.*?)<\/tr>/)!;
+  assert.match(target[1]!, /<td>eu-west-1a, eu-west-1<\/td><td>dns kafka.test<\/td>/);
+});
+
+Deno.test("status page: the configuration's hash and load time, and a rejected reload", () => {
+  const html = statusPage(statusDocument([SERVICE], {
+    now: T0,
+    config: {
+      path: "/etc/helaseid/config.yaml",
+      hash: "9f2c41d07a3b5e88",
+      loadedAt: T0 - 65_000,
+      lastReload: {
+        ok: false,
+        at: T0 - 5000,
+        trigger: "file",
+        hash: "9f2c41d07a3b5e88",
+        issues: ["services[0].probe.port: '<0>' is not a port"],
+      },
+    },
+  }));
+  assert.match(html, /<code id="config-hash">9f2c41d07a3b5e88<\/code>/);
+  assert.match(html, /from \/etc\/helaseid\/config.yaml/);
+  assert.match(
+    html,
+    /datetime="2026-12-03T07:58:55.000Z">2026-12-03T07:58:55.000Z<\/time> <span class="meta">\(1m 5s ago\)/,
+  );
+  assert.match(
+    html,
+    /id="config-reload-failed">last reload at 2026-12-03T07:59:55.000Z rejected \(the configuration above still runs\): services\[0\].probe.port: &#39;&lt;0&gt;&#39; is not a port</,
+  );
+  // Without a configuration status (tests, old callers) the line is simply absent.
+  assert.doesNotMatch(statusPage(statusDocument([SERVICE], { now: T0 })), /id="config"/);
+});
