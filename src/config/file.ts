@@ -39,6 +39,7 @@ import type {
 } from "./schema.ts";
 import { readFileChecks } from "./probe_checks.ts";
 import { readFileSourceGuard, readFileSources } from "./sources.ts";
+import { readFileZones } from "./topology.ts";
 import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts";
 
 export { STRUCTURED_KEYS } from "./options.ts";
@@ -520,6 +521,11 @@ function _service(
         "targets are probed and alerted on but nothing is published",
     );
   }
+  const zones = readFileZones(block, path, {
+    issues,
+    ...(targets === undefined ? {} : { targets }),
+    hasSources: !!sources,
+  });
 
   if (
     issues.issues.length > before || name === undefined || namespace === undefined ||
@@ -538,6 +544,7 @@ function _service(
     probe,
     ...(checks === undefined ? {} : { checks }),
     publish,
+    ...(zones ? { zones } : {}),
   };
 }
 

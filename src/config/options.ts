@@ -49,6 +49,12 @@ import {
   type StatusRange,
 } from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
+import {
+  checkOverprovisioning,
+  checkZonePreferences,
+  formatZonePreferences,
+  type ZonePreferences,
+} from "./zone_checks.ts";
 import { checkClusterName, checkDnsName, checkLabelSelector, checkNameserver } from "./names.ts";
 import { type Checked, failed, type Located, passed } from "./issues.ts";
 import type { Millis } from "./schema.ts";
@@ -637,6 +643,54 @@ export const SOURCE_GUARD_OPTIONS = {
   }),
 } as const;
 
+/**
+ * Options of `services[].zones` (issue 15): the zones' preferences, and what is published from
+ * them. The block turns zone routing on; see `src/publish/zones.ts` for the rule.
+ */
+export const ZONE_OPTIONS = {
+  /** For clients in a zone, the zones to borrow from, in order. */
+  preferences: option<ZonePreferences>({
+    parse: checkZonePreferences,
+    show: formatZonePreferences,
+    defaultText: "none: the zone's region, then all",
+    doc: "for clients in a zone, the zones they borrow from, in order, when their own has too " +
+      "few healthy targets: `{eu-1a: [eu-1b, eu-1c]}` (see [Zones and primary](#zones-and-primary))",
+  }),
+  /**
+   * Write `hints.forZones` on every ready endpoint (or none).
+   *
+   * @default {true}
+   */
+  hints: option<boolean>({
+    parse: checkBoolean,
+    default: true,
+    doc: "write `hints.forZones` on the ready endpoints (all or none), for a ClusterIP " +
+      "Service with `trafficDistribution`",
+  }),
+  /**
+   * A zone whose healthy share times this is under 1 borrows (Envoy's rule).
+   *
+   * @default {1.4}
+   */
+  overprovisioning: option<number>({
+    parse: checkOverprovisioning,
+    default: 1.4,
+    doc: "a zone whose healthy share × this is under 1 borrows the next preferred zone's " +
+      "endpoints (Envoy's rule: 1.4 borrows under ~71 %)",
+  }),
+  /**
+   * Also publish a headless Service `<service>-<zone>` per zone.
+   *
+   * @default {false}
+   */
+  services: option<boolean>({
+    parse: checkBoolean,
+    default: false,
+    doc: "also publish a headless Service `<service>-<zone>` per zone, with the endpoints " +
+      "serving that zone (for DNS without `zonal`); created when missing",
+  }),
+} as const;
+
 /** Options of `services[].probe` and `defaults.probe` (Envoy/HAProxy semantics, DESIGN §3.4). */
 export const PROBE_OPTIONS = {
   /**
@@ -982,6 +1036,7 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
   { path: "services[].publish", options: PUBLISH_OPTIONS, scope: "service" },
   { path: "services[].sources[]", options: SOURCE_OPTIONS, scope: "service" },
   { path: "services[].sourceGuard", options: SOURCE_GUARD_OPTIONS, scope: "service" },
+  { path: "services[].zones", options: ZONE_OPTIONS, scope: "service" },
   { path: "", options: GLOBAL_OPTIONS, scope: "global" },
   { path: "clusters[]", options: CLUSTER_OPTIONS, scope: "global" },
   { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
@@ -1025,9 +1080,11 @@ export const STRUCTURED_KEYS = {
     "publish",
     "sources",
     "sourceGuard",
+    "zones",
   ],
   source: Object.keys(SOURCE_OPTIONS),
   sourceGuard: Object.keys(SOURCE_GUARD_OPTIONS),
+  zones: Object.keys(ZONE_OPTIONS),
   port: Object.keys(PORT_OPTIONS),
   target: Object.keys(TARGET_OPTIONS),
   probe: Object.keys(PROBE_OPTIONS),

@@ -19,6 +19,7 @@ import type {
   OptionValues,
   PROBE_OPTIONS,
   PUBLISH_OPTIONS,
+  ZONE_OPTIONS,
 } from "./options.ts";
 import type { Secret } from "./secret.ts";
 
@@ -209,6 +210,9 @@ export interface ServicePort {
 /** What HELASEID writes for a Service: one field per entry of `PUBLISH_OPTIONS`. */
 export type PublishSettings = OptionValues<typeof PUBLISH_OPTIONS>;
 
+/** A Service's zone routing (issue 15): one field per entry of `ZONE_OPTIONS`. */
+export type ZoneSettings = OptionValues<typeof ZONE_OPTIONS>;
+
 /** One Service whose endpoints HELASEID keeps. */
 export interface ServiceConfig {
   /** The Service's name (a DNS-1035 label). */
@@ -237,6 +241,8 @@ export interface ServiceConfig {
   readonly checks?: readonly ProbeCheck[];
   /** What is written for it. */
   readonly publish: PublishSettings;
+  /** Zone routing (issue 15): hints and per-zone Services; absent without a `zones` block. */
+  readonly zones?: ZoneSettings;
 }
 
 /** Microsoft Teams (Workflows webhook) alerts. */

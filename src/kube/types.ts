@@ -69,6 +69,8 @@ export interface SliceEndpoint {
   };
   readonly hostname?: string;
   readonly zone?: string;
+  /** Where kube-proxy should use the endpoint: `forZones` holds at most 8 zones. */
+  readonly hints?: { readonly forZones?: readonly { readonly name: string }[] };
 }
 
 /** A discovery.k8s.io/v1 EndpointSlice. */

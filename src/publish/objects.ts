@@ -175,6 +175,9 @@ function endpointSlices(
         conditions: { ready: endpoint.ready, serving: endpoint.serving, terminating: false },
         ...(endpoint.hostname !== undefined ? { hostname: endpoint.hostname } : {}),
         ...(endpoint.zone !== undefined ? { zone: endpoint.zone } : {}),
+        ...(endpoint.hints !== undefined
+          ? { hints: { forZones: endpoint.hints.map((name) => ({ name })) } }
+          : {}),
       }));
       const slicePorts = portSet === undefined
         ? ports

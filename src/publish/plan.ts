@@ -110,6 +110,7 @@ function sliceBody(slice: EndpointSliceObject): unknown {
       endpoint.conditions?.terminating ?? false,
       endpoint.hostname ?? null,
       endpoint.zone ?? null,
+      endpoint.hints?.forZones?.map((zone) => zone.name).sort().join(",") ?? null,
     ]).sort((a, b) => compareAddresses(String(a[0]), String(b[0]))),
   };
 }

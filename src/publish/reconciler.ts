@@ -490,6 +490,9 @@ export class Reconciler {
       shown,
       portInputs(config, observed, health.portStatus?.bind(health, config)),
     );
+    if (view.hintsOff !== undefined && view.hintsOff !== entry.state.view?.hintsOff) {
+      log.warn("no zone hints written", { service: entry.key, reason: view.hintsOff });
+    }
     const trigger = entry.trigger ?? observedTrigger(observed);
     const desired = desiredObjects(config, view, {
       service,

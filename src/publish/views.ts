@@ -23,6 +23,7 @@
 import type { ServiceConfig, Target } from "../config/schema.ts";
 import { portGuards } from "../health/ports.ts";
 import type { HealthStatus, TargetHealth } from "../health/state.ts";
+import { withZoneHints } from "./zones.ts";
 import type {
   EndpointPort,
   EndpointSliceObject,
@@ -58,6 +59,8 @@ export interface PublishedEndpoint {
    * names, sorted. Absent: ready on every port (or, when not ready, on none).
    */
   readonly readyPorts?: readonly string[];
+  /** `hints.forZones` (issue 15, `zones.ts`): set on every ready endpoint or on none. */
+  readonly hints?: readonly string[];
 }
 
 /** Per-port inputs of {@linkcode serviceView}; absent: one verdict covers every port. */
@@ -80,6 +83,8 @@ export interface ServiceView {
   readonly unhealthy: number;
   /** Targets without a verdict, failing ones included. */
   readonly unknown: number;
+  /** Why the Service's `zones` asks for hints but gets none (one WARN line). */
+  readonly hintsOff?: string;
 }
 
 /**
@@ -161,12 +166,14 @@ export function serviceView(
         },
     );
   });
+  const zoned = withZoneHints(service, endpoints);
   return {
-    endpoints,
+    endpoints: zoned.endpoints,
     panic,
     healthy,
     unhealthy,
     unknown,
+    ...(zoned.off === undefined ? {} : { hintsOff: zoned.off }),
   };
 }
 
