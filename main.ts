@@ -26,6 +26,8 @@ import { Metrics } from "./src/observe/metrics.ts";
 import { writerIdentity } from "./src/publish/identity.ts";
 import { LeaseClient } from "./src/kube/lease.ts";
 import { type Ownership, ownershipFor } from "./src/publish/ownership_loop.ts";
+import { publishesInto } from "./src/publish/cluster.ts";
+import { ClusterEvents } from "./src/kube/cluster_events.ts";
 import { serviceObject } from "./src/publish/objects.ts";
 import {
   agentReadiness,
@@ -124,9 +126,13 @@ async function run(
   source: ConfigSource,
 ): Promise<number> {
   const shutdown = new AbortController();
-  const client = connect(config, flags, log, shutdown.signal);
-  if (!client) return EXIT.usage;
+  const clusters = connectClusters(config, flags, log, shutdown.signal);
+  if (!clusters) return EXIT.usage;
+  const client = clusters[0]!.client;
   const dryRun = client instanceof MemoryKube;
+  /** The client of a cluster by name (default: the first), for Kubernetes sources. */
+  const clientOf = (name: string | undefined) =>
+    (clusters.find((cluster) => cluster.name === name) ?? clusters[0]!).client;
   const discovery = new Discovery({
     clock: systemClock,
     log: log.with({ component: "discovery" }),
@@ -134,7 +140,15 @@ async function run(
       createSource(target, service, {
         clock: systemClock,
         log,
-        client: sourceClient(client, flags, shutdown.signal),
+        client: "cluster" in target && target.cluster !== undefined &&
+            !clusters.some((cluster) => cluster.name === target.cluster)
+          ? `unknown cluster '${target.cluster}'`
+          : sourceClient(clientOf("cluster" in target ? target.cluster : undefined), flags, {
+            signal: shutdown.signal,
+            ...(config.clusters?.find((c) =>
+              c.name === ("cluster" in target ? target.cluster : undefined)
+            ) ?? {}),
+          }),
       }),
     // TODO(observe): notifier.sourceStatus, events.sourceStatus
   });
@@ -145,7 +159,9 @@ async function run(
     now: () => systemClock.now(),
     log: log.with({ component: "reload" }),
     apply: async (next) => {
-      if (client instanceof MemoryKube) seedServices(client, next);
+      for (const cluster of clusters) {
+        if (cluster.client instanceof MemoryKube) seedServices(cluster.client, next);
+      }
       await agent.reconfigure(discovery.configure(next.services), {
         removed: next.removedServices ?? "keep",
       });
@@ -157,55 +173,77 @@ async function run(
     services: config.services,
     status: () => agent.status(),
   });
-  const events = new EventRecorder({
-    client,
-    log: log.with({ component: "events" }),
-    instance: reportingInstance(Deno.env.toObject()),
-    uid: (namespace, name) => agent.serviceUid(namespace, name),
-    onWrite: (outcome) => metrics.kubeWrite(outcome),
+  // Events go to each cluster a Service is published into (issue 14).
+  const recorders = new Map(clusters.map((cluster) => [
+    cluster.name,
+    new EventRecorder({
+      client: cluster.client,
+      log: log.with({ component: "events", cluster: cluster.name }),
+      instance: reportingInstance(Deno.env.toObject()),
+      uid: (namespace, name) => agent.serviceUid(namespace, name, cluster.name),
+      onWrite: (outcome) => metrics.kubeWrite(outcome),
+    }),
+  ]));
+  const events = clusters.length === 1 ? recorders.get(clusters[0]!.name)! : new ClusterEvents({
+    recorders,
+    clustersOf: (service) => agent.clustersOf(service),
+    clustersOfKey: (key) => {
+      const service = agent.status().find((s) => `${s.namespace}/${s.name}` === key);
+      return service?.clusters?.map((c) => c.name) ?? [clusters[0]!.name];
+    },
   });
   const notifier = createNotifier(config, {
     log: log.with({ component: "notify" }),
-    cluster: client.name,
+    cluster: clusters.map((cluster) => cluster.name).join(", "),
     onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
   });
   metrics.notificationChannels(configuredChannels(config), DROP_REASONS);
   const listeners: AgentListener[] = [metrics, events, ...(notifier ? [notifier] : [])];
   const identity = writerIdentity(Deno.env.toObject());
-  let ownership: Ownership | undefined;
+  // Leases (issue 13) per cluster (issue 14): writing a Service into a cluster needs its
+  // Lease there. Only on a real cluster and a long run: --once and --dry-run write alone.
+  const ownerships = new Map<string, Ownership>();
   try {
-    // Leases (issue 13) only on a real cluster and a long run: --once and --dry-run write alone.
-    ownership = dryRun || flags.once ? undefined : ownershipFor(config, {
-      leases: new LeaseClient(client),
-      identity,
-      podNamespace: Deno.env.get("POD_NAMESPACE") || inClusterNamespace(),
-      ...(Deno.env.get("POD_NAME") && Deno.env.get("POD_UID")
-        ? { pod: { name: Deno.env.get("POD_NAME")!, uid: Deno.env.get("POD_UID")! } }
-        : {}),
-      clock: systemClock,
-      log: log.with({ component: "leases" }),
-      onChange: (change) => {
-        agent.ownershipChanged(change.service);
-        const [namespace = "", service = ""] = change.service.split("/");
-        events.record({
-          namespace,
-          service,
-          reason: change.reason === "acquired"
-            ? "LeaseAcquired"
-            : change.reason === "lost"
-            ? "LeaseLost"
-            : "LeaseReleased",
-          type: change.reason === "lost" ? "Warning" : "Normal",
-          action: "Lease",
-          note: change.reason === "acquired"
-            ? `${identity} holds the Lease and writes the Service` +
-              (change.previous ? ` (taken over from ${change.previous})` : "")
-            : change.reason === "lost"
-            ? `${identity} lost the Lease (not renewed within the renew deadline, or taken)`
-            : `${identity} released the Lease`,
-          at: change.at,
-        });
-      },
+    clusters.forEach((cluster, index) => {
+      if (dryRun || flags.once) return;
+      const services = config.services.filter((service) =>
+        publishesInto(service, cluster.name, index === 0)
+      );
+      if (services.length === 0) return;
+      const ownership = ownershipFor({ ...config, services }, {
+        leases: new LeaseClient(cluster.client),
+        identity,
+        podNamespace: Deno.env.get("POD_NAMESPACE") || inClusterNamespace(),
+        // The pod owns its replica Lease only in its own cluster (the first).
+        ...(index === 0 && Deno.env.get("POD_NAME") && Deno.env.get("POD_UID")
+          ? { pod: { name: Deno.env.get("POD_NAME")!, uid: Deno.env.get("POD_UID")! } }
+          : {}),
+        clock: systemClock,
+        log: log.with({ component: "leases", cluster: cluster.name }),
+        onChange: (change) => {
+          agent.ownershipChanged(change.service, cluster.name);
+          const [namespace = "", service = ""] = change.service.split("/");
+          recorders.get(cluster.name)!.record({
+            namespace,
+            service,
+            reason: change.reason === "acquired"
+              ? "LeaseAcquired"
+              : change.reason === "lost"
+              ? "LeaseLost"
+              : "LeaseReleased",
+            type: change.reason === "lost" ? "Warning" : "Normal",
+            action: "Lease",
+            note: change.reason === "acquired"
+              ? `${identity} holds the Lease and writes the Service` +
+                (change.previous ? ` (taken over from ${change.previous})` : "")
+              : change.reason === "lost"
+              ? `${identity} lost the Lease (not renewed within the renew deadline, or taken)`
+              : `${identity} released the Lease`,
+            at: change.at,
+          });
+        },
+      });
+      if (ownership) ownerships.set(cluster.name, ownership);
     });
   } catch (error) {
     log.error("invalid lease settings", { error });
@@ -214,11 +252,13 @@ async function run(
   // The annotation breaks the inference cycle through the closures above.
   const agent: Agent = new Agent({
     config: { ...config, services: discovery.configure(config.services) },
-    client,
+    clusters: clusters.map((cluster) => ({
+      ...cluster,
+      ...(ownerships.has(cluster.name) ? { ownership: ownerships.get(cluster.name)! } : {}),
+    })),
     log,
     listeners,
     writer: identity,
-    ...(ownership ? { ownership } : {}),
   });
   let server: ObserveServer | undefined;
   const listen = flags.listen === "off" ? undefined : parseListen(flags.listen);
@@ -255,6 +295,7 @@ async function run(
     commit: COMMIT,
     cluster: client.name,
     dryRun,
+    clusters: clusters.map((cluster) => cluster.name),
     listen: server ? `${server.addr.hostname}:${server.addr.port}` : "off",
     services: config.services.map((s) => `${s.namespace}/${s.name}`),
     targets: config.services.reduce((n, s) => n + s.targets.length, 0),
@@ -265,7 +306,7 @@ async function run(
       agent.reconfigure(services, { removed: reloader.config.removedServices ?? "keep" }),
     setWaiting: (service, reason) => agent.setWaiting(service, reason),
   });
-  ownership?.start();
+  for (const ownership of ownerships.values()) ownership.start();
   // Live reload: SIGHUP always; the file's changes unless `watchConfig: false`.
   const reload = (trigger: "file" | "signal") => void reloader.reload(trigger);
   const configWatch = flags.config === undefined || flags.once
@@ -295,9 +336,12 @@ async function run(
       await discovery.stop();
       await agent.stop();
       // Release our Leases (client-go's ReleaseOnCancel): another replica takes over at once.
-      await ownership?.stop();
+      await Promise.all([...ownerships.values()].map((ownership) => ownership.stop()));
       const left = SHUTDOWN.total - (systemClock.now() - began);
-      await Promise.all([events.stop(), notifier?.close(Math.max(0, left - 500))]);
+      await Promise.all([
+        ...[...recorders.values()].map((recorder) => recorder.stop()),
+        notifier?.close(Math.max(0, left - 500)),
+      ]);
       await server?.shutdown();
     })();
     let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -353,7 +397,12 @@ async function withSourceTargets(config: Config, flags: Flags, log: Logger): Pro
       createSource(target, service, {
         clock: systemClock,
         log,
-        client: sourceClient(new MemoryKube(), flags, controller.signal),
+        client: sourceClient(new MemoryKube(), flags, {
+          signal: controller.signal,
+          ...(config.clusters?.find((c) =>
+            c.name === ("cluster" in target ? target.cluster : undefined)
+          ) ?? {}),
+        }),
       }),
   });
   discovery.configure(config.services);
@@ -367,6 +416,51 @@ async function withSourceTargets(config: Config, flags: Flags, log: Logger): Pro
     await discovery.stop();
     controller.abort();
   }
+}
+
+/** A cluster to publish into, connected. */
+interface Connected {
+  readonly name: string;
+  readonly client: KubeClient;
+}
+
+/**
+ * The clusters written to (issue 14): the configured `clusters`, each with its kubeconfig and
+ * context (the command line's where it names none), or the one connection of the command line.
+ * Under `--dry-run`, an in-memory cluster each. `undefined` when one cannot be connected.
+ */
+function connectClusters(
+  config: Config,
+  flags: Flags,
+  log: Logger,
+  signal: AbortSignal,
+): Connected[] | undefined {
+  if (!config.clusters) {
+    const client = connect(config, flags, log, signal);
+    return client && [{ name: client.name, client }];
+  }
+  const connected: Connected[] = [];
+  for (const [index, cluster] of config.clusters.entries()) {
+    const services = config.services.filter((service) =>
+      publishesInto(service, cluster.name, index === 0)
+    );
+    if (flags.dryRun) {
+      connected.push({ name: cluster.name, client: dryRunCluster({ ...config, services }, log) });
+      continue;
+    }
+    try {
+      const client = createKubeClient({
+        kubeconfig: cluster.kubeconfig ?? flags.kubeconfig,
+        context: cluster.context ?? (cluster.kubeconfig ? undefined : flags.context),
+        signal,
+      });
+      connected.push({ name: cluster.name, client });
+    } catch (error) {
+      log.error("cannot connect to Kubernetes", { cluster: cluster.name, error });
+      return undefined;
+    }
+  }
+  return connected;
 }
 
 /** The Kubernetes client: the real one, or the in-memory one for `--dry-run`. */
@@ -384,6 +478,11 @@ function connect(
       return undefined;
     }
   }
+  return dryRunCluster(config, log);
+}
+
+/** An in-memory cluster for `--dry-run` that logs the writes it would make. */
+function dryRunCluster(config: Config, log: Logger): MemoryKube {
   const memory = new MemoryKube({
     onWrite: (write) =>
       log.info(`dry-run: would ${write.verb} ${write.resource} ${write.namespace}/${write.name}`, {
@@ -407,10 +506,18 @@ function seedServices(memory: MemoryKube, config: Config): void {
  * The cluster Kubernetes target sources read: the one written to, or under `--dry-run` the
  * configured cluster when there is one (reading is harmless); else why there is none.
  */
-function sourceClient(client: KubeClient, flags: Flags, signal: AbortSignal): KubeClient | string {
+function sourceClient(
+  client: KubeClient,
+  flags: Flags,
+  options: { signal: AbortSignal; kubeconfig?: string; context?: string },
+): KubeClient | string {
   if (!(client instanceof MemoryKube)) return client;
   try {
-    return createKubeClient({ kubeconfig: flags.kubeconfig, context: flags.context, signal });
+    return createKubeClient({
+      kubeconfig: options.kubeconfig ?? flags.kubeconfig,
+      context: options.context ?? (options.kubeconfig ? undefined : flags.context),
+      signal: options.signal,
+    });
   } catch (error) {
     return `no cluster to read from under --dry-run (${
       error instanceof Error ? error.message : String(error)

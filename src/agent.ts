@@ -31,11 +31,11 @@ import {
   type Transition,
 } from "./health/state.ts";
 import type { KubeClient } from "./kube/client.ts";
-import { ObjectStore } from "./kube/store.ts";
 import type { Logger } from "./observe/log.ts";
 import { type CheckSetResult, proberForChecks } from "./probe/all.ts";
 import type { CertificateInfo, Prober, ProbeRequest, ProbeResult } from "./probe/mod.ts";
-import { type PublishState, Reconciler } from "./publish/reconciler.ts";
+import { ClusterPublisher } from "./publish/cluster.ts";
+import type { HealthSource, PublishState } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
 import type { LeaseView } from "./publish/ownership_loop.ts";
@@ -90,12 +90,26 @@ export interface AgentListener {
   targetsChanged?(event: TargetsChange): void;
 }
 
+/** A cluster the agent publishes into (issue 14). */
+export interface AgentCluster {
+  /** Its name (`clusters[].name`, else the client's). */
+  readonly name: string;
+  readonly client: KubeClient;
+  /** With Leases on: which Services this replica may write in this cluster. */
+  readonly ownership?: LeaseView;
+}
+
 /** Options of {@linkcode Agent}. */
 export interface AgentOptions {
   /** The Services and targets to check and publish. */
   readonly config: Config;
-  /** The cluster written to (the in-memory one for `--dry-run`). */
-  readonly client: KubeClient;
+  /** The cluster written to (the in-memory one for `--dry-run`), unless `clusters` is given. */
+  readonly client?: KubeClient;
+  /**
+   * The clusters written to (issue 14), the first the default for Services that name none;
+   * default: one, `client` with `ownership`.
+   */
+  readonly clusters?: readonly AgentCluster[];
   /** Where the agent logs. */
   readonly log: Logger;
   /** Overrides, for every Service, the prober of its configured checks (`proberForChecks`). */
@@ -202,6 +216,15 @@ export interface ServiceStatus {
   readonly publish: PublishState | undefined;
   /** With Leases on: whether this replica holds the Service's Lease, and who does. */
   readonly lease?: { readonly held: boolean; readonly holder?: string };
+  /**
+   * With several clusters configured (issue 14): the publishing state and Lease in each
+   * cluster the Service is published into (`publish` and `lease` above are the first's).
+   */
+  readonly clusters?: readonly {
+    readonly name: string;
+    readonly publish: PublishState | undefined;
+    readonly lease?: { readonly held: boolean; readonly holder?: string };
+  }[];
 }
 
 /** One Service's targets and the counts kept as results arrive (O(1) per result). */
@@ -278,8 +301,8 @@ export class Agent {
   /** By `namespace/name` (how publish states name their Service), in configuration order. */
   readonly #services = new Map<string, ServiceEntry>();
   readonly #scheduler: Scheduler;
-  readonly #store: ObjectStore;
-  readonly #reconciler: Reconciler;
+  /** One per cluster written to, the default first. */
+  readonly #clusters: readonly ClusterPublisher[];
   readonly #listeners: readonly AgentListener[];
   /** The prober of each scheduled request: its Service's checks (see `start`). */
   readonly #probers = new WeakMap<ProbeRequest, Prober>();
@@ -302,41 +325,44 @@ export class Agent {
       onResult: (outcome) => this.#onResult(outcome),
       onError: (error) => options.log.error("check handler failed", { error }),
     });
-    this.#store = new ObjectStore({
-      client: options.client,
-      clock: this.#clock,
-      log: options.log.with({ component: "store" }),
-      onChange: (change) => this.#reconciler.storeChanged(change),
-      onFailure: (resource, namespace) => this.#reconciler.storeFailed(resource, namespace),
-    });
-    this.#reconciler = new Reconciler({
-      services: options.config.services,
-      health: {
-        status: (service, address) =>
-          this.#services.get(keyOf(service))?.targets.get(address)?.visible ?? "unknown",
-        portStatus: (service, address, port) =>
-          this.#services.get(keyOf(service))?.targets.get(address)?.visiblePorts?.get(port),
-        waiting: (service) => this.#services.get(keyOf(service))?.waiting,
-        // A fresh Service is published once every target has a verdict or a check of it
-        // overran its timeout: a guess about a target is never published (issue 10.4).
-        checked: (service, address) => {
-          const entry = this.#services.get(keyOf(service))?.targets.get(address);
-          if (!entry) return false;
-          return entry.health.status !== "unknown" || (entry.checking !== undefined &&
-            this.#clock.now() - entry.checking >= service.probe.timeout);
-        },
+    const health: HealthSource = {
+      status: (service, address) =>
+        this.#services.get(keyOf(service))?.targets.get(address)?.visible ?? "unknown",
+      portStatus: (service, address, port) =>
+        this.#services.get(keyOf(service))?.targets.get(address)?.visiblePorts?.get(port),
+      waiting: (service) => this.#services.get(keyOf(service))?.waiting,
+      // A fresh Service is published once every target has a verdict or a check of it
+      // overran its timeout: a guess about a target is never published (issue 10.4).
+      checked: (service, address) => {
+        const entry = this.#services.get(keyOf(service))?.targets.get(address);
+        if (!entry) return false;
+        return entry.health.status !== "unknown" || (entry.checking !== undefined &&
+          this.#clock.now() - entry.checking >= service.probe.timeout);
       },
-      client: options.client,
-      store: this.#store,
-      clock: this.#clock,
-      log: options.log.with({ component: "publisher", cluster: options.client.name }),
-      coalesce: options.coalesce,
-      writer: options.writer,
-      mayWrite: options.ownership && ((service) => options.ownership!.mayWrite(service)),
-      onWrite: (result) => this.#emit("write", result),
-      onState: (state) => this.#onState(state),
-    });
-    Reconciler.track(this.#store, options.config.services);
+    };
+    const clusters = options.clusters ??
+      (options.client
+        ? [{
+          name: options.client.name,
+          client: options.client,
+          ...(options.ownership ? { ownership: options.ownership } : {}),
+        }]
+        : []);
+    if (clusters.length === 0) throw new Error("Cannot start an agent without a cluster");
+    this.#clusters = clusters.map((cluster, index) =>
+      new ClusterPublisher({
+        ...cluster,
+        isDefault: index === 0,
+        services: options.config.services,
+        health,
+        clock: this.#clock,
+        log: options.log,
+        coalesce: options.coalesce,
+        writer: options.writer,
+        onWrite: (result) => this.#emit("write", result),
+        onState: (state) => this.#onState(state),
+      })
+    );
   }
 
   /** Starts checking and publishing. Publishing waits for the store's first listing. */
@@ -346,9 +372,11 @@ export class Agent {
     for (const service of this.#services.values()) {
       this.#scheduleTargets(service, [...service.targets.values()]);
     }
-    this.#reconciler.start().catch((error) =>
-      this.#options.log.error("publisher stopped", { error })
-    );
+    for (const cluster of this.#clusters) {
+      cluster.reconciler.start().catch((error) =>
+        this.#options.log.error("publisher stopped", { error, cluster: cluster.name })
+      );
+    }
   }
 
   /**
@@ -384,7 +412,8 @@ export class Agent {
         this.#updateService(service, config);
       }
     }
-    return this.#reconciler.reconfigure(services, options);
+    return Promise.all(this.#clusters.map((cluster) => cluster.reconfigure(services, options)))
+      .then(() => {});
   }
 
   /**
@@ -395,7 +424,7 @@ export class Agent {
     const entry = this.#services.get(service);
     if (!entry || entry.waiting === reason) return;
     entry.waiting = reason;
-    this.#reconciler.transition(entry.config, this.#clock.now());
+    this.#transition(entry.config, this.#clock.now());
   }
 
   /**
@@ -409,19 +438,25 @@ export class Agent {
       service.hold = undefined;
       for (const entry of service.targets.values()) this.#clearOverrunTimer(entry);
     }
-    await this.#reconciler.stop();
-    await this.#store.stop();
+    await Promise.all(this.#clusters.map((cluster) => cluster.stop()));
   }
 
-  /** This replica took or gave up a Service's Lease (`namespace/name`): publish as it says. */
-  ownershipChanged(service: string): void {
-    this.#reconciler.ownershipChanged(service);
+  /**
+   * This replica took or gave up a Service's Lease (`namespace/name`) in `cluster` (default:
+   * every cluster): publish as it says.
+   */
+  ownershipChanged(service: string, cluster?: string): void {
+    for (const publisher of this.#clusters) {
+      if (cluster === undefined || publisher.name === cluster) {
+        publisher.reconciler.ownershipChanged(service);
+      }
+    }
   }
 
   /** Publishes now what the current verdicts say, and waits for the writes (for `--once`). */
   flush(): Promise<void> {
     for (const service of this.#services.values()) this.#release(service);
-    return this.#reconciler.flush();
+    return Promise.all(this.#clusters.map((cluster) => cluster.reconciler.flush())).then(() => {});
   }
 
   /** True once every target has a verdict (healthy or unhealthy). */
@@ -434,31 +469,74 @@ export class Agent {
     return [...this.#targets.values()].every((entry) => entry.health.checks > 0);
   }
 
-  /** True when the store's watches are up (the API is reachable). */
+  /**
+   * True when the default cluster's watches are up (its API is reachable): readiness follows
+   * the local cluster only; the others show in `/status`, metrics and alerts.
+   */
   get connected(): boolean {
-    return this.#store.connected;
+    return this.#clusters[0]!.store.connected;
   }
 
-  /** True when every Service has been published and nothing is failing or blocked. */
+  /** Whether each cluster's watches are up, by name. */
+  clustersConnected(): Record<string, boolean> {
+    return Object.fromEntries(this.#clusters.map((c) => [c.name, c.store.connected]));
+  }
+
+  /** The names of the clusters written to, the default first. */
+  get clusterNames(): string[] {
+    return this.#clusters.map((cluster) => cluster.name);
+  }
+
+  /** The clusters a Service is published into, by name. */
+  clustersOf(service: ServiceConfig): string[] {
+    return this.#clusters.filter((cluster) => cluster.has(service)).map((c) => c.name);
+  }
+
+  /** True when every Service has been published in every cluster and nothing is failing. */
   get published(): boolean {
-    return this.#reconciler.settled;
+    return this.#clusters.every((cluster) => cluster.reconciler.settled);
   }
 
-  /** The uid of a Service as the API shows it (Events must carry it to show up on it). */
-  serviceUid(namespace: string, name: string): string | undefined {
-    return this.#store.get("services", namespace, name)?.metadata.uid;
+  /**
+   * The uid of a Service as the API of `cluster` (default: the first) shows it (Events must
+   * carry it to show up on it).
+   */
+  serviceUid(namespace: string, name: string, cluster?: string): string | undefined {
+    const publisher = cluster === undefined
+      ? this.#clusters[0]
+      : this.#clusters.find((c) => c.name === cluster);
+    return publisher?.store.get("services", namespace, name)?.metadata.uid;
   }
 
   /** Every Service and target as the agent sees them now. */
   status(): ServiceStatus[] {
-    const publish = new Map(this.#reconciler.states().map((state) => [state.service, state]));
-    return [...this.#services.values()].map((service) => ({
+    const states = this.#clusters.map((cluster) =>
+      new Map(cluster.reconciler.states().map((state) => [state.service, state]))
+    );
+    return [...this.#services.values()].map((service) => {
+      const clusters = this.#clusters.flatMap((cluster, index) =>
+        cluster.has(service.config)
+          ? [{
+            name: cluster.name,
+            publish: states[index]!.get(service.key),
+            ...(cluster.ownership ? { lease: leaseStatus(cluster.ownership, service.key) } : {}),
+          }]
+          : []
+      );
+      const first = clusters[0];
+      return {
+        ...this.#serviceStatus(service),
+        publish: first?.publish,
+        ...(first?.lease ? { lease: first.lease } : {}),
+        ...(this.#clusters.length > 1 ? { clusters } : {}),
+      };
+    });
+  }
+
+  #serviceStatus(service: ServiceEntry): Omit<ServiceStatus, "publish"> {
+    return {
       namespace: service.config.namespace,
       name: service.config.name,
-      publish: publish.get(service.key),
-      ...(this.#options.ownership
-        ? { lease: leaseStatus(this.#options.ownership, service.key) }
-        : {}),
       targets: [...service.targets.values()].map((entry) => ({
         address: entry.target.address,
         port: service.config.probe.port,
@@ -474,7 +552,7 @@ export class Agent {
         schedule: entry.cadence,
         interval: cadenceInterval(service.intervals, entry.cadence),
       })),
-    }));
+    };
   }
 
   /** Builds a Service's entry and its targets' (nothing is scheduled). */
@@ -610,7 +688,7 @@ export class Agent {
     }
     // A hold waits for verdicts of the old set: write what is known now.
     this.#release(service);
-    this.#reconciler.transition(config, this.#clock.now());
+    this.#transition(config, this.#clock.now());
   }
 
   /** Stops checking a target and takes it out of its Service's counts. */
@@ -652,7 +730,10 @@ export class Agent {
     const { config } = entry.service;
     entry.overrunTimer = this.#clock.setTimeout(() => {
       entry.overrunTimer = undefined;
-      if (entry.checking === started) this.#reconciler.checked(config);
+      if (entry.checking !== started) return;
+      for (const cluster of this.#clusters) {
+        if (cluster.has(config)) cluster.reconciler.checked(config);
+      }
     }, config.probe.timeout);
   }
 
@@ -758,7 +839,7 @@ export class Agent {
     }
     entry.visible = status;
     entry.visiblePorts = ports;
-    this.#reconciler.transition(service.config, transition?.at ?? now);
+    this.#transition(service.config, transition?.at ?? now);
   }
 
   /**
@@ -805,7 +886,14 @@ export class Agent {
       entry.visible = viewStatus(entry.health);
       entry.visiblePorts = visiblePorts(entry);
     }
-    this.#reconciler.transition(service.config, hold.trigger);
+    this.#transition(service.config, hold.trigger);
+  }
+
+  /** Tells every cluster publishing the Service that its view changed at `at`. */
+  #transition(config: ServiceConfig, at: number): void {
+    for (const cluster of this.#clusters) {
+      if (cluster.has(config)) cluster.reconciler.transition(config, at);
+    }
   }
 
   #clearOverrunTimer(entry: TargetEntry): void {

@@ -89,6 +89,8 @@ export type BlockedReason = typeof BLOCKED_REASONS[number];
 /** What the reconciler last did for a Service, for `/status`, metrics and alerts. */
 export interface PublishState {
   readonly service: string;
+  /** The cluster of this state (issue 14), set by the agent for its listeners. */
+  readonly cluster?: string;
   /** Set while the Service cannot be published. */
   readonly blocked?: BlockedReason;
   /** The last view computed. */

@@ -16,6 +16,8 @@ import type { Action } from "./plan.ts";
 /** The outcome of one write. */
 export interface WriteResult {
   readonly service: string;
+  /** The cluster written to (issue 14), set by the agent for its listeners. */
+  readonly cluster?: string;
   readonly verb: "apply" | "delete";
   readonly reason: Action["reason"];
   readonly resource: string;
