@@ -112,6 +112,11 @@ export interface ChaosOptions {
   readonly log?: (line: string) => void;
   /** Print the agents' output. */
   readonly echo?: boolean;
+  /**
+   * Misconfigure the agents behind the checker's back, to see the checks fail: `fall` gives
+   * them a fall of 40 (dead targets stay ready too long), `allDown` gives alpha `allDown: empty`.
+   */
+  readonly sabotage?: "fall" | "allDown";
 }
 
 /** One broken invariant. */
@@ -203,7 +208,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const dir = await Deno.makeTempDir({ prefix: "helaseid-chaos-" });
   const configPath = `${dir}/helaseid.json`;
   const writeConfig = (intervalMs: number) =>
-    Deno.writeTextFile(configPath, JSON.stringify(agentConfig(namespace, hookUrl, intervalMs)));
+    Deno.writeTextFile(
+      configPath,
+      JSON.stringify(agentConfig(namespace, hookUrl, intervalMs, options.sabotage)),
+    );
   await writeConfig(PROBE.intervalMs);
   let intervalMs: number = PROBE.intervalMs;
 
@@ -421,14 +429,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         setAlive(ADDRESSES[action.target]!, action.mode === "accept" || action.mode === "hang");
         return;
       case "api":
-        if (action.state === "stop" || action.state === "hang") {
+        if (action.state === "stop" || action.state === "hang" || action.state === "cut") {
           disruptions.push({ start: now(), allowanceMs: API_CATCH_UP_MS + detectOf(intervalMs) });
         }
         if (action.state === "stop") await cluster.stopApiServer();
         if (action.state === "start") await cluster.startApiServer();
         if (action.state === "hang") await signalApiServer(cluster, "STOP");
         if (action.state === "resume") await signalApiServer(cluster, "CONT");
-        if (action.state === "start" || action.state === "resume") {
+        if (action.state === "cut") await partition(cluster, true);
+        if (action.state === "mend") await partition(cluster, false);
+        if (action.state === "start" || action.state === "resume" || action.state === "mend") {
           endDisruption(disruptions, now());
         }
         return;
@@ -530,6 +540,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await replica.agent?.stop("SIGKILL");
     }
     await signalApiServer(cluster, "CONT").catch(() => {});
+    await partition(cluster, false).catch(() => {});
     await observer.stop();
     for (const target of targets) await target.close().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -592,7 +603,12 @@ function endDisruption(disruptions: { start: number; end?: number }[], at: numbe
 }
 
 /** The run's agent configuration (a JSON file; `intervalMs` is the probe interval). */
-function agentConfig(namespace: string, hookUrl: string, intervalMs: number) {
+function agentConfig(
+  namespace: string,
+  hookUrl: string,
+  intervalMs: number,
+  sabotage?: "fall" | "allDown",
+) {
   return {
     logLevel: "info",
     leases: true,
@@ -606,7 +622,7 @@ function agentConfig(namespace: string, hookUrl: string, intervalMs: number) {
         interval: `${intervalMs}ms`,
         timeout: `${PROBE.timeoutMs}ms`,
         rise: PROBE.rise,
-        fall: PROBE.fall,
+        fall: sabotage === "fall" ? 40 : PROBE.fall,
       },
     },
     services: SERVICES.map((service) => ({
@@ -614,7 +630,7 @@ function agentConfig(namespace: string, hookUrl: string, intervalMs: number) {
       namespace,
       ports: [{ name: "kafka", port: PORT }],
       targets: service.targets,
-      publish: { allDown: service.allDown },
+      publish: { allDown: sabotage === "allDown" ? "empty" : service.allDown },
     })),
   };
 }
@@ -651,6 +667,52 @@ async function signalApiServer(cluster: Cluster, signal: "STOP" | "CONT"): Promi
     }
   }
   throw new Error(`Cannot find the kube-apiserver on port ${port}`);
+}
+
+/** nftables table of the API partition (its own, beside the test network's). */
+const PARTITION_TABLE = "helaseid_chaos";
+
+/**
+ * Cuts (`on`) or mends the API server off: every TCP packet to or from its port is dropped on
+ * input, so requests and answers vanish and connections time out, as across a broken network.
+ */
+async function partition(cluster: Cluster, on: boolean): Promise<void> {
+  const port = new URL(cluster.server).port;
+  const nft = async (...args: string[]) => {
+    const out = await new Deno.Command("nft", { args, stdout: "null", stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`nft ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+    }
+  };
+  if (!on) {
+    await nft("delete", "table", "inet", PARTITION_TABLE);
+    return;
+  }
+  await nft("add", "table", "inet", PARTITION_TABLE);
+  await nft(
+    "add",
+    "chain",
+    "inet",
+    PARTITION_TABLE,
+    "input",
+    "{ type filter hook input priority 0; policy accept; }",
+  );
+  for (const direction of ["dport", "sport"]) {
+    await nft(
+      "add",
+      "rule",
+      "inet",
+      PARTITION_TABLE,
+      "input",
+      "ip",
+      "daddr",
+      "127.0.0.1",
+      "tcp",
+      direction,
+      port,
+      "drop",
+    );
+  }
 }
 
 function sleep(ms: number): Promise<void> {

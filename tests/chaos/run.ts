@@ -5,7 +5,8 @@
  * tables; exits 1 when an invariant was violated.
  *
  * Reload faults are on when main.ts handles SIGHUP (the agent reloads its configuration then),
- * unless `--no-reload`.
+ * unless `--no-reload`. `--sabotage fall|allDown` misconfigures the agents behind the checker's
+ * back (fall 40; alpha `allDown: empty`) to see the checks fail.
  *
  * @module
  */
@@ -21,13 +22,17 @@ const { values } = parseArgs({
     reload: { type: "boolean" },
     "no-reload": { type: "boolean" },
     echo: { type: "boolean" },
+    sabotage: { type: "string" },
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const minutes = Number(values.minutes);
-if (!Number.isInteger(seed) || seed < 0 || !(minutes > 0)) {
+if (
+  !Number.isInteger(seed) || seed < 0 || !(minutes > 0) ||
+  ![undefined, "fall", "allDown"].includes(values.sabotage)
+) {
   console.error(
-    `Cannot run chaos as '--seed' must be a non-negative integer and '--minutes' positive: current values are '${values.seed}' and '${values.minutes}'`,
+    `Cannot run chaos as '--seed' must be a non-negative integer, '--minutes' positive and '--sabotage' 'fall' or 'allDown': current values are '${values.seed}', '${values.minutes}' and '${values.sabotage}'`,
   );
   Deno.exit(2);
 }
@@ -42,6 +47,7 @@ const report = await runChaos({
   minutes,
   reload,
   echo: values.echo,
+  sabotage: values.sabotage as "fall" | "allDown" | undefined,
   log: (line) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`),
 });
 console.log(chaosTable(report).join("\n"));

@@ -21,6 +21,7 @@ export type FaultKind =
   | "target-flap"
   | "all-down"
   | "api-stop"
+  | "api-hang"
   | "api-blackhole"
   | "agent-kill"
   | "agent-term"
@@ -39,6 +40,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "target-flap",
   "all-down",
   "api-stop",
+  "api-hang",
   "api-blackhole",
   "agent-kill",
   "agent-term",
@@ -54,8 +56,15 @@ export type TargetState = "accept" | "refuse" | "drop" | "hang" | "absent";
 /** One thing the runner does. */
 export type Action =
   | { readonly do: "target"; readonly target: number; readonly mode: TargetState }
-  /** stop/start: the API server process ends and starts again; hang/resume: SIGSTOP/SIGCONT. */
-  | { readonly do: "api"; readonly state: "stop" | "start" | "hang" | "resume" }
+  /**
+   * stop/start: the API server process ends and starts again; hang/resume: SIGSTOP/SIGCONT (it
+   * accepts connections and never answers); cut/mend: nftables drops every packet to and from
+   * its port (a partition: connections time out).
+   */
+  | {
+    readonly do: "api";
+    readonly state: "stop" | "start" | "hang" | "resume" | "cut" | "mend";
+  }
   | {
     readonly do: "agent-signal";
     readonly replica: number;
@@ -118,6 +127,7 @@ const WEIGHTS: Readonly<Record<FaultKind, number>> = {
   "target-flap": 2,
   "all-down": 1,
   "api-stop": 1,
+  "api-hang": 1,
   "api-blackhole": 1,
   "agent-kill": 1.5,
   "agent-term": 1.5,
@@ -229,11 +239,14 @@ export function chaosSchedule(seed: number, durationMs: number, shape: ScheduleS
         break;
       }
       case "api-stop":
+      case "api-hang":
       case "api-blackhole": {
         // A target dies during the outage: the agent must publish it once the API answers.
         const [off, on] = fault === "api-stop"
           ? ["stop", "start"] as const
-          : ["hang", "resume"] as const;
+          : fault === "api-hang"
+          ? ["hang", "resume"] as const
+          : ["cut", "mend"] as const;
         step(quiet, { do: "api", state: off });
         const first = between(300, 1500);
         step(first, { do: "target", target, mode: "refuse" });

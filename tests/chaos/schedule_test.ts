@@ -61,7 +61,7 @@ Deno.test("chaos schedule: every episode leaves the bed as it found it", () => {
     const apply = (action: Action) => {
       if (action.do === "target") modes.set(action.target, action.mode);
       if (action.do === "api") {
-        api = action.state === "stop" || action.state === "hang" ? "down" : "up";
+        api = ["stop", "hang", "cut"].includes(action.state) ? "down" : "up";
       }
       if (action.do === "webhook") webhook = action.answer;
       if (action.do === "agent-signal") agents.delete(action.replica);

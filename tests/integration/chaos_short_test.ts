@@ -1,5 +1,5 @@
 /**
- * The short chaos run of CI (issue 16): two minutes of seed 836 (`deno task chaos --seed 836
+ * The short chaos run of CI (issue 16): two minutes of seed 533 (`deno task chaos --seed 533
  * --minutes 2` plays the same), whose first episodes include an API server stop and hang, agent
  * SIGKILL and SIGTERM with two replicas sharing the Services by Lease, webhook 429 and 5xx, a
  * whole Service down under each panic-guard setting, and target kills, restarts, hangs and
@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { agentReloads, chaosTable, runChaos } from "../chaos/chaos.ts";
 
-const SEED = 836;
+const SEED = 533;
 
 Deno.test("chaos: two minutes of seeded faults break no invariant", async () => {
   const report = await runChaos({
