@@ -163,6 +163,67 @@ const CASES: AlertCase[] = [
         "replicas' logs (LeaseLost Events on the Service) and their Lease permissions.",
     }),
   },
+  {
+    name: "HelaseidSourceFailing",
+    series: {
+      // Failing on one replica from minute 1: that replica's set goes stale, so it fires.
+      [`helaseid_source_up{${SVC},source="dns kafka.test",type="dns",pod="r1"}`]: "1 0x10",
+      [`helaseid_source_up{${SVC},source="dns kafka.test",type="dns",pod="r2"}`]: "1x10",
+      // A failure shorter than `for: 5m` does not fire.
+      [`helaseid_source_up{${SVC},source="nodes role=kafka",type="nodes",pod="r1"}`]: "1 0 0 1x10",
+    },
+    checks: quietThenFiring("5m", "7m", {
+      ...SERVICE_LABELS,
+      source: "dns kafka.test",
+      severity: "warning",
+    }, {
+      summary: "Target source dns kafka.test of datastream/brokers is failing",
+      description: "The target source dns kafka.test of datastream/brokers " +
+        "has failed for 5 minutes: its last good set stays in force, so targets it would add " +
+        "or remove are not followed. /readyz and /status name its error.",
+    }),
+  },
+  {
+    name: "HelaseidSourceShrinkHeld",
+    series: {
+      // Held from minute 2: an alert at once (the hold itself is the grace).
+      [`helaseid_source_held{${SVC},source="dns kafka.test",pod="r1"}`]: "0 0 1x10",
+      [`helaseid_source_held{${SVC},source="nodes role=kafka",pod="r1"}`]: "0x10",
+    },
+    checks: quietThenFiring("1m", "2m", {
+      ...SERVICE_LABELS,
+      source: "dns kafka.test",
+      severity: "warning",
+    }, {
+      summary: "A sudden shrink of target source dns kafka.test of datastream/brokers is held",
+      description: "The target source dns kafka.test of datastream/brokers " +
+        "lost most or all of its targets at once. HELASEID holds the change " +
+        "(sourceGuard.hold) before applying it: check the source now. /status shows from how " +
+        "many targets to how many, and until when.",
+    }),
+  },
+  {
+    name: "HelaseidConfigReloadFailed",
+    series: {
+      ['helaseid_config_reload_success{instance="10.0.0.7:8080",job="helaseid",pod="h-1"}']:
+        "1 0x10",
+      // Rejected, then fixed within a minute: no alert.
+      ['helaseid_config_reload_success{instance="10.0.0.8:8080",job="helaseid",pod="h-2"}']:
+        "1 0 1x10",
+    },
+    checks: quietThenFiring("1m", "2m", {
+      instance: "10.0.0.7:8080",
+      job: "helaseid",
+      pod: "h-1",
+      severity: "warning",
+    }, {
+      summary: "HELASEID on 10.0.0.7:8080 rejected its reloaded configuration",
+      description: "The last configuration reload of HELASEID on 10.0.0.7:8080 " +
+        "was invalid and rejected whole: the previous configuration keeps running, and the " +
+        "change you made is not in force. The agent's ERROR line and /status " +
+        "(config.lastReload.issues) name each issue.",
+    }),
+  },
 ];
 
 /** The promtool unit-test file for {@linkcode CASES}. */
