@@ -35,11 +35,12 @@
  *
  * Reloads (`config-reload-failed`, `config-reload-recovered`) concern no Service: `service` is
  * `{ "namespace": "", "name": "<the configuration file's path>" }`, the counts are 0, and
- * `config` says what happened (at most 10 issues, each cut to 300 characters; never a secret):
+ * `config` says what happened (at most 10 issues, each cut to 300 characters, and
+ * `issuesOmitted` when more were left out; never a secret):
  *
  * ```json
  * "config": { "path": "/etc/helaseid/config.yaml", "hash": "9f2c41d07a3b5e88",
- *             "trigger": "file", "issues": ["services[0].probe.port: ..."], "issuesOmitted": 0 }
+ *             "trigger": "file", "issues": ["services[0].probe.port: ..."] }
  * ```
  *
  * Fields are only ever added within version 1; optional fields are left out, never null.
