@@ -15,7 +15,7 @@
 import { ALERT_DEFAULTS, type Config, resolveAlertSettings } from "../config/schema.ts";
 import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
-import { Notifier, type NotifierChannel } from "./notifier.ts";
+import { Notifier, type NotifierChannel, type NotifierOptions } from "./notifier.ts";
 import { postJson } from "./post.ts";
 import {
   type DeliveryOptions,
@@ -92,6 +92,8 @@ export interface CreateNotifierOptions {
   readonly onResult?: (channel: ChannelName, result: DeliveryResult, reason?: DropReason) => void;
   /** The configuration file, named by reload alerts (default `configuration`). */
   readonly configPath?: string;
+  /** Every running source's state (`discovery.statuses()`): see {@linkcode NotifierOptions}. */
+  readonly sources?: NotifierOptions["sources"];
   /** Queue, rate limit, timeout and retry tunables of every channel (defaults in {@linkcode DeliveryOptions}). */
   readonly delivery?: DeliveryOptions;
 }
@@ -147,5 +149,6 @@ export function createNotifier(
     writeFailureThreshold,
     degraded,
     ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+    ...(options.sources === undefined ? {} : { sources: options.sources }),
   });
 }

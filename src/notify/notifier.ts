@@ -80,6 +80,12 @@ export interface NotifierOptions {
   readonly degraded: boolean;
   /** The configuration file, named by reload alerts (default `configuration`). */
   readonly configPath?: string;
+  /**
+   * Every running source's state now (the discovery's `statuses`). When given, a failure
+   * that comes due is alerted only if its source still runs and still fails: a source a
+   * reload removed while failing reports nothing more.
+   */
+  readonly sources?: () => readonly SourceStatus[];
 }
 
 /** Issues a reload alert lists at most ("and N more" after them). */
@@ -356,9 +362,22 @@ export class Notifier implements AgentListener {
     current.timer = clock.setTimeout(() => {
       current.timer = undefined;
       if (source.failing !== current || this.#closed) return;
+      if (!this.#stillFailing(source.last)) {
+        this.#sources.delete(`${source.last.service}|${source.last.source}`);
+        return;
+      }
       current.reported = true;
       this.#emit(this.#sourceAlert(source.last, "source-failing", current));
     }, delay);
+  }
+
+  /** Whether a source still runs and fails (true when the sources cannot be asked). */
+  #stillFailing(status: SourceStatus): boolean {
+    const sources = this.#options.sources?.();
+    if (sources === undefined) return true;
+    return sources.some((s) =>
+      s.service === status.service && s.source === status.source && s.error !== undefined
+    );
   }
 
   /** The hold half of {@linkcode Notifier.sourceStatus}. */

@@ -29,7 +29,10 @@ const TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
 const HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
 const PATH = "/etc/helaseid/config.yaml";
 
-function setup(alerts: Partial<AlertSettings> = {}) {
+function setup(
+  alerts: Partial<AlertSettings> = {},
+  sources?: () => readonly SourceStatus[],
+) {
   const clock = new FakeClock();
   const fake = new ScriptedFetch(clock);
   const { log, lines } = captureLog();
@@ -51,6 +54,7 @@ function setup(alerts: Partial<AlertSettings> = {}) {
     clock,
     random: () => 0.5,
     configPath: PATH,
+    ...(sources ? { sources } : {}),
   });
   assert.ok(notifier);
   const sim = new HealthSim(service, clock);
@@ -339,5 +343,28 @@ Deno.test("alerts: a Service gone from the configuration is forgotten with its p
   await clock.advance(1000);
   assert.equal(json()[0]!.event, "all-down");
   assert.equal(json()[0]!.total, 1);
+  await close();
+});
+
+Deno.test("alerts: a failing source a reload removed before the threshold raises nothing", async () => {
+  let running: SourceStatus[] = [];
+  const { clock, notifier, json, close } = setup({}, () => running);
+  const failing = dns({ error: "SERVFAIL", failingSince: clock.now() });
+  running = [failing, dns({ source: "file /t.txt", type: "file" })];
+  notifier.sourceStatus(failing);
+  await clock.advance(10_000);
+  running = running.slice(1); // The reload replaced the DNS source: it stopped, failing.
+  await clock.advance(60_000);
+  assert.deepEqual(json(), []);
+
+  // A source still running and failing is alerted as before.
+  const other = dns({ source: "file /t.txt", type: "file", error: "unreadable" });
+  running = [{ ...other, failingSince: clock.now() }];
+  notifier.sourceStatus(running[0]!);
+  await clock.advance(30_000);
+  assert.deepEqual(json().map((p) => [p.event, p.source?.name]), [[
+    "source-failing",
+    "file /t.txt",
+  ]]);
   await close();
 });
