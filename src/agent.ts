@@ -218,7 +218,8 @@ export interface ServiceStatus {
   readonly lease?: { readonly held: boolean; readonly holder?: string };
   /**
    * With several clusters configured (issue 14): the publishing state and Lease in each
-   * cluster the Service is published into (`publish` and `lease` above are the first's).
+   * cluster the Service is published into (`publish` and `lease` above are those of the first
+   * cluster of the configuration, absent when the Service is not published there).
    */
   readonly clusters?: readonly {
     readonly name: string;
@@ -523,7 +524,8 @@ export class Agent {
           }]
           : []
       );
-      const first = clusters[0];
+      // `publish` and `lease` are the first cluster's: what readiness follows.
+      const first = clusters.find((cluster) => cluster.name === this.#clusters[0]!.name);
       return {
         ...this.#serviceStatus(service),
         publish: first?.publish,

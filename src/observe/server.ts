@@ -13,6 +13,7 @@
 
 import type { CheckStatus, ServiceStatus } from "../agent.ts";
 import type { SourceStatus } from "../discovery/mod.ts";
+import type { PublishState } from "../publish/reconciler.ts";
 import type { ConfigStatus } from "../reload.ts";
 import { type Logger, redactUrls } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
@@ -455,8 +456,6 @@ export function statusDocument(
     services: services.map((service) => {
       const publish = service.publish;
       const own = sources.get(`${service.namespace}/${service.name}`);
-      const view = publish?.view;
-      const ready = view?.endpoints.filter((endpoint) => endpoint.ready).length ?? 0;
       return {
         namespace: service.namespace,
         name: service.name,
@@ -489,41 +488,14 @@ export function statusDocument(
         })),
         ...(own ? { sources: own } : {}),
         ...(service.lease ? { lease: service.lease } : {}),
-        ...(publish
+        ...(publish ? { publish: publishDocument(publish) } : {}),
+        ...(service.clusters
           ? {
-            publish: {
-              ...(publish.blocked ? { blocked: publish.blocked } : {}),
-              ...(publish.detail !== undefined ? { detail: redactUrls(publish.detail) } : {}),
-              ...(publish.blockedSince !== undefined
-                ? { blockedSince: iso(publish.blockedSince) }
-                : {}),
-              ...(publish.conflict
-                ? {
-                  conflict: {
-                    writer: publish.conflict.writer,
-                    retryAt: iso(publish.conflict.retryAt),
-                  },
-                }
-                : {}),
-              ...(publish.standby ? { standby: true } : {}),
-              panic: view?.panic ?? false,
-              ...(view ? { endpoints: { ready, notReady: view.endpoints.length - ready } } : {}),
-              failures: publish.failures,
-              ...(publish.failingSince !== undefined
-                ? { failingSince: iso(publish.failingSince) }
-                : {}),
-              writes: [...publish.writes.values()].map((write) => ({
-                object: `${write.kind}/${write.name}`,
-                verb: write.verb,
-                reason: write.reason,
-                ok: write.ok,
-                ...(write.error !== undefined ? { error: redactUrls(write.error) } : {}),
-                ...(write.status !== undefined ? { httpStatus: write.status } : {}),
-                at: iso(write.at),
-                durationMs: round(write.duration),
-                ...(write.latency !== undefined ? { latencyMs: round(write.latency) } : {}),
-              })),
-            },
+            clusters: service.clusters.map((cluster) => ({
+              name: cluster.name,
+              ...(cluster.lease ? { lease: cluster.lease } : {}),
+              ...(cluster.publish ? { publish: publishDocument(cluster.publish) } : {}),
+            })),
           }
           : {}),
       };
@@ -601,4 +573,39 @@ function iso(epochMs: number): string {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
+}
+
+/** A Service's publishing state in one cluster, as `/status` shows it. */
+function publishDocument(publish: PublishState) {
+  const view = publish.view;
+  const ready = view?.endpoints.filter((endpoint) => endpoint.ready).length ?? 0;
+  return {
+    ...(publish.blocked ? { blocked: publish.blocked } : {}),
+    ...(publish.detail !== undefined ? { detail: redactUrls(publish.detail) } : {}),
+    ...(publish.blockedSince !== undefined ? { blockedSince: iso(publish.blockedSince) } : {}),
+    ...(publish.conflict
+      ? {
+        conflict: {
+          writer: publish.conflict.writer,
+          retryAt: iso(publish.conflict.retryAt),
+        },
+      }
+      : {}),
+    ...(publish.standby ? { standby: true } : {}),
+    panic: view?.panic ?? false,
+    ...(view ? { endpoints: { ready, notReady: view.endpoints.length - ready } } : {}),
+    failures: publish.failures,
+    ...(publish.failingSince !== undefined ? { failingSince: iso(publish.failingSince) } : {}),
+    writes: [...publish.writes.values()].map((write) => ({
+      object: `${write.kind}/${write.name}`,
+      verb: write.verb,
+      reason: write.reason,
+      ok: write.ok,
+      ...(write.error !== undefined ? { error: redactUrls(write.error) } : {}),
+      ...(write.status !== undefined ? { httpStatus: write.status } : {}),
+      at: iso(write.at),
+      durationMs: round(write.duration),
+      ...(write.latency !== undefined ? { latencyMs: round(write.latency) } : {}),
+    })),
+  };
 }
