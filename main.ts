@@ -150,7 +150,10 @@ async function run(
             ) ?? {}),
           }),
       }),
-    // TODO(observe): notifier.sourceStatus, events.sourceStatus
+    onStatus: (status) => {
+      notifier?.sourceStatus(status);
+      events.sourceStatus(status);
+    },
   });
   const reloader: Reloader = new Reloader({
     initial: config,
@@ -158,6 +161,7 @@ async function run(
     load: source.load,
     now: () => systemClock.now(),
     log: log.with({ component: "reload" }),
+    onResult: (result) => notifier?.reload(result),
     apply: async (next) => {
       for (const cluster of clusters) {
         if (cluster.client instanceof MemoryKube) seedServices(cluster.client, next);
@@ -172,6 +176,8 @@ async function run(
     commit: COMMIT,
     services: config.services,
     status: () => agent.status(),
+    sources: () => discovery.statuses(),
+    config: () => reloader.status(),
   });
   // Events go to each cluster a Service is published into (issue 14).
   const recorders = new Map(clusters.map((cluster) => [
@@ -193,6 +199,8 @@ async function run(
     },
   });
   const notifier = createNotifier(config, {
+    ...(flags.config === undefined ? {} : { configPath: flags.config }),
+    sources: () => discovery.statuses(),
     log: log.with({ component: "notify" }),
     cluster: clusters.map((cluster) => cluster.name).join(", "),
     onResult: (channel, result, reason) => metrics.notification(channel, result, reason),
@@ -271,10 +279,14 @@ async function run(
           statusDocument(agent.status(), {
             version: VERSION,
             commit: COMMIT,
+            sources: discovery.statuses(),
+            config: reloader.status(),
           }),
         ready: () =>
           agentReadiness(agent, {
             dryRun,
+            sources: () => discovery.statuses(),
+            config: () => reloader.status(),
           }),
         log: log.with({ component: "http" }),
       });

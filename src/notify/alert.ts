@@ -159,7 +159,9 @@ export function alertKey(alert: Alert): string {
   const family = alertFamily(alert);
   // Each source of a Service is a subject of its own; its failure and its hold are two.
   const source = family === "source" || family === "hold" ? `|${alert.source?.name ?? ""}` : "";
-  return `${alert.service.namespace}/${alert.service.name}|${family}${source}`;
+  // A Service's writes and block are subjects of their own in each cluster (issue 14).
+  const cluster = family === "writes" || family === "blocked" ? `|${alert.cluster}` : "";
+  return `${alert.service.namespace}/${alert.service.name}|${family}${source}${cluster}`;
 }
 
 /** What an alert is about; see {@linkcode ALERT_EVENTS}. */

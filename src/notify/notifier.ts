@@ -109,6 +109,8 @@ interface _Window {
 
 interface _Writes {
   since: number;
+  /** The cluster of the writes (issue 14), when the agent publishes into several. */
+  readonly cluster?: string;
   error?: string;
   timer?: unknown;
   reported: boolean;
@@ -118,6 +120,8 @@ type _Reason = Exclude<BlockedReason, "waiting-first-checks">;
 
 interface _Blocked {
   readonly since: number;
+  /** The cluster of the block (issue 14), when the agent publishes into several. */
+  readonly cluster?: string;
   reason: _Reason;
   detail?: string;
   writer?: string;
@@ -192,17 +196,17 @@ export class Notifier implements AgentListener {
     }
     try {
       const failing = state.failures > 0 && state.failingSince !== undefined;
-      let writes = this.#writes.get(state.service);
+      let writes = this.#writes.get(_stateKey(state));
       if (!failing) {
         if (writes === undefined) return;
-        this.#writes.delete(state.service);
+        this.#writes.delete(_stateKey(state));
         if (writes.timer !== undefined) this.#options.clock.clearTimeout(writes.timer);
         if (writes.reported) this.#emit(this.#writeAlert(state.service, writes, "recovered"));
         return;
       }
       if (writes === undefined) {
-        writes = { since: state.failingSince!, reported: false };
-        this.#writes.set(state.service, writes);
+        writes = { since: state.failingSince!, reported: false, ..._clusterOf(state) };
+        this.#writes.set(_stateKey(state), writes);
       }
       writes.error = _lastWriteError(state) ?? writes.error;
       // A block (403, a missing Service, ...) explains the failed writes: its own alert says it
@@ -220,7 +224,7 @@ export class Notifier implements AgentListener {
       );
       current.timer = this.#options.clock.setTimeout(() => {
         current.timer = undefined;
-        if (this.#writes.get(state.service) !== current || this.#closed) return;
+        if (this.#writes.get(_stateKey(state)) !== current || this.#closed) return;
         current.reported = true;
         this.#emit(this.#writeAlert(state.service, current, "failing"));
       }, delay);
@@ -523,10 +527,10 @@ export class Notifier implements AgentListener {
   #watchBlocked(state: PublishState): void {
     const { clock } = this.#options;
     const reason = state.blocked === "waiting-first-checks" ? undefined : state.blocked;
-    let blocked = this.#blocked.get(state.service);
+    let blocked = this.#blocked.get(_stateKey(state));
     if (reason === undefined) {
       if (blocked === undefined) return;
-      this.#blocked.delete(state.service);
+      this.#blocked.delete(_stateKey(state));
       if (blocked.timer !== undefined) clock.clearTimeout(blocked.timer);
       if (blocked.reported !== undefined) {
         this.#emit(this.#blockedAlert(state.service, blocked, "recovered"));
@@ -534,8 +538,8 @@ export class Notifier implements AgentListener {
       return;
     }
     if (blocked === undefined) {
-      blocked = { since: state.blockedSince ?? clock.now(), reason };
-      this.#blocked.set(state.service, blocked);
+      blocked = { since: state.blockedSince ?? clock.now(), reason, ..._clusterOf(state) };
+      this.#blocked.set(_stateKey(state), blocked);
     }
     blocked.reason = reason;
     blocked.detail = state.detail;
@@ -562,7 +566,7 @@ export class Notifier implements AgentListener {
     const delay = Math.max(0, current.since + this.#options.writeFailureThreshold - clock.now());
     current.timer = clock.setTimeout(() => {
       current.timer = undefined;
-      if (this.#blocked.get(state.service) !== current || this.#closed) return;
+      if (this.#blocked.get(_stateKey(state)) !== current || this.#closed) return;
       report(current);
     }, delay);
   }
@@ -571,12 +575,12 @@ export class Notifier implements AgentListener {
    * What every Service-wide alert (blocked, writes failing) starts from: the Service, its current
    * target counts, no targets listed, `since` → now, and how long that lasted.
    */
-  #serviceAlertBase(key: string, since: number) {
+  #serviceAlertBase(key: string, since: number, cluster?: string) {
     const now = this.#options.clock.now();
     const [namespace = "", name = key] = key.split("/");
     const counts = this.#windows.get(key)?.tracker.counts ?? { healthy: 0, unhealthy: 0, total: 0 };
     const base = {
-      cluster: this.#options.cluster,
+      cluster: cluster ?? this.#options.cluster,
       service: { namespace, name },
       targets: [],
       ...counts,
@@ -588,7 +592,7 @@ export class Notifier implements AgentListener {
   }
 
   #blockedAlert(key: string, blocked: _Blocked, change: "blocked" | "recovered"): Alert {
-    const common = this.#serviceAlertBase(key, blocked.since);
+    const common = this.#serviceAlertBase(key, blocked.since, blocked.cluster);
     const lasted = common.lasted;
     const base = {
       ...common.base,
@@ -627,7 +631,7 @@ export class Notifier implements AgentListener {
   }
 
   #writeAlert(key: string, writes: _Writes, change: "failing" | "recovered"): Alert {
-    const { base, lasted } = this.#serviceAlertBase(key, writes.since);
+    const { base, lasted } = this.#serviceAlertBase(key, writes.since, writes.cluster);
     return change === "failing"
       ? {
         ...base,
@@ -714,4 +718,14 @@ function _lastWriteError(state: PublishState): string | undefined {
     };
   }
   return last?.text;
+}
+
+/** A publishing state's subject: its Service, in its cluster when the agent has several. */
+function _stateKey(state: PublishState): string {
+  return state.cluster === undefined ? state.service : `${state.service}|${state.cluster}`;
+}
+
+/** The cluster of a publishing state, to carry into its alerts. */
+function _clusterOf(state: PublishState): { cluster?: string } {
+  return state.cluster === undefined ? {} : { cluster: state.cluster };
 }

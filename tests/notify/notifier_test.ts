@@ -373,6 +373,26 @@ Deno.test("notifier: access denied past the threshold is one card with reason an
   await close();
 });
 
+Deno.test("notifier: with several clusters, a block in one cluster is its own alert naming that cluster", async () => {
+  const { clock, notifier, cards, close } = setup({ writeFailureThreshold: 5_000 });
+  const since = clock.now();
+  const inCluster = (cluster: string, state: PublishState): PublishState => ({ ...state, cluster });
+  notifier.publishState(inCluster("east", blockedState("access-denied", since, DENIED)));
+  // The same Service is fine in the other cluster: that must not end east's block.
+  notifier.publishState(inCluster("local", blockedState(undefined, since)));
+  await clock.advance(5_000);
+  assert.equal(cards().length, 1);
+  assert.equal(factsOf(cards()[0]!).Cluster, "east");
+  notifier.publishState(inCluster("local", blockedState(undefined, since)));
+  await clock.advance(10_000);
+  assert.equal(cards().length, 1, "local's state says nothing about east");
+  notifier.publishState(inCluster("east", blockedState(undefined, since)));
+  await clock.advance(0);
+  assert.equal(cards().length, 2);
+  assert.equal(factsOf(cards()[1]!).Cluster, "east");
+  await close();
+});
+
 Deno.test("notifier: each blocked reason past the threshold names itself", async () => {
   const expected = {
     "service-missing": "the Service does not exist",
