@@ -391,6 +391,19 @@ export class Metrics implements AgentListener {
       service,
       labels: labelPairs({ namespace: service.namespace, service: service.name }),
     }));
+    // Publishing is per cluster (issue 14): with several, each series gets a `cluster` label.
+    const published = labelled.flatMap(({ service, labels }) =>
+      service.clusters
+        ? service.clusters.map((cluster) => ({
+          service: {
+            ...service,
+            publish: cluster.publish,
+            ...(cluster.lease ? { lease: cluster.lease } : { lease: undefined }),
+          },
+          labels: `${labels},${labelPairs({ cluster: cluster.name })}`,
+        }))
+        : [{ service, labels }]
+    );
 
     out.family("helaseid_target_up", {
       type: "gauge",
@@ -402,6 +415,15 @@ export class Metrics implements AgentListener {
         const where = labelPairs({ address: target.address, port: String(target.port) });
         out.sample(`${labels},${where}`, target.status === "healthy" ? 1 : 0);
       }
+    }
+
+    out.family("helaseid_primary", {
+      type: "gauge",
+      help: "1 for the target the Service's primary Service shows; absent while it has none.",
+    });
+    for (const { service, labels } of labelled) {
+      if (service.primary === undefined) continue;
+      out.sample(`${labels},${labelPairs({ target: service.primary })}`, 1);
     }
 
     out.family("helaseid_service_targets", {
@@ -420,7 +442,7 @@ export class Metrics implements AgentListener {
       type: "gauge",
       help: "Endpoints the Service shows as last published, by readiness.",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       const view = service.publish?.view;
       if (!view) continue;
       const ready = view.endpoints.filter((endpoint) => endpoint.ready).length;
@@ -432,7 +454,7 @@ export class Metrics implements AgentListener {
       type: "gauge",
       help: "1 while the panic guard publishes every target because none is healthy.",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       out.sample(labels, service.publish?.view?.panic ? 1 : 0);
     }
 
@@ -440,7 +462,7 @@ export class Metrics implements AgentListener {
       type: "gauge",
       help: "1 while the Service cannot be published, by reason.",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       // Every reason gets a series, so an alert on `== 1` sees the 0 before it.
       const current = service.publish?.blocked;
       for (const reason of BLOCKED_REASONS) {
@@ -453,7 +475,7 @@ export class Metrics implements AgentListener {
       help:
         "1 while another HELASEID writer rewrites the Service's objects and this agent holds off.",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       out.sample(labels, service.publish?.blocked === "conflict" ? 1 : 0);
     }
 
@@ -462,7 +484,7 @@ export class Metrics implements AgentListener {
         type: "gauge",
         help: "With leases on: 1 while this replica holds the Service's Lease and writes it.",
       });
-      for (const { service, labels } of labelled) {
+      for (const { service, labels } of published) {
         if (service.lease) out.sample(labels, service.lease.held ? 1 : 0);
       }
     }
@@ -472,7 +494,7 @@ export class Metrics implements AgentListener {
       help:
         "Consecutive failed publishing attempts of the Service (0 when the last one succeeded).",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       out.sample(labels, service.publish?.failures ?? 0);
     }
 
@@ -480,7 +502,7 @@ export class Metrics implements AgentListener {
       type: "gauge",
       help: "When the certificate a tls check last saw expires, seconds since the epoch.",
     });
-    for (const { service, labels } of labelled) {
+    for (const { service, labels } of published) {
       for (const target of service.targets) {
         for (const check of target.results ?? []) {
           if (check.certificate === undefined) continue;

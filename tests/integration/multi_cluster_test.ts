@@ -18,6 +18,7 @@ import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
 import { readiness, type SeenEvent } from "../support/watch.ts";
+import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
 const X = "192.0.2.221", Y = "192.0.2.222", Z = "192.0.2.223";
 const SLICE = "brokers-helaseid-ipv4";
@@ -256,6 +257,9 @@ services:
       return inB?.publish?.blocked === "access-denied" ? inB : undefined;
     });
     assert.match(blocked.publish.detail, /403 Forbidden/);
+    const metrics = parsePrometheus((await get(base, "/metrics")).body);
+    const labels = { namespace, service: "brokers", reason: "access-denied" };
+    assert.equal(valueOf(metrics, "helaseid_service_blocked", { ...labels, cluster: "b" }), 1);
     const line = await agent.waitForLog((l) =>
       l.level === "error" && l.reason === "access-denied" && l.cluster === "b"
     );
