@@ -274,3 +274,110 @@ services:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Who holds the Service's Lease in `cluster`, as the API shows it. */
+async function leaseHolder(cluster: ClusterAccess, namespace: string): Promise<string | undefined> {
+  const result = await cluster.kubectl(["get", "leases", "-n", namespace, "-o", "json"]);
+  if (result.code !== 0) return undefined;
+  const leases = JSON.parse(result.stdout).items as {
+    metadata: { name: string };
+    spec?: { holderIdentity?: string };
+  }[];
+  // The replicas announce themselves with Leases too; the Service's Lease names the Service.
+  const lease = leases.find((l) => l.metadata.name.includes("brokers"));
+  return lease?.spec?.holderIdentity || undefined;
+}
+
+/** Who wrote the slice in `cluster`, and what it shows. */
+async function writtenBy(cluster: ClusterAccess, namespace: string) {
+  const result = await cluster.kubectl([
+    "get",
+    "endpointslice",
+    SLICE,
+    "-n",
+    namespace,
+    "-o",
+    "json",
+  ]);
+  if (result.code !== 0) return undefined;
+  const object = JSON.parse(result.stdout);
+  return {
+    writer: object.metadata.annotations?.["helaseid.io/writer"] as string | undefined,
+    ready: readiness(object),
+  };
+}
+
+Deno.test("multi-cluster: with leases, each cluster's objects are written by the holder of the Service's Lease in that cluster", async () => {
+  const a = await sharedCluster();
+  await using b = await startCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(net, [X, Y].map((address) => ({ address, port: 9092 })));
+  const namespace = await a.createNamespace("multi-ha");
+  await sameNamespace(b, namespace);
+  for (const cluster of [a, b]) await createService(cluster, namespace);
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-multi-ha-" });
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    config,
+    `clusters:
+  - { name: a, kubeconfig: ${a.kubeconfigPath} }
+  - { name: b, kubeconfig: ${b.kubeconfigPath} }
+leases: true
+leaseNamespace: ${namespace}
+leaseDuration: 6s
+leaseRenewDeadline: 4s
+leaseRetryPeriod: 500ms
+services:
+  - name: brokers
+    namespace: ${namespace}
+    clusters: [a, b]
+    ports: [9092]
+    targets: [${X}, ${Y}]
+    probe: { interval: 200ms, timeout: 150ms, rise: 1, fall: 2 }
+`,
+  );
+  const replicas = await Promise.all(["replica-0", "replica-1"].map(async (id) => {
+    const port = freePort();
+    const agent = await startAgent({
+      args: ["run", "--config", config, "--listen", `127.0.0.1:${port}`],
+      env: { HELASEID_WRITER_ID: id },
+      echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
+    });
+    return { id, agent };
+  }));
+  try {
+    const both = { [X]: true, [Y]: true };
+    const settled = await untilValue("each cluster written by its Lease holder", async () => {
+      const found = [];
+      for (const cluster of [a, b]) {
+        const holder = await leaseHolder(cluster, namespace);
+        const slice = await writtenBy(cluster, namespace);
+        if (!holder || !slice || slice.writer !== holder) return undefined;
+        if (JSON.stringify(slice.ready) !== JSON.stringify(both)) return undefined;
+        found.push(holder);
+      }
+      return found;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    console.log(`multi-cluster leases: a held by ${settled[0]}, b by ${settled[1]}`);
+
+    // The holder in b stops (SIGTERM releases its Leases): the other replica takes b over
+    // and publishes the next change there, as the writer.
+    const holderB = replicas.find((r) => r.id === settled[1])!;
+    const other = replicas.find((r) => r !== holderB)!;
+    assert.equal(await holderB.agent.stop(), 0);
+    await targets[0]!.setMode("refuse");
+    await untilValue("b: X down, written by the other replica", async () => {
+      const slice = await writtenBy(b, namespace);
+      return slice?.writer === other.id && slice.ready[X] === false ? slice : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await untilValue("a: X down, written by the other replica", async () => {
+      const slice = await writtenBy(a, namespace);
+      return slice?.writer === other.id && slice.ready[X] === false ? slice : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    assert.equal(await leaseHolder(b, namespace), other.id);
+  } finally {
+    for (const replica of replicas) await replica.agent.stop("SIGKILL");
+    for (const target of targets) await target.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
