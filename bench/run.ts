@@ -18,6 +18,9 @@
  *   (bench/protocols.ts): CPU, RSS, lag per probe type;
  * - ha: three replicas with LEASES=true (bench/ha.ts): takeover after SIGTERM and SIGKILL,
  *   writes per outage against one agent alone, lease requests per second per replica;
+ * - clusters: one target refused at 1 s × fall 3, published into a only, into a, b, c, and
+ *   into a, b, c with c's API server black-holed (bench/clusters.ts): outage and verdict →
+ *   watch in a and b, writes per outage, c's catch-up after SIGCONT;
  * - steady: a minute with nothing changing: writes must be 0;
  * - memory: RSS with 10 targets (and 5000 from capacity);
  * - baseline: a sequential seed-style checker (bench/seed_style.ts) beside the agent on the
@@ -33,7 +36,7 @@
 import { stringify } from "yaml";
 import type { AgentProcess } from "../tests/support/agent_process.ts";
 import { startBenchAgent } from "./_agent.ts";
-import { startCluster } from "../tests/support/cluster.ts";
+import { type ClusterAccess, startCluster } from "../tests/support/cluster.ts";
 import { type SimulatedTarget, startTargets } from "../tests/support/targets.ts";
 import { TestNetwork } from "../tests/support/testnet.ts";
 import { readiness, record } from "../tests/support/watch.ts";
@@ -54,6 +57,7 @@ import { big, bigSettings, bigTable } from "./big.ts";
 import { fast, fastSettings, fastTable } from "./fast.ts";
 import { protocols, protocolsSettings, protocolsTable } from "./protocols.ts";
 import { ha, haSettings, haTable } from "./ha.ts";
+import { clusters, clustersSettings, clustersTable } from "./clusters.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 2);
@@ -62,11 +66,11 @@ const CAPACITY = (Deno.env.get("BENCH_CAPACITY") ?? (QUICK ? "100,1000" : "100,1
   .split(",").map(Number);
 /**
  * Scenarios to run (default all): capacity, memory, latency, sparse, correlated, big,
- * protocols, ha, steady, baseline.
+ * protocols, ha, clusters, steady, baseline.
  */
 const ONLY = new Set(
   (Deno.env.get("BENCH_ONLY") ??
-    "capacity,memory,latency,sparse,correlated,big,fast,protocols,ha,steady,baseline")
+    "capacity,memory,latency,sparse,correlated,big,fast,protocols,ha,clusters,steady,baseline")
     .split(","),
 );
 const now = () => performance.timeOrigin + performance.now();
@@ -526,6 +530,21 @@ try {
     const runs = await twice("ha", () => ha(bed, settings));
     results.ha = { runs, median: medians(runs) };
     table.push(...haTable(medians(runs), settings, fmt));
+  }
+
+  if (ONLY.has("clusters")) {
+    const bed = {
+      cluster,
+      net,
+      metricsPort: () => metricsPort++,
+      startCluster: () => startCluster(),
+      watchSlices: (access: ClusterAccess, namespace: string) =>
+        record(access.kubeconfigPath, slicePath(namespace)),
+    };
+    const settings = clustersSettings(Deno.env.toObject());
+    const runs = await twice("clusters", () => clusters(bed, settings));
+    results.clusters = { runs, median: medians(runs) };
+    table.push(...clustersTable(medians(runs), settings, fmt));
   }
 
   if (ONLY.has("steady")) {
