@@ -35,6 +35,7 @@ import type { Logger } from "./observe/log.ts";
 import { type CheckSetResult, proberForChecks } from "./probe/all.ts";
 import type { CertificateInfo, Prober, ProbeRequest, ProbeResult } from "./probe/mod.ts";
 import { ClusterPublisher } from "./publish/cluster.ts";
+import { type PrimaryChange, PrimaryTracker } from "./publish/primary_tracker.ts";
 import type { HealthSource, PublishState } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
@@ -88,6 +89,8 @@ export interface AgentListener {
   publishState?(state: PublishState): void;
   /** A Service's targets changed, or it left the configuration (drives alerts, Events, metrics). */
   targetsChanged?(event: TargetsChange): void;
+  /** A Service's primary changed, or more than one target claims it (issue 15). */
+  primaryChanged?(event: PrimaryChange): void;
 }
 
 /** A cluster the agent publishes into (issue 14). */
@@ -216,6 +219,8 @@ export interface ServiceStatus {
   readonly publish: PublishState | undefined;
   /** With Leases on: whether this replica holds the Service's Lease, and who does. */
   readonly lease?: { readonly held: boolean; readonly holder?: string };
+  /** With a `primary` block (issue 15): the address its primary Service shows. */
+  readonly primary?: string;
   /**
    * With several clusters configured (issue 14): the publishing state and Lease in each
    * cluster the Service is published into (`publish` and `lease` above are those of the first
@@ -305,6 +310,8 @@ export class Agent {
   /** One per cluster written to, the default first. */
   readonly #clusters: readonly ClusterPublisher[];
   readonly #listeners: readonly AgentListener[];
+  /** The primary of each Service with a `primary` block (issue 15). */
+  readonly #primaries: PrimaryTracker;
   /** The prober of each scheduled request: its Service's checks (see `start`). */
   readonly #probers = new WeakMap<ProbeRequest, Prober>();
   #started = false;
@@ -314,6 +321,16 @@ export class Agent {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#listeners = options.listeners ?? [];
+    this.#primaries = new PrimaryTracker({
+      clock: this.#clock,
+      candidates: (config) =>
+        [...(this.#services.get(keyOf(config))?.targets.values() ?? [])].map((entry) => ({
+          ...entry.target,
+          status: entry.visible,
+          since: entry.health.since,
+        })),
+      onChange: (change) => this.#onPrimary(change),
+    });
     for (const config of options.config.services) this.#addService(config);
     this.#scheduler = new Scheduler({
       // Each request is checked by its Service's prober, registered with it in `start`.
@@ -332,6 +349,7 @@ export class Agent {
       portStatus: (service, address, port) =>
         this.#services.get(keyOf(service))?.targets.get(address)?.visiblePorts?.get(port),
       waiting: (service) => this.#services.get(keyOf(service))?.waiting,
+      primary: (service) => this.#primaries.current(service),
       // A fresh Service is published once every target has a verdict or a check of it
       // overran its timeout: a guess about a target is never published (issue 10.4).
       checked: (service, address) => {
@@ -434,6 +452,7 @@ export class Agent {
    */
   async stop(): Promise<void> {
     await this.#scheduler.stop();
+    this.#primaries.stop();
     for (const service of this.#services.values()) {
       if (service.hold) this.#clock.clearTimeout(service.hold.timer);
       service.hold = undefined;
@@ -536,9 +555,11 @@ export class Agent {
   }
 
   #serviceStatus(service: ServiceEntry): Omit<ServiceStatus, "publish"> {
+    const primary = this.#primaries.current(service.config);
     return {
       namespace: service.config.namespace,
       name: service.config.name,
+      ...(primary === undefined ? {} : { primary }),
       targets: [...service.targets.values()].map((entry) => ({
         address: entry.target.address,
         port: service.config.probe.port,
@@ -709,6 +730,7 @@ export class Agent {
 
   /** A Service left the configuration: its targets stop being checked. */
   #dropService(service: ServiceEntry): void {
+    this.#primaries.forget(service.key);
     if (service.hold) this.#clock.clearTimeout(service.hold.timer);
     service.hold = undefined;
     const targets = [...service.targets.values()];
@@ -891,8 +913,31 @@ export class Agent {
     this.#transition(service.config, hold.trigger);
   }
 
+  /** A primary changed: say so (a log line, the listeners) and publish it everywhere. */
+  #onPrimary(change: PrimaryChange): void {
+    const key = keyOf(change.service);
+    const fields = {
+      service: key,
+      from: change.from ?? null,
+      to: change.to ?? null,
+      reason: change.reason,
+    };
+    if (change.reason === "contested") {
+      this.#options.log.error(
+        "more than one target claims to be primary: keeping the current one",
+        fields,
+      );
+    } else if (change.reason === "initial") this.#options.log.info("primary changed", fields);
+    else this.#options.log.warn("primary changed", fields);
+    this.#emit("primaryChanged", change);
+    for (const cluster of this.#clusters ?? []) {
+      if (cluster.has(change.service)) cluster.reconciler.transition(change.service, change.at);
+    }
+  }
+
   /** Tells every cluster publishing the Service that its view changed at `at`. */
   #transition(config: ServiceConfig, at: number): void {
+    this.#primaries.update(config);
     for (const cluster of this.#clusters) {
       if (cluster.has(config)) cluster.reconciler.transition(config, at);
     }

@@ -39,7 +39,7 @@ import type {
 } from "./schema.ts";
 import { readFileChecks } from "./probe_checks.ts";
 import { readFileSourceGuard, readFileSources } from "./sources.ts";
-import { readFileZones } from "./topology.ts";
+import { checkCompanionNames, readFilePrimary, readFileZones } from "./topology.ts";
 import { checkDuplicateTargets, closestName, kindOf, quote } from "./validate.ts";
 
 export { STRUCTURED_KEYS } from "./options.ts";
@@ -448,6 +448,7 @@ function _services(
   if (list === undefined) return [];
   if (list.length === 0) ctx.issues.add("services", "at least one service is required");
   const services: ServiceConfig[] = [];
+  const paths: string[] = [];
   const seen = new Map<string, string>();
   for (const [i, item] of list.entries()) {
     const path = `services[${i}]`;
@@ -458,7 +459,9 @@ function _services(
     if (first === undefined) seen.set(key, path);
     else ctx.issues.add(path, `${quote(key)} is listed twice: first at ${first}`);
     services.push(service);
+    paths.push(path);
   }
+  checkCompanionNames(services, paths, ctx.issues);
   return services;
 }
 
@@ -526,6 +529,13 @@ function _service(
     ...(targets === undefined ? {} : { targets }),
     hasSources: !!sources,
   });
+  const primary = readFilePrimary(block, path, {
+    issues,
+    ...(targets === undefined ? {} : { targets }),
+    hasSources: !!sources,
+    ...(name === undefined ? {} : { name }),
+    ...(probe === undefined ? {} : { probePort: probe.port }),
+  });
 
   if (
     issues.issues.length > before || name === undefined || namespace === undefined ||
@@ -545,6 +555,7 @@ function _service(
     ...(checks === undefined ? {} : { checks }),
     publish,
     ...(zones ? { zones } : {}),
+    ...(primary ? { primary } : {}),
   };
 }
 

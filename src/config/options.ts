@@ -50,9 +50,16 @@ import {
 } from "./checks.ts";
 import { checkDuration, checkTimeoutFits, formatDuration } from "./duration.ts";
 import {
+  checkFailback,
+  checkMapping,
   checkOverprovisioning,
   checkZonePreferences,
+  formatFailback,
   formatZonePreferences,
+  NO_PRIMARY_MODES,
+  type NoPrimaryMode,
+  PRIMARY_MODES,
+  type PrimaryMode,
   type ZonePreferences,
 } from "./zone_checks.ts";
 import { checkClusterName, checkDnsName, checkLabelSelector, checkNameserver } from "./names.ts";
@@ -691,6 +698,67 @@ export const ZONE_OPTIONS = {
   }),
 } as const;
 
+/**
+ * Options of `services[].primary` (issue 15): a companion Service with at most one ready
+ * endpoint, the primary, chosen by preference (`designate`) or by a role check (`observe`).
+ */
+export const PRIMARY_OPTIONS = {
+  /**
+   * How the primary is found.
+   *
+   * @default {"designate"}
+   */
+  mode: option<PrimaryMode>({
+    parse: (v) => checkChoice(v, PRIMARY_MODES, { what: "mode" }),
+    default: "designate",
+    doc: "`designate`: HELASEID picks the primary by `prefer` and moves it when it falls; " +
+      "`observe`: the target whose `check` passes is primary",
+  }),
+  /** The companion Service's name. */
+  service: option<string>({
+    parse: (v) => checkDns1035Label(v, { what: "Service name" }),
+    defaultText: "`<service>-primary`",
+    doc: "the companion Service that shows the primary alone (selector-less; created when " +
+      "missing if `createService`)",
+  }),
+  /** Zones or regions, most preferred first. */
+  prefer: option<string>({
+    parse: checkZone,
+    defaultText: "the targets' order",
+    doc: "`designate`: zones or regions, most preferred first; ties keep the targets' order",
+  }),
+  /**
+   * How long a more preferred target must be healthy before the primary moves back to it.
+   *
+   * @default {300000} 5m
+   */
+  failbackAfter: option<number | "never">({
+    parse: checkFailback,
+    show: formatFailback,
+    default: 300_000,
+    doc: "`designate`: move back to a more preferred target once it has been healthy this " +
+      "long; `0` at once, `never` not at all",
+  }),
+  /** `observe`: the role check of every healthy target. */
+  check: option<Readonly<Record<string, unknown>>>({
+    parse: checkMapping,
+    defaultText: "none",
+    doc: "`observe`: the check that passes on the primary only: `{type: http, port: 8008, " +
+      "path: /primary}` (Patroni) or `{type: tcp, send: ..., expect: ...}`",
+  }),
+  /**
+   * `observe`: no claimant → publish no primary, or keep the last one.
+   *
+   * @default {"empty"}
+   */
+  noPrimary: option<NoPrimaryMode>({
+    parse: (v) => checkChoice(v, NO_PRIMARY_MODES, { what: "mode" }),
+    default: "empty",
+    doc: "`observe`: when no target claims to be primary, publish none (`empty`) or keep " +
+      "the last one (`keep`)",
+  }),
+} as const;
+
 /** Options of `services[].probe` and `defaults.probe` (Envoy/HAProxy semantics, DESIGN §3.4). */
 export const PROBE_OPTIONS = {
   /**
@@ -1037,6 +1105,7 @@ export const OPTION_BLOCKS: readonly OptionBlockSpec[] = [
   { path: "services[].sources[]", options: SOURCE_OPTIONS, scope: "service" },
   { path: "services[].sourceGuard", options: SOURCE_GUARD_OPTIONS, scope: "service" },
   { path: "services[].zones", options: ZONE_OPTIONS, scope: "service" },
+  { path: "services[].primary", options: PRIMARY_OPTIONS, scope: "service" },
   { path: "", options: GLOBAL_OPTIONS, scope: "global" },
   { path: "clusters[]", options: CLUSTER_OPTIONS, scope: "global" },
   { path: "alerts.teams", options: TEAMS_OPTIONS, scope: "global" },
@@ -1081,10 +1150,12 @@ export const STRUCTURED_KEYS = {
     "sources",
     "sourceGuard",
     "zones",
+    "primary",
   ],
   source: Object.keys(SOURCE_OPTIONS),
   sourceGuard: Object.keys(SOURCE_GUARD_OPTIONS),
   zones: Object.keys(ZONE_OPTIONS),
+  primary: Object.keys(PRIMARY_OPTIONS),
   port: Object.keys(PORT_OPTIONS),
   target: Object.keys(TARGET_OPTIONS),
   probe: Object.keys(PROBE_OPTIONS),

@@ -22,6 +22,9 @@ import type {
   ZONE_OPTIONS,
 } from "./options.ts";
 import type { Secret } from "./secret.ts";
+import type { PrimarySettings } from "./topology.ts";
+
+export type { PrimarySettings } from "./topology.ts";
 
 export * from "./choices.ts";
 export {
@@ -243,6 +246,8 @@ export interface ServiceConfig {
   readonly publish: PublishSettings;
   /** Zone routing (issue 15): hints and per-zone Services; absent without a `zones` block. */
   readonly zones?: ZoneSettings;
+  /** The primary's companion Service (issue 15); absent without a `primary` block. */
+  readonly primary?: PrimarySettings;
 }
 
 /** Microsoft Teams (Workflows webhook) alerts. */

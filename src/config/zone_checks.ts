@@ -7,6 +7,7 @@
  */
 
 import { type Checked, failed, passed } from "./issues.ts";
+import { checkDuration, formatDuration } from "./duration.ts";
 import { checkZone, kindOf, quote } from "./validate.ts";
 
 /** For clients in a zone (the key), the zones to borrow from, in order. */
@@ -60,4 +61,37 @@ export function checkOverprovisioning(value: unknown): Checked<number> {
     return failed(`${quote(value)} is out of range: allowed 1 to 10 (1.4 is Envoy's default)`);
   }
   return passed(number);
+}
+
+/** How the primary of a Service is found: chosen by HELASEID, or asked of the targets. */
+export const PRIMARY_MODES = ["designate", "observe"] as const;
+
+/** One of {@linkcode PRIMARY_MODES}. */
+export type PrimaryMode = typeof PRIMARY_MODES[number];
+
+/** What `observe` mode publishes when no target claims to be primary. */
+export const NO_PRIMARY_MODES = ["empty", "keep"] as const;
+
+/** One of {@linkcode NO_PRIMARY_MODES}. */
+export type NoPrimaryMode = typeof NO_PRIMARY_MODES[number];
+
+/** `failbackAfter`: a duration (`0`: at once), or `never`. */
+export function checkFailback(value: unknown): Checked<number | "never"> {
+  if (typeof value === "string" && value.trim().toLowerCase() === "never") return passed("never");
+  const checked = checkDuration(value, { allowZero: true });
+  return checked.ok ? checked : failed(`${checked.message}, or 'never'`);
+}
+
+/** `failbackAfter` as `validate` shows it. */
+export function formatFailback(value: number | "never"): string {
+  return value === "never" ? "never" : formatDuration(value);
+}
+
+/** A mapping (the role check's options), checked in `topology.ts`. */
+export function checkMapping(value: unknown): Checked<Readonly<Record<string, unknown>>> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? passed(value as Record<string, unknown>)
+    : failed(
+      `must be a mapping (type, port, path, status, send, expect, ...), not ${kindOf(value)}`,
+    );
 }

@@ -23,6 +23,7 @@ import type { Millis } from "../config/schema.ts";
 import { type Clock, systemClock } from "../health/scheduler.ts";
 import type { Logger } from "../observe/log.ts";
 import { systemHostname } from "../publish/identity.ts";
+import type { PrimaryChange } from "../publish/primary_tracker.ts";
 import type { PublishState } from "../publish/reconciler.ts";
 import type { KubeClient } from "./client.ts";
 import type { KubeObject } from "./types.ts";
@@ -45,7 +46,9 @@ export type EventReason =
   | "TargetsChanged"
   | "SourceFailing"
   | "SourceRecovered"
-  | "SourceShrinkHeld";
+  | "SourceShrinkHeld"
+  | "PrimaryChanged"
+  | "PrimaryContested";
 
 /** One thing worth an Event, before rate limiting and series folding. */
 export interface Occurrence {
@@ -188,6 +191,29 @@ export class EventRecorder implements AgentListener {
         at: event.at,
       });
     }
+  }
+
+  /**
+   * A Service's primary changed (issue 15): `PrimaryChanged` with the reason (Normal for the
+   * first choice, else Warning), or `PrimaryContested` when more than one target claims it.
+   */
+  primaryChanged(event: PrimaryChange): void {
+    const { service } = event;
+    const contested = event.reason === "contested";
+    const note = contested
+      ? `More than one target claims to be primary: keeping ${event.from ?? "none"}`
+      : `Primary ${event.from ?? "none"} → ${event.to ?? "none"}: ${event.reason}`;
+    this.record({
+      namespace: service.namespace,
+      service: service.name,
+      // Each move is its own Event; the same move again folds into its series.
+      target: fnv1a(note),
+      reason: contested ? "PrimaryContested" : "PrimaryChanged",
+      type: event.reason === "initial" ? "Normal" : "Warning",
+      action: "Primary",
+      note,
+      at: event.at,
+    });
   }
 
   /**

@@ -53,6 +53,7 @@ import {
 import { planChanges } from "./plan.ts";
 import { portInputs, type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
+import { companionOwns, Companions } from "./companions.ts";
 
 /** The label selector of every object we own. */
 const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -71,6 +72,8 @@ export interface HealthSource {
    */
   waiting?(service: ServiceConfig): string | undefined;
   portStatus?(service: ServiceConfig, address: string, port: string): ViewStatus | undefined;
+  /** The address of the Service's primary (issue 15), shown by its primary Service. */
+  primary?(service: ServiceConfig): string | undefined;
 }
 
 /** Every reason a Service can be blocked for (metrics give each a 0/1 series). */
@@ -209,6 +212,8 @@ export class Reconciler {
   readonly #writer: string;
   /** Wakes a waiting {@linkcode flush} when every Service is blocked by the store. */
   #storeBlocked?: () => void;
+  /** The companion Services (primary, per zone) of the Services, written after their own. */
+  readonly #companions = new Companions();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -353,7 +358,10 @@ export class Reconciler {
   storeChanged(change: StoreChange): void {
     for (const entry of this.#services.values()) {
       if (entry.config.namespace !== change.namespace) continue;
-      if (change.object && !concerns(entry.config, change.object)) continue;
+      if (change.object && !concerns(entry.config, change.object)) {
+        if (companionOwns(entry.config, change.object)) this.#markDirty(entry);
+        continue;
+      }
       if (change.object && !change.deleted) this.#noteWriter(entry, change.object);
       this.#markDirty(entry);
     }
@@ -446,7 +454,29 @@ export class Reconciler {
   async #pass(): Promise<void> {
     const entries = [...this.#services.values()].filter(due);
     for (const entry of entries) entry.dirty = false;
-    await Promise.all(entries.map((entry) => this.#reconcile(entry)));
+    await Promise.all(entries.map(async (entry) => {
+      await this.#reconcile(entry);
+      await this.#reconcileCompanions(entry);
+    }));
+  }
+
+  /** The Service's companion Services (issue 15), after its own objects, from the same view. */
+  async #reconcileCompanions(entry: ServiceEntry): Promise<void> {
+    const { view, blocked } = entry.state;
+    if (!view || blocked || entry.storeBlocked || this.#stopped) return;
+    const primary = this.#options.health.primary?.(entry.config);
+    const ok = await this.#companions.reconcile(entry.config, view, {
+      store: this.#options.store,
+      client: this.#options.client,
+      clock: this.#options.clock,
+      log: this.#options.log,
+      writer: { id: this.#writer, configHash: entry.hash },
+      mayWrite: (this.#options.mayWrite ?? (() => true))(entry.key),
+      ...(primary === undefined ? {} : { primary }),
+      ...(entry.trigger === undefined ? {} : { trigger: entry.trigger }),
+      ...(this.#options.onWrite ? { onWrite: this.#options.onWrite } : {}),
+    });
+    if (!ok) this.#retry(entry, Math.max(1, entry.state.failures + 1));
   }
 
   async #reconcile(entry: ServiceEntry): Promise<void> {

@@ -85,3 +85,114 @@ Deno.test("zones: with sources, zones are known only at run time: not checked", 
   }, { path: "c.yaml" });
   assert.deepEqual(config.services[0]?.zones?.preferences, { "eu-1a": ["eu-1b"] });
 });
+
+Deno.test("primary: the block is read with its defaults", async () => {
+  const { config } = await load({
+    "c.yaml": `services:
+  - name: kafka
+    ports: [9092]
+${TARGETS}    primary: { prefer: [eu-1b, eu] }
+`,
+  }, { path: "c.yaml" });
+  assert.deepEqual(config.services[0]?.primary, {
+    mode: "designate",
+    service: "kafka-primary",
+    prefer: ["eu-1b", "eu"],
+    failbackAfter: 300_000,
+    noPrimary: "empty",
+  });
+});
+
+Deno.test("primary: failbackAfter takes a duration, 0 or never", async () => {
+  for (const [given, value] of [["never", "never"], ["0", 0], ["90s", 90_000]] as const) {
+    const { config } = await load({
+      "c.yaml": `services:
+  - name: kafka
+    ports: [9092]
+${TARGETS}    primary: { failbackAfter: "${given}" }
+`,
+    }, { path: "c.yaml" });
+    assert.equal(config.services[0]?.primary?.failbackAfter, value);
+  }
+});
+
+Deno.test("primary: colliding Service names, unknown zones and modes without their check are errors", async () => {
+  const issues = await issuesOf(load({
+    "c.yaml": `services:
+  - name: kafka
+    ports: [9092]
+${TARGETS}    primary: { service: kafka }
+  - name: kafka-primary
+    ports: [9092]
+${TARGETS}  - name: other
+    ports: [9092]
+${TARGETS}    primary: { service: kafka-primary, prefer: [eu-1x] }
+  - name: redis
+    ports: [6379]
+${TARGETS}    primary: { mode: observe, failbackAfter: 1m }
+  - name: db
+    ports: [5432]
+${TARGETS}    primary: { mode: observe, check: { type: http, port: 8008, path: /primary, send: x } }
+`,
+  }, { path: "c.yaml" }));
+  assertIssue(
+    issues,
+    "services[0].primary.service: 'kafka' is the Service itself: name another one",
+  );
+  assertIssue(
+    issues,
+    "services[2].primary.prefer[0]: 'eu-1x' is not the zone or region of any target: did you mean 'eu-1a'?",
+  );
+  assertIssue(
+    issues,
+    "services[3].primary.check: required in mode 'observe': the check that passes on the primary only, such as {type: http, port: 8008, path: /primary}",
+  );
+  assertIssue(
+    issues,
+    "services[3].primary.failbackAfter: applies only to mode 'designate', not 'observe'",
+  );
+  assertIssue(issues, "services[4].primary.check.send: does not apply to a 'http' check");
+  const collide = await issuesOf(load({
+    "c.yaml": `services:
+  - name: kafka
+    ports: [9092]
+${TARGETS}    primary: {}
+  - name: kafka-primary
+    ports: [9092]
+${TARGETS}  - name: other
+    ports: [9092]
+${TARGETS}    primary: { service: other-p }
+    zones: { services: true }
+  - name: other-eu-1a
+    ports: [9092]
+${TARGETS}`,
+  }, { path: "c.yaml" }));
+  assertIssue(
+    collide,
+    "services[0].primary.service: 'kafka-primary' is already the Service of services[1]: name another one",
+  );
+  assertIssue(
+    collide,
+    "services[2].zones.services: 'other-eu-1a' is already the Service of services[3]: name another one",
+  );
+});
+
+Deno.test("primary: observe mode reads its role check with the probe port as default", async () => {
+  const { config } = await load({
+    "c.yaml": `services:
+  - name: redis
+    ports: [6379]
+${TARGETS}    primary:
+      mode: observe
+      noPrimary: keep
+      check: { type: tcp, send: "ROLE\\\\r\\\\n", expect: master }
+`,
+  }, { path: "c.yaml" });
+  const primary = config.services[0]?.primary;
+  assert.equal(primary?.mode, "observe");
+  assert.equal(primary?.noPrimary, "keep");
+  assert.deepEqual(
+    { type: primary?.check?.type, port: primary?.check?.port, send: primary?.check?.send },
+    { type: "tcp", port: 6379, send: "ROLE\r\n" },
+  );
+});
