@@ -15,6 +15,7 @@
 
 import type { ServiceConfig } from "../config/schema.ts";
 import { zoneServiceName } from "../config/topology.ts";
+import { checkDns1035Label } from "../config/validate.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { ObjectStore } from "../kube/store.ts";
@@ -79,6 +80,9 @@ export function companionViews(
     const zones = [...new Set(config.targets.flatMap((t) => t.zone === undefined ? [] : [t.zone]))]
       .sort();
     for (const zone of zones) {
+      // A zone whose name cannot be part of a Service name has no Service (the API would
+      // refuse it); configured zones are checked when the configuration is loaded.
+      if (!checkDns1035Label(zoneServiceName(config.name, zone), { what: "name" }).ok) continue;
       const serving = plan.serving.get(zone) ?? [];
       // The zone's own endpoints, ready or not, and the ready ones of the zones it borrows.
       const endpoints = view.endpoints.filter((e) =>
@@ -187,7 +191,9 @@ export class Companions {
           continue;
         }
         try {
-          const headless = parent?.spec?.clusterIP === "None" || parent === undefined;
+          // Per-zone Services serve DNS: headless. The primary's takes the Service's kind.
+          const headless = companion.kind === "zone" || parent === undefined ||
+            parent.spec?.clusterIP === "None";
           service = await ctx.client.create(
             serviceObject(companion.config, { headless }),
           ) as ServiceObject;

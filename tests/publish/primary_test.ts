@@ -141,3 +141,25 @@ Deno.test("primary Service: a move across families writes the demotion first, th
     "brokers-primary",
   ]);
 });
+
+Deno.test("zone Services: each zone's own endpoints, plus the ready ones of the zones it borrows", () => {
+  const config = serviceConfig([
+    { address: A, zone: "a" },
+    { address: B, zone: "b" },
+    { address: C, zone: "c" },
+    { address: "192.0.2.4", zone: "Bad.Zone" },
+  ], {
+    zones: { preferences: { a: ["c"] }, hints: false, overprovisioning: 1.4, services: true },
+  });
+  const status = (address: string): ViewStatus => address === A ? "unhealthy" : "healthy";
+  const view = serviceView(config, status, new Map());
+  const zones = companionViews(config, view, undefined);
+  assert.deepEqual(
+    zones.map((z) => [z.config.name, z.view.endpoints.map((e) => `${e.address} ${e.ready}`)]),
+    [
+      ["brokers-a", [`${A} false`, `${C} true`]],
+      ["brokers-b", [`${B} true`]],
+      ["brokers-c", [`${C} true`]],
+    ],
+  );
+});
