@@ -76,6 +76,12 @@ interface RunningSource {
   readonly service: ServiceRun;
   /** The set in force (undefined before the first answer). */
   applied?: readonly DiscoveredTarget[];
+  /**
+   * The set of the source this one replaced in a reload (same kind, same place), in force
+   * until this one answers: a changed source does not drop the Service's targets meanwhile,
+   * and its first answer is guarded against that set.
+   */
+  inherited?: readonly DiscoveredTarget[];
   held?: HeldShrink;
   holdTimer?: unknown;
   error?: string;
@@ -193,6 +199,9 @@ export class Discovery {
   /** Keeps the running sources whose settings are unchanged; starts and stops the rest. */
   #setSources(run: ServiceRun, configs: readonly SourceConfig[]): void {
     const running = new Map(run.sources.map((source) => [source.identity, source]));
+    const wanted = new Set(configs.map((config) => JSON.stringify(config)));
+    // Sources a reload replaces, by kind, in order: each hands its set to its successor.
+    const replaced = run.sources.filter((source) => !wanted.has(source.identity));
     const next: RunningSource[] = [];
     for (const config of configs) {
       const identity = JSON.stringify(config);
@@ -202,12 +211,16 @@ export class Discovery {
         next.push(kept);
         continue;
       }
+      const predecessor = replaced.findIndex((old) => old.config.type === config.type);
+      const [old] = predecessor >= 0 ? replaced.splice(predecessor, 1) : [];
+      const inherited = old?.applied ?? old?.inherited;
       const source: RunningSource = {
         config,
         identity,
         source: this.#options.create(config, run.config),
         service: run,
         skipped: [],
+        ...(inherited ? { inherited } : {}),
       };
       next.push(source);
       if (this.#target) this.#startSource(source);
@@ -254,12 +267,14 @@ export class Discovery {
     const { error } = update;
     if (error !== undefined) {
       if (source.error !== error) {
-        log.warn(
-          update.ok
-            ? "source partly failing: its failed part keeps its last answer"
-            : "source failing: keeping its last good set",
-          { ...fields, error, targets: source.applied?.length ?? 0 },
-        );
+        // A partial failure (one name of several) applies the rest; either way what failed
+        // keeps its last good answer.
+        log.warn("source failing: keeping its last good set", {
+          ...fields,
+          error,
+          targets: source.applied?.length ?? 0,
+          ...(update.ok ? { partial: true } : {}),
+        });
       }
       source.failingSince ??= now;
       source.error = error;
@@ -280,7 +295,7 @@ export class Discovery {
   #offer(source: RunningSource, targets: readonly DiscoveredTarget[], now: number): void {
     const settings: SourceGuardSettings = source.service.config.sourceGuard ??
       { maxDrop: 0.5, hold: 0 };
-    const decision = guardDecision(source.applied, targets, {
+    const decision = guardDecision(source.applied ?? source.inherited, targets, {
       settings,
       now,
       ...(source.held ? { held: source.held } : {}),
@@ -323,7 +338,9 @@ export class Discovery {
   /** Merges a Service's sets into its effective configuration; schedules the apply. */
   #merge(run: ServiceRun, configChanged = false): void {
     const sets = new Map<string, readonly DiscoveredTarget[]>();
-    for (const source of run.sources) sets.set(source.source.name, source.applied ?? []);
+    for (const source of run.sources) {
+      sets.set(source.source.name, source.applied ?? source.inherited ?? []);
+    }
     const merged = mergeTargets(run.config, sets);
     for (const source of run.sources) {
       const skipped = merged.skipped.filter((s) => s.source === source.source.name);
@@ -355,7 +372,10 @@ export class Discovery {
   }
 
   #updateWaiting(run: ServiceRun): void {
-    const silent = run.sources.filter((source) => source.applied === undefined);
+    // A source that replaced another in a reload has its predecessor's set meanwhile.
+    const silent = run.sources.filter((source) =>
+      source.applied === undefined && source.inherited === undefined
+    );
     const waiting = silent.length === 0
       ? undefined
       : `waiting for the first answer of source ${silent.map((s) => s.source.name).join(", ")}`;

@@ -150,8 +150,36 @@ Deno.test("discovery: a reload keeps unchanged sources and their sets, replaces 
   const next = h.discovery.configure([service([DNS, { ...FILE, path: "/u.txt" }])]);
   assert.ok(file.stopped, "the changed source stopped");
   assert.ok(!dns.stopped, "the unchanged source runs on");
-  assert.deepEqual(next[0]!.targets.map((t) => t.address), ["192.0.2.2"]);
-  assert.deepEqual(h.waiting.at(-1), "waiting for the first answer of source file");
+  // The new file source stands on the old one's set until it answers.
+  assert.deepEqual(next[0]!.targets.map((t) => t.address), ["192.0.2.2", "192.0.2.3"]);
+  assert.equal(h.waiting.at(-1), undefined);
+  h.sources.get("file")!.set("192.0.2.4");
+  await h.clock.advance(10);
+  assert.deepEqual(h.applied.at(-1), ["192.0.2.2", "192.0.2.4"]);
   await h.discovery.stop();
   assert.ok(dns.stopped);
+});
+
+Deno.test("discovery: a source a reload changes keeps its predecessor's set until it answers, guarded against it", async () => {
+  const h = harness(service([DNS]));
+  const first = h.sources.get("dns")!;
+  first.set("192.0.2.2", "192.0.2.3");
+  await h.clock.advance(10);
+  const waits = h.waiting.length;
+  const next = h.discovery.configure([service([{ ...DNS, names: ["other.test"] }])]);
+  assert.ok(first.stopped);
+  assert.deepEqual(next[0]!.targets.map((t) => t.address), ["192.0.2.2", "192.0.2.3"]);
+  assert.equal(h.waiting.length, waits, "no wait: the predecessor's set stands in");
+  const second = h.sources.get("dns")!;
+  assert.notEqual(second, first);
+  second.set(); // NXDOMAIN: empty against the inherited two, held.
+  await h.clock.advance(10);
+  assert.deepEqual(h.discovery.effective()[0]!.targets.map((t) => t.address), [
+    "192.0.2.2",
+    "192.0.2.3",
+  ]);
+  assert.equal(h.discovery.statuses()[0]!.held?.from, 2);
+  await h.clock.advance(60_000);
+  assert.deepEqual(h.discovery.effective()[0]!.targets, []);
+  await h.discovery.stop();
 });
