@@ -510,7 +510,7 @@ export const SOURCE_OPTIONS = {
   nameserver: option<string>({
     env: "DNS_NAMESERVER",
     parse: checkNameserver,
-    defaultText: "the first of `/etc/resolv.conf`",
+    defaultText: "the first of `/etc/resolv.conf`, with its `search` list and `ndots`",
     doc: "`dns`: the server to ask, `host` or `host:port` (`[v6]:port`)",
   }),
   /**
