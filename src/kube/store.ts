@@ -124,6 +124,11 @@ export class ObjectStore {
     return this.#synced.promise;
   }
 
+  /** True once the collection of `resource` in `namespace` has been listed (at least once). */
+  listed(resource: Resource, namespace: string): boolean {
+    return this.#collections.get(`${resource}:${namespace}`)?.synced === true;
+  }
+
   /** True when every collection is listed and its watch is running. */
   get connected(): boolean {
     return [...this.#collections.values()].every((c) => c.synced && c.connected);

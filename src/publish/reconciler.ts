@@ -485,6 +485,12 @@ export class Reconciler {
     const failure = this.#storeFailure(entry);
     if (failure) return this.#blockForStore(entry, failure);
     entry.storeBlocked = false;
+    // A Service a reload added in a namespace not watched before: wait for its first listing
+    // (its change marks the Service dirty), rather than call the Service missing meanwhile.
+    const listed = (["services", "endpointslices", "endpoints"] as const).every((resource) =>
+      store.listed(resource, config.namespace)
+    );
+    if (!listed) return;
     let service = store.get("services", config.namespace, config.name) as ServiceObject | undefined;
     const mayWrite = this.#options.mayWrite ?? (() => true);
     if (
