@@ -36,6 +36,7 @@ import { type CheckSetResult, proberForChecks } from "./probe/all.ts";
 import type { CertificateInfo, Prober, ProbeRequest, ProbeResult } from "./probe/mod.ts";
 import { ClusterPublisher } from "./publish/cluster.ts";
 import { type PrimaryChange, PrimaryTracker } from "./publish/primary_tracker.ts";
+import { RoleChecker } from "./publish/role_checks.ts";
 import type { HealthSource, PublishState } from "./publish/reconciler.ts";
 import { type ViewStatus, viewStatus } from "./publish/views.ts";
 import type { WriteResult } from "./publish/writer.ts";
@@ -312,6 +313,8 @@ export class Agent {
   readonly #listeners: readonly AgentListener[];
   /** The primary of each Service with a `primary` block (issue 15). */
   readonly #primaries: PrimaryTracker;
+  /** The role checks of the Services whose primary is observed (issue 15). */
+  readonly #roles: RoleChecker;
   /** The prober of each scheduled request: its Service's checks (see `start`). */
   readonly #probers = new WeakMap<ProbeRequest, Prober>();
   #started = false;
@@ -330,6 +333,15 @@ export class Agent {
           since: entry.health.since,
         })),
       onChange: (change) => this.#onPrimary(change),
+    });
+    this.#roles = new RoleChecker({
+      clock: this.#clock,
+      prober: (config) => proberForChecks(config.primary?.check ? [config.primary.check] : []),
+      healthy: (config) =>
+        [...(this.#services.get(keyOf(config))?.targets.values() ?? [])]
+          .filter((entry) => entry.visible === "healthy").map((entry) => entry.target.address),
+      onClaims: (config, claimants) => this.#primaries.claims(config, claimants),
+      log: options.log,
     });
     for (const config of options.config.services) this.#addService(config);
     this.#scheduler = new Scheduler({
@@ -391,6 +403,7 @@ export class Agent {
     for (const service of this.#services.values()) {
       this.#scheduleTargets(service, [...service.targets.values()]);
     }
+    this.#roles.set([...this.#services.values()].map((service) => service.config));
     for (const cluster of this.#clusters) {
       cluster.reconciler.start().catch((error) =>
         this.#options.log.error("publisher stopped", { error, cluster: cluster.name })
@@ -431,6 +444,7 @@ export class Agent {
         this.#updateService(service, config);
       }
     }
+    if (this.#started) this.#roles.set(services);
     return Promise.all(this.#clusters.map((cluster) => cluster.reconfigure(services, options)))
       .then(() => {});
   }
@@ -452,6 +466,7 @@ export class Agent {
    */
   async stop(): Promise<void> {
     await this.#scheduler.stop();
+    await this.#roles.stop();
     this.#primaries.stop();
     for (const service of this.#services.values()) {
       if (service.hold) this.#clock.clearTimeout(service.hold.timer);

@@ -109,7 +109,12 @@ export class PrimaryTracker {
   }
 
   #observe(entry: Entry): void {
-    const claims = entry.claims ?? [];
+    // A claim counts while its target is healthy (a target that fell is out at once).
+    const healthy = new Set(
+      this.#options.candidates(entry.config).filter((c) => c.status === "healthy")
+        .map((c) => c.address),
+    );
+    const claims = (entry.claims ?? []).filter((address) => healthy.has(address));
     if (claims.length > 1) return;
     const now = this.#options.clock.now();
     if (claims.length === 1) return this.#set(entry, claims[0], "claimed", now);
