@@ -264,3 +264,41 @@ Deno.test("check and --once: sources are asked once, their targets probed and pu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("reload: a Service added in a namespace not watched before is published, never reported missing", async () => {
+  const cluster = await sharedCluster();
+  await using net = await TestNetwork.open();
+  const targets = await startTargets(net, [A, B].map((address) => ({ address, port: 9092 })));
+  const dir = await Deno.makeTempDir({ prefix: "helaseid-reload-add-" });
+  const first = await cluster.createNamespace("reload-add");
+  const second = await cluster.createNamespace("reload-add");
+  for (const namespace of [first, second]) await createService(cluster, namespace);
+  await using later = await recordSlices(cluster, second);
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(config, yaml(first, [A, B]));
+  const port = freePort();
+  const agent = await startAgent({
+    args: runArgs(config, cluster.kubeconfigPath, port),
+    echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
+  });
+  try {
+    await agent.waitForLog((l) => l.msg === "published");
+    await Deno.writeTextFile(
+      config,
+      yaml(first, [A, B]) + yaml(second, [A]).replace("services:\n", ""),
+    );
+    await untilValue("the added Service published", () => {
+      const now = shown(later.events);
+      return now?.[A] === true ? now : undefined;
+    });
+    assert.ok(
+      !agent.lines.some((l) => l.reason === "service-missing"),
+      "never reported missing while its namespace was first listed",
+    );
+    assert.equal(await agent.stop(), 0);
+  } finally {
+    await agent.stop("SIGKILL");
+    for (const target of targets) await target.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
