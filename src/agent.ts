@@ -362,6 +362,7 @@ export class Agent {
         this.#services.get(keyOf(service))?.targets.get(address)?.visiblePorts?.get(port),
       waiting: (service) => this.#services.get(keyOf(service))?.waiting,
       primary: (service) => this.#primaries.current(service),
+      adoptPrimary: (service, shown) => this.#primaries.adopt(service, shown),
       // A fresh Service is published once every target has a verdict or a check of it
       // overran its timeout: a guess about a target is never published (issue 10.4).
       checked: (service, address) => {

@@ -146,6 +146,11 @@ export interface CompanionContext {
   readonly mayWrite: boolean;
   /** The primary's address (the agent's decision). */
   readonly primary?: string;
+  /**
+   * Offers the primary the API shows (the one ready endpoint of the primary Service, if any)
+   * before the first choice; returns the primary to publish.
+   */
+  readonly adopt?: (shown: string | undefined) => string | undefined;
   /** Epoch ms of the probe result behind this change. */
   readonly trigger?: number;
   /** Called after every write attempt. */
@@ -172,7 +177,12 @@ export class Companions {
       | ServiceObject
       | undefined;
     let ok = true;
-    for (const companion of companionViews(config, view, ctx.primary)) {
+    let primary = ctx.primary;
+    if (config.primary && ctx.adopt) {
+      const shown = shownReady(this.#observed(store, config.namespace, config.primary.service));
+      primary = ctx.adopt(shown.length === 1 ? shown[0] : undefined);
+    }
+    for (const companion of companionViews(config, view, primary)) {
       const { name, namespace } = companion.config;
       const key = `${namespace}/${name}`;
       let service = store.get("services", namespace, name) as ServiceObject | undefined;
@@ -220,10 +230,7 @@ export class Companions {
         continue;
       }
       this.#said.delete(`${key}|selector`);
-      const observed: KubeObject[] = store.list("endpointslices", namespace)
-        .filter((slice) => slice.metadata.labels?.[LABEL_SERVICE_NAME] === name);
-      const endpoints = store.get("endpoints", namespace, name);
-      if (endpoints) observed.push(endpoints);
+      const observed = this.#observed(store, namespace, name);
       const desired = desiredObjects(companion.config, companion.view, {
         service,
         ...(ctx.trigger === undefined ? {} : { triggerTime: ctx.trigger }),
@@ -260,11 +267,34 @@ export class Companions {
     return ok;
   }
 
+  /** Our objects of the companion Service `name` as the store shows them. */
+  #observed(store: ObjectStore, namespace: string, name: string): KubeObject[] {
+    const observed: KubeObject[] = store.list("endpointslices", namespace)
+      .filter((slice) => slice.metadata.labels?.[LABEL_SERVICE_NAME] === name);
+    const endpoints = store.get("endpoints", namespace, name);
+    if (endpoints) observed.push(endpoints);
+    return observed;
+  }
+
   #sayOnce(key: string, what: string, say: () => void): void {
     if (this.#said.has(`${key}|${what}`)) return;
     this.#said.add(`${key}|${what}`);
     say();
   }
+}
+
+/** The ready addresses our objects show (the slices', else the Endpoints object's). */
+function shownReady(observed: readonly KubeObject[]): string[] {
+  const slices = observed.filter((o) => o.kind === "EndpointSlice") as EndpointSliceObject[];
+  if (slices.length > 0) {
+    return slices.flatMap((slice) =>
+      (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false)
+        .flatMap((e) => e.addresses)
+    );
+  }
+  return observed.filter((o) => o.kind === "Endpoints").flatMap((o) =>
+    ((o as EndpointsObject).subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip))
+  );
 }
 
 /** Whether a watched object is one of the companion objects of `config`. */

@@ -41,6 +41,8 @@ interface Entry {
   timer?: unknown;
   /** Observe mode: the last claimants (addresses whose role check passed), sorted. */
   claims?: readonly string[];
+  /** Designate mode: what the API showed has been offered (see `adopt`). */
+  adopted?: boolean;
 }
 
 /** The primaries of the Services, by `namespace/name`. */
@@ -65,6 +67,8 @@ export class PrimaryTracker {
     if (!entry) this.#entries.set(key, entry = { config });
     entry.config = config;
     if (config.primary.mode === "observe") return this.#observe(entry);
+    // The first choice waits for what the API shows (a restart keeps the primary it finds).
+    if (entry.primary === undefined && !entry.adopted) return;
     const { clock } = this.#options;
     const now = clock.now();
     const decision = planPrimary(entry.primary, this.#options.candidates(config), {
@@ -78,6 +82,27 @@ export class PrimaryTracker {
       if (this.#entries.get(key) === entry) this.update(entry.config);
     }, Math.max(0, decision.recheckAt - now));
     this.#set(entry, decision.primary, decision.reason, now);
+  }
+
+  /**
+   * Designate mode: the publisher found `shown` as the one ready endpoint of the primary
+   * Service (undefined: none). The first time, before any choice, a shown target that has not
+   * fallen becomes the primary without a change (a restart does not move it); then the
+   * planner decides as usual. Returns the primary.
+   */
+  adopt(config: ServiceConfig, shown: string | undefined): string | undefined {
+    if (config.primary?.mode !== "designate") return this.current(config);
+    const key = keyOf(config);
+    let entry = this.#entries.get(key);
+    if (!entry) this.#entries.set(key, entry = { config });
+    if (entry.adopted) return entry.primary;
+    entry.adopted = true;
+    const found = this.#options.candidates(config).find((c) => c.address === shown);
+    if (entry.primary === undefined && found && found.status !== "unhealthy") {
+      entry.primary = found.address;
+    }
+    this.update(config);
+    return this.#entries.get(key)?.primary;
   }
 
   /**

@@ -74,6 +74,8 @@ export interface HealthSource {
   portStatus?(service: ServiceConfig, address: string, port: string): ViewStatus | undefined;
   /** The address of the Service's primary (issue 15), shown by its primary Service. */
   primary?(service: ServiceConfig): string | undefined;
+  /** Offers the primary the API shows before the first choice; returns the primary. */
+  adoptPrimary?(service: ServiceConfig, shown: string | undefined): string | undefined;
 }
 
 /** Every reason a Service can be blocked for (metrics give each a 0/1 series). */
@@ -473,6 +475,7 @@ export class Reconciler {
       writer: { id: this.#writer, configHash: entry.hash },
       mayWrite: (this.#options.mayWrite ?? (() => true))(entry.key),
       ...(primary === undefined ? {} : { primary }),
+      adopt: (shown) => this.#options.health.adoptPrimary?.(entry.config, shown) ?? primary,
       ...(entry.trigger === undefined ? {} : { trigger: entry.trigger }),
       ...(this.#options.onWrite ? { onWrite: this.#options.onWrite } : {}),
     });

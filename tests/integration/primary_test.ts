@@ -3,7 +3,7 @@
  * real API server. Three targets, a (IPv4, zone a, preferred), b (IPv6, zone b), c (IPv4,
  * zone c). The agent creates `brokers-primary` and shows a there; a falls → b (another
  * address family, so another slice); a comes back and is not taken back before
- * `failbackAfter`, then is. On every watch event of the primary Service's EndpointSlices
+ * `failbackAfter`, then is; a restart keeps the primary the API shows. On every watch event of the primary Service's EndpointSlices
  * (summed over both families' slices) and of its Endpoints, at most one endpoint is ready.
  */
 
@@ -81,10 +81,12 @@ Deno.test("primary: at most one ready endpoint on every watch event through fail
     }),
   );
   const port = freePort();
-  const agent = await startAgent({
-    args: runArgs(config, cluster.kubeconfigPath, port),
-    echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
-  });
+  const start = () =>
+    startAgent({
+      args: runArgs(config, cluster.kubeconfigPath, port),
+      echo: Deno.env.get("HELASEID_TEST_ECHO") === "1",
+    });
+  let agent = await start();
   const primaryIs = (label: string, address: string) =>
     untilValue(label, () => {
       const last = sliceHistory(slices.events).at(-1);
@@ -121,6 +123,17 @@ Deno.test("primary: at most one ready endpoint on every watch event through fail
     assert.equal(failback.reason, "failback");
     assert.equal(failback.from, B);
     assert.ok(slices.events.length > recovered);
+
+    // A restart keeps the primary the API shows: a falls again (b is primary), the agent is
+    // restarted while a comes back; the new agent adopts b and fails back only on time.
+    await targets[0]!.setMode("refuse");
+    await primaryIs("b is primary again", B);
+    assert.equal(await agent.stop(), 0);
+    await targets[0]!.setMode("accept");
+    agent = await start();
+    const first = await agent.waitForLog((l) => l.msg === "primary changed");
+    assert.deepEqual([first.from, first.to, first.reason], [B, A, "failback"]);
+    await primaryIs("a is primary after the restart's failback", A);
 
     // Never two ready endpoints, on any event of either collection.
     const history = sliceHistory(slices.events);

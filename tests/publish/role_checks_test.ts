@@ -108,3 +108,46 @@ Deno.test("role checks: a claimant that falls unhealthy loses its claim at once"
   assert.equal(tracker.current(config), undefined);
   await checker.stop();
 });
+
+Deno.test("designate tracker: no choice before the API was read; a restart adopts the primary it shows, then fails back on time", async () => {
+  const config = serviceConfig([
+    { address: A, zone: "a" },
+    { address: B, zone: "b" },
+  ], {
+    primary: {
+      mode: "designate",
+      service: "brokers-primary",
+      prefer: ["a"],
+      failbackAfter: 60_000,
+      noPrimary: "empty",
+    },
+  });
+  const clock = new FakeClock();
+  const since = clock.now();
+  const changes: PrimaryChange[] = [];
+  const tracker = new PrimaryTracker({
+    clock,
+    candidates: () => config.targets.map((t) => ({ ...t, status: "healthy", since })),
+    onChange: (change) => changes.push(change),
+  });
+  tracker.update(config);
+  assert.equal(tracker.current(config), undefined, "waits for what the API shows");
+  // The API shows B (a failover before the restart): kept, not news.
+  assert.equal(tracker.adopt(config, B), B);
+  assert.equal(changes.length, 0);
+  assert.equal(tracker.adopt(config, A), B, "offered once");
+  await clock.advance(59_999);
+  assert.equal(tracker.current(config), B);
+  await clock.advance(1);
+  assert.equal(tracker.current(config), A);
+  assert.deepEqual(changes.map((c) => [c.from, c.to, c.reason]), [[B, A, "failback"]]);
+  tracker.stop();
+  // Nothing shown: the first choice is made at once.
+  const fresh = new PrimaryTracker({
+    clock,
+    candidates: () => config.targets.map((t) => ({ ...t, status: "healthy", since })),
+    onChange: () => {},
+  });
+  assert.equal(fresh.adopt(config, undefined), A);
+  fresh.stop();
+});
