@@ -29,6 +29,7 @@ import { type Ownership, ownershipFor } from "./src/publish/ownership_loop.ts";
 import { publishesInto } from "./src/publish/cluster.ts";
 import { ClusterEvents } from "./src/kube/cluster_events.ts";
 import { serviceObject } from "./src/publish/objects.ts";
+import { companionNames } from "./src/config/topology.ts";
 import {
   agentReadiness,
   type ObserveServer,
@@ -511,6 +512,11 @@ function seedServices(memory: MemoryKube, config: Config): void {
     const ref = { resource: "services" as const, namespace: service.namespace, name: service.name };
     if (memory.get(ref)) continue;
     memory.seed(serviceObject(service, { uid: `dry-run-${service.name}` }));
+    // Its companion Services (issue 15: primary, per zone) too.
+    for (const name of companionNames(service)) {
+      const companion = { ...service, name };
+      memory.seed(serviceObject(companion, { uid: `dry-run-${name}` }));
+    }
   }
 }
 

@@ -16,12 +16,14 @@ import {
   CHECK_OPTIONS,
   GLOBAL_OPTIONS,
   type Options,
+  PRIMARY_OPTIONS,
   PROBE_OPTIONS,
   PUBLISH_OPTIONS,
   resolveAlertSettings,
   SOURCE_OPTIONS,
   TEAMS_OPTIONS,
   WEBHOOK_OPTIONS,
+  ZONE_OPTIONS,
 } from "./options.ts";
 import type {
   AlertOptions,
@@ -251,6 +253,15 @@ export function describeConfig(config: Config): unknown {
         checks: service.checks.map((check) => _show(CHECK_OPTIONS, { ...check })),
       }),
       publish: _show(PUBLISH_OPTIONS, service.publish),
+      ...(service.zones === undefined ? {} : { zones: _show(ZONE_OPTIONS, service.zones) }),
+      ...(service.primary === undefined ? {} : {
+        primary: _show(PRIMARY_OPTIONS, {
+          ...service.primary,
+          ...(service.primary.check
+            ? { check: _show(CHECK_OPTIONS, { ...service.primary.check }) }
+            : {}),
+        }),
+      }),
       ...(service.sources === undefined ? {} : {
         sources: service.sources.map((source) => _show(SOURCE_OPTIONS, { ...source })),
         sourceGuard: {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { describeConfig } from "../../src/config/mod.ts";
 import { assertIssue, issuesOf, load } from "./_support.ts";
 
 const TARGETS = `    targets:
@@ -195,4 +196,24 @@ ${TARGETS}    primary:
     { type: primary?.check?.type, port: primary?.check?.port, send: primary?.check?.send },
     { type: "tcp", port: 6379, send: "ROLE\r\n" },
   );
+});
+
+Deno.test("validate shows the zones and primary settings the way their options say", async () => {
+  const { config } = await load({
+    "c.yaml": `services:
+  - name: kafka
+    ports: [9092]
+${TARGETS}    zones: { preferences: { eu-1a: [eu-1b] } }
+    primary: { failbackAfter: 90s }
+`,
+  }, { path: "c.yaml" });
+  // deno-lint-ignore no-explicit-any
+  const [service] = (describeConfig(config) as any).services;
+  assert.deepEqual(service.zones, {
+    preferences: "eu-1a: eu-1b",
+    hints: true,
+    overprovisioning: 1.4,
+    services: false,
+  });
+  assert.equal(service.primary.failbackAfter, "1m30s");
 });
