@@ -694,7 +694,7 @@ export const ZONE_OPTIONS = {
     parse: checkBoolean,
     default: false,
     doc: "also publish a headless Service `<service>-<zone>` per zone, with the endpoints " +
-      "serving that zone (for DNS without `zonal`); created when missing",
+      "serving that zone (for DNS without `zonal`); created when missing with `createService`",
   }),
 } as const;
 
