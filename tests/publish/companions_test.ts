@@ -9,7 +9,7 @@ import type { ServiceConfig } from "../../src/config/schema.ts";
 import type { MemoryKube } from "../../src/kube/memory.ts";
 import { ObjectStore } from "../../src/kube/store.ts";
 import type { KubeObject, ServiceObject } from "../../src/kube/types.ts";
-import { silentLogger } from "../../src/observe/log.ts";
+import { Logger, silentLogger } from "../../src/observe/log.ts";
 import { readyCount } from "../../src/publish/companions.ts";
 import { serviceObject } from "../../src/publish/objects.ts";
 import { Reconciler } from "../../src/publish/reconciler.ts";
@@ -161,4 +161,49 @@ Deno.test("companions: a primary moving to another family is demoted first; repl
   );
   assert.deepEqual(last, [A]);
   await stop();
+});
+
+Deno.test("zone hints: a ready target without a zone turns them off with one WARN line, not one per write", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = new Logger({ level: "warn", write: (line) => lines.push(JSON.parse(line)) });
+  const service = serviceConfig([{ address: A, zone: "a" }, { address: B }], {
+    zones: { preferences: {}, hints: true, overprovisioning: 1.4, services: false },
+  });
+  const kube = kubeWithService(service);
+  const clock = new FakeClock();
+  const verdicts: Record<string, "healthy" | "unhealthy"> = { [A]: "healthy", [B]: "healthy" };
+  const store: ObjectStore = new ObjectStore({
+    client: kube,
+    clock,
+    log: silentLogger(),
+    onChange: (change) => reconciler.storeChanged(change),
+    onFailure: (resource, namespace) => reconciler.storeFailed(resource, namespace),
+  });
+  const reconciler: Reconciler = new Reconciler({
+    services: [service],
+    health: { status: (_s, address) => verdicts[address]!, checked: () => true },
+    client: kube,
+    store,
+    clock,
+    log,
+  });
+  Reconciler.track(store, [service]);
+  reconciler.start();
+  await clock.advance(100);
+  for (const status of ["unhealthy", "healthy", "unhealthy"] as const) {
+    verdicts[A] = status;
+    reconciler.transition(service, clock.now());
+    await clock.advance(100);
+  }
+  const warnings = lines.filter((l) => l.msg === "no zone hints written");
+  assert.equal(warnings.length, 1, JSON.stringify(lines));
+  assert.match(String(warnings[0]!.reason), /ready target '192\.0\.2\.2' has no zone/);
+  // And no slice ever carried a hint.
+  for (const write of kube.writes) {
+    // deno-lint-ignore no-explicit-any
+    for (const e of (write.object as any)?.endpoints ?? []) assert.equal(e.hints, undefined);
+  }
+  const stopping = Promise.all([reconciler.stop(), store.stop()]);
+  await clock.advance(1);
+  await stopping;
 });
