@@ -44,12 +44,16 @@ export interface Companion {
   readonly view: ServiceView;
 }
 
-/** The companion Services of `config` and what each shows, from the Service's view. Pure. */
+/**
+ * The companion Services of `config` and what each shows, from the Service's view; `primary`
+ * is the primary's address (none: the primary Service shows nothing). Pure.
+ */
 export function companionViews(
   config: ServiceConfig,
   view: ServiceView,
-  primary: string | undefined,
+  options: { readonly primary?: string | undefined } = {},
 ): Companion[] {
+  const { primary } = options;
   const result: Companion[] = [];
   const plain = (endpoint: PublishedEndpoint, ready: boolean): PublishedEndpoint => ({
     address: endpoint.address,
@@ -182,7 +186,7 @@ export class Companions {
       const shown = shownReady(this.#observed(store, config.namespace, config.primary.service));
       primary = ctx.adopt(shown.length === 1 ? shown[0] : undefined);
     }
-    for (const companion of companionViews(config, view, primary)) {
+    for (const companion of companionViews(config, view, { primary })) {
       const { name, namespace } = companion.config;
       const key = `${namespace}/${name}`;
       let service = store.get("services", namespace, name) as ServiceObject | undefined;

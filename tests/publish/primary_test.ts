@@ -99,7 +99,7 @@ function primaryObjects(primary: string | undefined, down: readonly string[] = [
   const config = serviceConfig([A, B, "2001:db8::1"], { primary: PRIMARY });
   const status = (address: string): ViewStatus => down.includes(address) ? "unhealthy" : "healthy";
   const view = serviceView(config, status, new Map());
-  const [companion] = companionViews(config, view, primary);
+  const [companion] = companionViews(config, view, { primary });
   return desiredObjects(companion!.config, companion!.view, {
     service: serviceObject(companion!.config),
   });
@@ -153,7 +153,7 @@ Deno.test("zone Services: each zone's own endpoints, plus the ready ones of the 
   });
   const status = (address: string): ViewStatus => address === A ? "unhealthy" : "healthy";
   const view = serviceView(config, status, new Map());
-  const zones = companionViews(config, view, undefined);
+  const zones = companionViews(config, view);
   assert.deepEqual(
     zones.map((z) => [z.config.name, z.view.endpoints.map((e) => `${e.address} ${e.ready}`)]),
     [
