@@ -62,6 +62,8 @@ export const WRITES_PER_MINUTE_BOUND = 150;
 export const RSS_BOUND_MIB = 160;
 /** A recovery not reached in this long is a violation (the run goes on). */
 export const RECOVERY_LIMIT_MS = 60_000;
+/** A reload must show in /status within this long (the file watch re-reads every 10 s). */
+const RELOAD_LIMIT_MS = 15_000;
 /** SIGTERM must end an agent within this long. */
 const TERM_LIMIT_MS = 15_000;
 
@@ -98,8 +100,10 @@ export function chaosShape() {
 
 /** Whether the agent reloads its configuration on SIGHUP (main.ts listens for it). */
 export async function agentReloads(): Promise<boolean> {
-  const main = await Deno.readTextFile(new URL("../../main.ts", import.meta.url));
-  return /["']SIGHUP["']/.test(main);
+  const read = (path: string) =>
+    Deno.readTextFile(new URL(`../../${path}`, import.meta.url)).catch(() => "");
+  const sources = (await Promise.all(["main.ts", "src/config/watch.ts"].map(read))).join("\n");
+  return /addSignalListener\(\s*["']SIGHUP["']/.test(sources);
 }
 
 /** Options of {@linkcode runChaos}. */
@@ -212,13 +216,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const hookUrl = webhook.url(`/hooks/helaseid?token=${hookToken}`);
   const dir = await Deno.makeTempDir({ prefix: "helaseid-chaos-" });
   const configPath = `${dir}/helaseid.json`;
-  const writeConfig = (intervalMs: number) =>
-    Deno.writeTextFile(
-      configPath,
-      JSON.stringify(agentConfig(namespace, hookUrl, intervalMs, options.sabotage)),
-    );
+  /** Writes the config file at once (a new file renamed over the old, as a ConfigMap swaps). */
+  const writeConfig = async (intervalMs: number) => {
+    const text = JSON.stringify(agentConfig(namespace, hookUrl, intervalMs, options.sabotage));
+    await Deno.writeTextFile(`${configPath}.new`, text);
+    await Deno.rename(`${configPath}.new`, configPath);
+  };
   await writeConfig(PROBE.intervalMs);
   let intervalMs: number = PROBE.intervalMs;
+  let configuredIntervalMs: number = PROBE.intervalMs;
 
   const targets: SimulatedTarget[] = await startTargets(
     net,
@@ -483,14 +489,33 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         webhook.set(action.answer);
         return;
       case "reload": {
-        await writeConfig(action.intervalMs);
+        const changed = action.intervalMs !== configuredIntervalMs;
+        const asked = Date.now();
+        // Longer first, shorter only once applied: deadlines never assume the faster one early.
         intervalMs = Math.max(intervalMs, action.intervalMs);
-        const agent = replicas[action.replica]!.agent;
-        if (agent) Deno.kill(agent.pid, "SIGHUP");
-        if (action.intervalMs === PROBE.intervalMs) {
-          // Back to the short interval: deadlines keep the long one until it is certainly applied.
-          setTimeout(() => intervalMs = PROBE.intervalMs, 5000);
+        await writeConfig(action.intervalMs);
+        configuredIntervalMs = action.intervalMs;
+        const signalled = replicas[action.replica]!;
+        if (signalled.agent && !signalled.stopping) {
+          // A process that has not set up its handler yet would die of SIGHUP: it listens from
+          // the moment it logs "starting".
+          await signalled.agent.waitForLog((l) => l.msg === "starting", 30_000).catch(() => {});
+          Deno.kill(signalled.agent.pid, "SIGHUP");
         }
+        // The signalled replica reloads; with new bytes every replica does (its file watch).
+        const expected = replicas.filter((r) =>
+          r.agent && !r.stopping && (changed || r === signalled)
+        );
+        const late = await reloadsApplied(expected, asked, RELOAD_LIMIT_MS);
+        for (const replica of late) {
+          violate(
+            "reload applied",
+            `${replica.id}: no successful reload in /status within ${RELOAD_LIMIT_MS / 1000} s of ${
+              changed ? "a changed file and " : ""
+            }SIGHUP`,
+          );
+        }
+        intervalMs = action.intervalMs;
         return;
       }
       case "recover":
@@ -633,6 +658,35 @@ async function agentsSay(replicas: readonly Replica[], name: string): Promise<st
     }
   }));
   return parts.join(" / ");
+}
+
+/**
+ * The replicas of `replicas` whose /status shows no successful reload at or after `since`
+ * (epoch ms) within `limitMs`.
+ */
+async function reloadsApplied(
+  replicas: readonly Replica[],
+  since: number,
+  limitMs: number,
+): Promise<Replica[]> {
+  const done = new Set<Replica>();
+  const deadline = performance.now() + limitMs;
+  while (done.size < replicas.length && performance.now() < deadline) {
+    for (const replica of replicas) {
+      if (done.has(replica)) continue;
+      try {
+        const response = await fetch(`http://127.0.0.1:${replica.port}/status`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        const last = (await response.json()).config?.lastReload;
+        if (last?.ok === true && Date.parse(last.at) >= since - 1000) done.add(replica);
+      } catch {
+        // Not answering now: asked again until the limit.
+      }
+    }
+    if (done.size < replicas.length) await sleep(200);
+  }
+  return replicas.filter((replica) => !done.has(replica));
 }
 
 /** Every Lease of the namespace: holder and how long ago it was renewed, as the API shows it. */
