@@ -81,6 +81,7 @@ export const SERVICES = [
   },
 ];
 const ADDRESSES = SERVICES.flatMap((s) => s.targets);
+/** Agent replicas by default (sharing the Services by Lease). */
 const REPLICAS = 2;
 const PORT = 9092;
 
@@ -88,11 +89,11 @@ const PORT = 9092;
  * The shape the schedule is drawn for. Every kind is drawn, reload too: without reload support
  * its episodes are skipped, so that a seed means the same schedule either way.
  */
-export function chaosShape() {
+export function chaosShape(replicas: number = REPLICAS) {
   let index = 0;
   return {
     services: SERVICES.map((s) => s.targets.map(() => index++)),
-    replicas: REPLICAS,
+    replicas,
     detectMs: PROBE.intervalMs * PROBE.fall + MARGIN_MS,
     intervalMs: PROBE.intervalMs,
   };
@@ -126,6 +127,11 @@ export interface ChaosOptions {
    * left out while it is fixed. Reload episodes are skipped without `reload` too.
    */
   readonly skip?: readonly FaultKind[];
+  /**
+   * Agent replicas (default 2, with Leases); 1 runs a single agent without Leases. The
+   * schedule depends on it (agent faults pick a replica).
+   */
+  readonly replicas?: number;
 }
 
 /** One broken invariant. */
@@ -182,8 +188,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const schedule = chaosSchedule(
     options.seed,
     options.minutes * 60_000,
-    chaosShape(),
+    chaosShape(options.replicas),
   );
+  const replicaCount = options.replicas ?? REPLICAS;
   const violations: Violation[] = [];
   const violate = (invariant: string, detail: string) => {
     const v = { at: Math.round(now() / 100) / 10, invariant, detail };
@@ -218,7 +225,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const configPath = `${dir}/helaseid.json`;
   /** Writes the config file at once (a new file renamed over the old, as a ConfigMap swaps). */
   const writeConfig = async (intervalMs: number) => {
-    const text = JSON.stringify(agentConfig(namespace, hookUrl, intervalMs, options.sabotage));
+    const text = JSON.stringify(
+      agentConfig(namespace, hookUrl, intervalMs, options.sabotage, replicaCount > 1),
+    );
     await Deno.writeTextFile(`${configPath}.new`, text);
     await Deno.rename(`${configPath}.new`, configPath);
   };
@@ -239,7 +248,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const reported = new Set<string>();
   const disruptions: (Disruption & { end?: number })[] = [];
 
-  const replicas: Replica[] = Array.from({ length: REPLICAS }, (_, index) => ({
+  const replicas: Replica[] = Array.from({ length: replicaCount }, (_, index) => ({
     index,
     id: `chaos-replica-${index}`,
     port: freePort(),
@@ -725,11 +734,12 @@ function agentConfig(
   namespace: string,
   hookUrl: string,
   intervalMs: number,
-  sabotage?: "fall" | "allDown",
+  sabotage: "fall" | "allDown" | undefined,
+  leases: boolean,
 ) {
   return {
     logLevel: "info",
-    leases: true,
+    leases,
     leaseDuration: `${LEASE.durationMs}ms`,
     leaseRenewDeadline: `${LEASE.renewDeadlineMs}ms`,
     leaseRetryPeriod: `${LEASE.retryPeriodMs}ms`,

@@ -8,6 +8,7 @@
  * unless `--no-reload`. `--sabotage fall|allDown` misconfigures the agents behind the checker's
  * back (fall 40; alpha `allDown: empty`) to see the checks fail. `--skip kind,kind` skips the
  * episodes of those kinds (the schedule stays the seed's), e.g. to leave out a known bug.
+ * `--replicas 1` runs one agent without Leases instead of two with (another schedule).
  *
  * @module
  */
@@ -26,16 +27,18 @@ const { values } = parseArgs({
     echo: { type: "boolean" },
     sabotage: { type: "string" },
     skip: { type: "string", default: "" },
+    replicas: { type: "string", default: "2" },
   },
 });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const minutes = Number(values.minutes);
 if (
   !Number.isInteger(seed) || seed < 0 || !(minutes > 0) ||
-  ![undefined, "fall", "allDown"].includes(values.sabotage)
+  ![undefined, "fall", "allDown"].includes(values.sabotage) ||
+  !["1", "2", "3"].includes(values.replicas)
 ) {
   console.error(
-    `Cannot run chaos as '--seed' must be a non-negative integer, '--minutes' positive and '--sabotage' 'fall' or 'allDown': current values are '${values.seed}', '${values.minutes}' and '${values.sabotage}'`,
+    `Cannot run chaos as '--seed' must be a non-negative integer, '--minutes' positive, '--sabotage' 'fall' or 'allDown' and '--replicas' 1 to 3: current values are '${values.seed}', '${values.minutes}', '${values.sabotage}' and '${values.replicas}'`,
   );
   Deno.exit(2);
 }
@@ -62,6 +65,7 @@ const report = await runChaos({
   echo: values.echo,
   sabotage: values.sabotage as "fall" | "allDown" | undefined,
   skip,
+  replicas: Number(values.replicas),
   log: (line) => console.error(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`),
 });
 console.log(chaosTable(report).join("\n"));
