@@ -231,6 +231,8 @@ async function run(
         log: log.with({ component: "leases", cluster: cluster.name }),
         onChange: (change) => {
           agent.ownershipChanged(change.service, cluster.name);
+          // Writing again under a Lease that stayed ours: the log line says it, no Event.
+          if (change.reason === "resumed") return;
           const [namespace = "", service = ""] = change.service.split("/");
           recorders.get(cluster.name)!.record({
             namespace,

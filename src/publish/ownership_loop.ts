@@ -40,8 +40,12 @@ export interface OwnershipChange {
   /** `namespace/name` of the Service. */
   readonly service: string;
   readonly held: boolean;
-  /** Why: `acquired`, `released` (handed to another replica or stopping), `lost` (fenced). */
-  readonly reason: "acquired" | "released" | "lost";
+  /**
+   * Why: `acquired`, `released` (handed to another replica or stopping), `lost` (fenced), or
+   * `resumed`: a renewal came after the renew deadline had passed while the Lease was still
+   * ours, so writing, which stopped on its own at the deadline, may start again.
+   */
+  readonly reason: "acquired" | "released" | "lost" | "resumed";
   /** The holder seen before we took it over, if any. */
   readonly previous?: string;
   readonly at: number;
@@ -328,6 +332,10 @@ export class Ownership implements LeaseView {
   }
 
   #renewed(entry: Entry, written: ObservedLease, sent: number, previous?: string): void {
+    // Still ours, but past the renew deadline until now: writing stopped silently (mayWrite
+    // false), and nothing else would tell the publisher it may write again.
+    const resumed = entry.leading && entry !== this.#replica &&
+      !mayWrite(entry.lastRenew, this.#options.clock.now(), this.#options.timings);
     entry.mine = written;
     entry.sighting = sight(entry.sighting, written, this.#options.clock.now());
     entry.lastRenew = sent;
@@ -348,6 +356,15 @@ export class Ownership implements LeaseView {
           at: sent,
         });
       }
+    } else if (resumed) {
+      this.#options.log.info(
+        "renewed the Service's Lease after its renew deadline: writing again",
+        {
+          service: entry.key,
+          lease: entry.name,
+        },
+      );
+      this.#options.onChange?.({ service: entry.key, held: true, reason: "resumed", at: sent });
     }
   }
 

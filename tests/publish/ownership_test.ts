@@ -442,3 +442,55 @@ Deno.test("a replica list slower than the renew deadline does not stop the holde
   await clock.advance(12_000);
   await a.stop({ release: false });
 });
+
+/** Leases whose updates (renewals) answer only after `delay` ms of the clock, then succeed. */
+class SlowUpdate extends LeaseClient {
+  readonly #clock: FakeClock;
+  delay = 0;
+  constructor(kube: MemoryKube, clock: FakeClock) {
+    super(kube);
+    this.#clock = clock;
+  }
+  override update(...args: Parameters<LeaseClient["update"]>) {
+    const answer = super.update(...args);
+    if (this.delay === 0) return answer;
+    return new Promise<Awaited<typeof answer>>((resolve, reject) =>
+      this.#clock.setTimeout(() => answer.then(resolve, reject), this.delay)
+    );
+  }
+}
+
+Deno.test("a renewal that lands after the renew deadline says writing may resume", async () => {
+  const clock = new FakeClock(T0);
+  const kube = new MemoryKube();
+  const leases = new SlowUpdate(kube, clock);
+  const changes: OwnershipChange[] = [];
+  const a = new Ownership({
+    leases,
+    services: SERVICES.slice(0, 1),
+    identity: "a",
+    namespace: "helaseid",
+    timings: TIMINGS,
+    clock,
+    log: silentLogger(),
+    random: () => 0,
+    onChange: (change) => changes.push(change),
+  });
+  a.start();
+  await clock.advance(0);
+  const key = KEYS[0]!;
+  assert.ok(a.mayWrite(key));
+  // A renewal hangs past the renew deadline (a black-holed API), then lands: still ours.
+  // (The next round starts after one retry period; its Service step half a period later.)
+  leases.delay = TIMINGS.renewDeadline + 1000;
+  await clock.advance(TIMINGS.retryPeriod * 1.5 + 1);
+  leases.delay = 0;
+  await clock.advance(TIMINGS.renewDeadline);
+  assert.ok(!a.mayWrite(key), "fenced while the renewal hung");
+  assert.ok(!changes.some((c) => c.reason === "lost"), "no failure: it was never lost");
+  await clock.advance(TIMINGS.renewDeadline);
+  assert.ok(a.mayWrite(key), "writing again after the late renewal");
+  const reasons = changes.map((c) => c.reason);
+  assert.ok(reasons.includes("resumed"), `the publisher is told: ${reasons}`);
+  await a.stop({ release: false });
+});
