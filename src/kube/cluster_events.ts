@@ -9,6 +9,7 @@
 
 import type { AgentListener, TargetCheck, TargetsChange, TargetTransition } from "../agent.ts";
 import type { ServiceConfig } from "../config/schema.ts";
+import type { PrimaryChange } from "../publish/primary_tracker.ts";
 import type { PublishState } from "../publish/reconciler.ts";
 import type { WriteResult } from "../publish/writer.ts";
 import type { EventRecorder } from "./events.ts";
@@ -56,6 +57,13 @@ export class ClusterEvents implements AgentListener {
   targetsChanged(event: TargetsChange): void {
     for (const recorder of this.#of(this.#options.clustersOf(event.service))) {
       (recorder as AgentListener).targetsChanged?.(event);
+    }
+  }
+
+  /** A primary changed (issue 15): to every cluster the Service is published into. */
+  primaryChanged(event: PrimaryChange): void {
+    for (const recorder of this.#of(this.#options.clustersOf(event.service))) {
+      recorder.primaryChanged(event);
     }
   }
 
