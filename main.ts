@@ -8,13 +8,13 @@
 import { Agent, type AgentListener } from "./src/agent.ts";
 import { subscribeSighup, watchConfig } from "./src/config/watch.ts";
 import { createSource } from "./src/discovery/create.ts";
-import { Discovery } from "./src/discovery/mod.ts";
+import { Discovery, type SourceStatus } from "./src/discovery/mod.ts";
 import { Reloader } from "./src/reload.ts";
 import { checkAll, formatCheckTable } from "./src/check_command.ts";
 import { BUILD_INFO } from "./src/build_info.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
-import type { Config } from "./src/config/schema.ts";
+import type { Config, SourceConfig } from "./src/config/schema.ts";
 import { GLOBAL_OPTIONS } from "./src/config/options.ts";
 import { systemClock } from "./src/health/scheduler.ts";
 import { createKubeClient, inClusterNamespace, type KubeClient } from "./src/kube/client.ts";
@@ -131,26 +131,9 @@ async function run(
   if (!clusters) return EXIT.usage;
   const client = clusters[0]!.client;
   const dryRun = client instanceof MemoryKube;
-  /** The client of a cluster by name (default: the first), for Kubernetes sources. */
-  const clientOf = (name: string | undefined) =>
-    (clusters.find((cluster) => cluster.name === name) ?? clusters[0]!).client;
-  const discovery = new Discovery({
-    clock: systemClock,
-    log: log.with({ component: "discovery" }),
-    create: (target, service) =>
-      createSource(target, service, {
-        clock: systemClock,
-        log,
-        client: "cluster" in target && target.cluster !== undefined &&
-            !clusters.some((cluster) => cluster.name === target.cluster)
-          ? `unknown cluster '${target.cluster}'`
-          : sourceClient(clientOf("cluster" in target ? target.cluster : undefined), flags, {
-            signal: shutdown.signal,
-            ...(config.clusters?.find((c) =>
-              c.name === ("cluster" in target ? target.cluster : undefined)
-            ) ?? {}),
-          }),
-      }),
+  const discovery = discoveryFor(config, flags, log, {
+    signal: shutdown.signal,
+    clusters,
     onStatus: (status) => {
       notifier?.sourceStatus(status);
       events.sourceStatus(status);
@@ -398,6 +381,44 @@ async function once(
   return agent.published ? EXIT.ok : EXIT.failure;
 }
 
+/**
+ * The discovery of the target sources: each Kubernetes source reads the cluster it names (the
+ * first by default), under `--dry-run` or for `check` the configured cluster when one answers.
+ */
+function discoveryFor(
+  config: Config,
+  flags: Flags,
+  log: Logger,
+  options: {
+    readonly signal: AbortSignal;
+    readonly clusters?: readonly Connected[];
+    readonly onStatus?: (status: SourceStatus) => void;
+  },
+): Discovery {
+  const clientFor = (source: SourceConfig): KubeClient | string => {
+    const connected = options.clusters ?? [];
+    const name = "cluster" in source ? source.cluster : undefined;
+    if (name !== undefined && connected.length > 0 && !connected.some((c) => c.name === name)) {
+      return `unknown cluster '${name}'`;
+    }
+    const client = (connected.find((c) => c.name === name) ?? connected[0])?.client ??
+      new MemoryKube();
+    const cluster = config.clusters?.find((c) => c.name === (name ?? config.clusters?.[0]?.name));
+    return sourceClient(client, flags, {
+      signal: options.signal,
+      ...(cluster?.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}),
+      ...(cluster?.context ? { context: cluster.context } : {}),
+    });
+  };
+  return new Discovery({
+    clock: systemClock,
+    log: log.with({ component: "discovery" }),
+    create: (source, service) =>
+      createSource(source, service, { clock: systemClock, log, client: clientFor(source) }),
+    ...(options.onStatus ? { onStatus: options.onStatus } : {}),
+  });
+}
+
 /** How long `check` and `--once` wait for every source's first answer. */
 const SOURCES_TIMEOUT = 10_000;
 
@@ -405,21 +426,7 @@ const SOURCES_TIMEOUT = 10_000;
 async function withSourceTargets(config: Config, flags: Flags, log: Logger): Promise<Config> {
   if (!config.services.some((service) => service.sources)) return config;
   const controller = new AbortController();
-  const discovery = new Discovery({
-    clock: systemClock,
-    log: log.with({ component: "discovery" }),
-    create: (target, service) =>
-      createSource(target, service, {
-        clock: systemClock,
-        log,
-        client: sourceClient(new MemoryKube(), flags, {
-          signal: controller.signal,
-          ...(config.clusters?.find((c) =>
-            c.name === ("cluster" in target ? target.cluster : undefined)
-          ) ?? {}),
-        }),
-      }),
-  });
+  const discovery = discoveryFor(config, flags, log, { signal: controller.signal });
   discovery.configure(config.services);
   try {
     const services = await discovery.resolveOnce(SOURCES_TIMEOUT);
