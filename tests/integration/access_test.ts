@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
+import { sharedCluster } from "../support/cluster.ts";
+import { agentRole, agentServiceAccount } from "../support/rbac.ts";
 import { get } from "../support/agent_http.ts";
 import { createService, getSlice, UNNAMED_PORT } from "../support/service.ts";
 import { type SeedBed, seedBed } from "../support/seed_bed.ts";
@@ -26,46 +27,6 @@ function readyz(base: string, status: number, body: RegExp, timeoutMs = 30_000):
     const answer = await get(base, "/readyz");
     return answer.status === status && body.test(answer.body) ? answer.body : undefined;
   }, { timeoutMs, intervalMs: 100 });
-}
-
-/** The agent's least-privilege Role (manifests/rbac.yaml), with `watch` left out if asked. */
-function role(namespace: string, options: { watch: boolean }) {
-  const read = options.watch ? ["get", "list", "watch"] : ["get", "list"];
-  const write = [...read, "create", "update", "patch", "delete"];
-  return {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name: "helaseid", namespace },
-    rules: [
-      { apiGroups: [""], resources: ["services"], verbs: read },
-      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: write },
-      { apiGroups: [""], resources: ["endpoints"], verbs: write },
-      { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
-    ],
-  };
-}
-
-/** A ServiceAccount bound to {@linkcode role}; returns a kubeconfig with its token. */
-async function serviceAccount(
-  cluster: ClusterAccess,
-  namespace: string,
-  options: { watch: boolean },
-): Promise<string> {
-  const objects = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "helaseid", namespace } },
-    role(namespace, options),
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "helaseid", namespace },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "helaseid" },
-      subjects: [{ kind: "ServiceAccount", name: "helaseid", namespace }],
-    },
-  ];
-  for (const object of objects) {
-    await cluster.kubectlOk(["apply", "-f", "-"], { stdin: JSON.stringify(object) });
-  }
-  return await cluster.serviceAccountKubeconfig(namespace, "helaseid");
 }
 
 /** Targets on `addresses`, and the agent probing them with `kubeconfig`. */
@@ -118,7 +79,7 @@ Deno.test("access: a Role without watch blocks with the verb, and granting it re
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("access");
   await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
-  const kubeconfig = await serviceAccount(cluster, namespace, { watch: false });
+  const kubeconfig = await agentServiceAccount(cluster, namespace, { watch: false });
   await using b = await bed(kubeconfig, namespace, "192.0.2.182");
   const body = await readyz(b.base, 503, /access-denied/);
   assert.match(
@@ -131,7 +92,7 @@ Deno.test("access: a Role without watch blocks with the verb, and granting it re
   assert.equal(await blockedMetric(b.base, "access-denied"), 1);
   // The operator fixes the Role: the agent lists, watches and publishes by itself.
   await cluster.kubectlOk(["apply", "-f", "-"], {
-    stdin: JSON.stringify(role(namespace, { watch: true })),
+    stdin: JSON.stringify(agentRole(namespace, { watch: true })),
   });
   await readyz(b.base, 200, /ok/, 60_000);
   assert.equal(await blockedMetric(b.base, "access-denied"), 0);
@@ -145,7 +106,7 @@ Deno.test("access: a revoked token blocks the next write with its verb and statu
   const cluster = await sharedCluster();
   const namespace = await cluster.createNamespace("access");
   await createService(cluster, namespace, { ports: [UNNAMED_PORT] });
-  const kubeconfig = await serviceAccount(cluster, namespace, { watch: true });
+  const kubeconfig = await agentServiceAccount(cluster, namespace, { watch: true });
   await using b = await bed(kubeconfig, namespace, ["192.0.2.183", "192.0.2.186"]);
   await readyz(b.base, 200, /ok/);
   await cluster.kubectlOk(["delete", "serviceaccount", "helaseid", "-n", namespace]);

@@ -20,16 +20,11 @@ import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
-import { fence, readiness, type SeenEvent } from "../support/watch.ts";
+import { fence, readiness, shownSlice } from "../support/watch.ts";
 
 const X = "192.0.2.231", Y = "192.0.2.232", Z = "192.0.2.233";
 const SLICE = "brokers-helaseid-ipv4";
 const NAME = `kafka.${SERVFAIL_DOMAIN}`;
-
-function shown(events: readonly SeenEvent[]): Record<string, boolean> | undefined {
-  const last = events.filter((e) => e.object.metadata.name === SLICE).at(-1);
-  return last && last.type !== "DELETED" ? readiness(last.object) : undefined;
-}
 
 Deno.test("dns source: the slice follows the records, keeps its set on SERVFAIL, holds then applies NXDOMAIN", async () => {
   const cluster = await sharedCluster();
@@ -61,7 +56,7 @@ Deno.test("dns source: the slice follows the records, keeps its set on SERVFAIL,
   });
   const settle = (label: string, expected: Record<string, boolean>) =>
     untilValue(label, () => {
-      const now = shown(slices.events);
+      const now = shownSlice(slices.events, SLICE);
       return JSON.stringify(now) === JSON.stringify(expected) ? now : undefined;
     });
   try {
@@ -96,7 +91,7 @@ Deno.test("dns source: the slice follows the records, keeps its set on SERVFAIL,
       seen,
       "nothing written while the source fails",
     );
-    assert.deepEqual(shown(slices.events), { [X]: true, [Z]: true });
+    assert.deepEqual(shownSlice(slices.events, SLICE), { [X]: true, [Z]: true });
     await dns.setHosts({ [NAME]: [X, Z] });
     await agent.waitForLog((l) => l.msg === "source recovered");
     await untilValue(
@@ -108,7 +103,11 @@ Deno.test("dns source: the slice follows the records, keeps its set on SERVFAIL,
     const config2 = (await Deno.readTextFile(config)).replace(NAME, "gone.nx.test");
     await Deno.writeTextFile(config, config2);
     await agent.waitForLog((l) => l.msg === "source shrank suddenly: holding its new set");
-    assert.deepEqual(shown(slices.events), { [X]: true, [Z]: true }, "held, not applied");
+    assert.deepEqual(
+      shownSlice(slices.events, SLICE),
+      { [X]: true, [Z]: true },
+      "held, not applied",
+    );
     // Applied after the hold: no target left, so the slice is deleted (and Endpoints emptied).
     await untilValue(
       "the empty set applied after the hold",

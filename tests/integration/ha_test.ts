@@ -18,11 +18,11 @@ import assert from "node:assert/strict";
 import { type AgentProcess, startAgent } from "../support/agent_process.ts";
 import { type ClusterAccess, sharedCluster } from "../support/cluster.ts";
 import { freePort, runArgs } from "../support/agent_http.ts";
-import { createService, recordSlices, UNNAMED_PORT } from "../support/service.ts";
+import { createService, recordSlices, sliceNow, UNNAMED_PORT } from "../support/service.ts";
 import { type SimulatedTarget, startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
-import { fence, readiness, type Recorder } from "../support/watch.ts";
+import { fence, type Recorder } from "../support/watch.ts";
 import { findAll, parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 import { rendezvousOwner } from "../../src/publish/ownership.ts";
 
@@ -86,22 +86,8 @@ async function holders(
 }
 
 /** The slice of `name` as the API shows it: writer and readiness. */
-async function slice(cluster: ClusterAccess, namespace: string, name: string) {
-  const text = await cluster.kubectl([
-    "get",
-    "endpointslice",
-    `${name}-helaseid-ipv4`,
-    "-n",
-    namespace,
-    "-o",
-    "json",
-  ]);
-  if (text.code !== 0) return undefined;
-  const object = JSON.parse(text.stdout);
-  return {
-    writer: object.metadata.annotations?.["helaseid.io/writer"] as string | undefined,
-    ready: readiness(object),
-  };
+function slice(cluster: ClusterAccess, namespace: string, name: string) {
+  return sliceNow(cluster, namespace, `${name}-helaseid-ipv4`);
 }
 
 /** Each Service's finished checks that did not answer ok, from one replica's /metrics. */

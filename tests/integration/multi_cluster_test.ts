@@ -13,25 +13,21 @@ import assert from "node:assert/strict";
 import { startAgent } from "../support/agent_process.ts";
 import { freePort, get } from "../support/agent_http.ts";
 import { type ClusterAccess, sharedCluster, startCluster } from "../support/cluster.ts";
-import { createService, recordSlices } from "../support/service.ts";
+import { createService, recordSlices, sliceNow } from "../support/service.ts";
+import { agentServiceAccount } from "../support/rbac.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { untilValue } from "../support/wait.ts";
-import { readiness, type SeenEvent } from "../support/watch.ts";
+import { type SeenEvent, shownSlice } from "../support/watch.ts";
 import { parsePrometheus, valueOf } from "../observe/_prometheus.ts";
 
 const X = "192.0.2.221", Y = "192.0.2.222", Z = "192.0.2.223";
 const SLICE = "brokers-helaseid-ipv4";
 
-function shown(events: readonly SeenEvent[]): Record<string, boolean> | undefined {
-  const last = events.filter((e) => e.object.metadata.name === SLICE).at(-1);
-  return last && last.type !== "DELETED" ? readiness(last.object) : undefined;
-}
-
 /** Waits until `events` (a watch of one cluster) shows exactly `expected`; returns when. */
 function settle(label: string, events: readonly SeenEvent[], expected: Record<string, boolean>) {
   return untilValue(label, () => {
-    const now = shown(events);
+    const now = shownSlice(events, SLICE);
     return JSON.stringify(now) === JSON.stringify(expected) ? performance.now() : undefined;
   });
 }
@@ -119,17 +115,7 @@ services:
     await b.startApiServer();
     // The test's own watch of b ended with its API server: read b as a client would now.
     await untilValue("b caught up: X down", async () => {
-      const result = await b.kubectl([
-        "get",
-        "endpointslice",
-        SLICE,
-        "-n",
-        namespace,
-        "-o",
-        "json",
-      ]);
-      if (result.code !== 0) return undefined;
-      const ready = readiness(JSON.parse(result.stdout));
+      const ready = (await sliceNow(b, namespace, SLICE))?.ready;
       return JSON.stringify(ready) === JSON.stringify(xDown) ? ready : undefined;
     });
     assert.equal(await agent.stop(), 0);
@@ -140,36 +126,6 @@ services:
   }
 });
 
-/** A ServiceAccount in `namespace` bound to the agent's Role; returns its kubeconfig. */
-async function agentAccount(cluster: ClusterAccess, namespace: string): Promise<string> {
-  const write = ["get", "list", "watch", "create", "update", "patch", "delete"];
-  const objects = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "helaseid", namespace } },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "helaseid", namespace },
-      rules: [
-        { apiGroups: [""], resources: ["services"], verbs: ["get", "list", "watch"] },
-        { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: write },
-        { apiGroups: [""], resources: ["endpoints"], verbs: write },
-        { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
-      ],
-    },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "helaseid", namespace },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "helaseid" },
-      subjects: [{ kind: "ServiceAccount", name: "helaseid", namespace }],
-    },
-  ];
-  for (const object of objects) {
-    await cluster.kubectlOk(["apply", "-f", "-"], { stdin: JSON.stringify(object) });
-  }
-  return await cluster.serviceAccountKubeconfig(namespace, "helaseid");
-}
-
 Deno.test("multi-cluster: Nodes read in cluster a are published into b; access revoked in b blocks b alone, naming it", async () => {
   const a = await sharedCluster();
   await using b = await startCluster();
@@ -178,9 +134,19 @@ Deno.test("multi-cluster: Nodes read in cluster a are published into b; access r
   const namespace = await a.createNamespace("multi-src");
   await sameNamespace(b, namespace);
   for (const cluster of [a, b]) await createService(cluster, namespace);
-  const bAccount = await agentAccount(b, namespace);
+  const bAccount = await agentServiceAccount(b, namespace, { watch: true });
   await using sliceA = await recordSlices(a, namespace);
   await using sliceB = await recordSlices(b, namespace);
+  // A JSON webhook on loopback: the alert of b's block must name b.
+  const alerts: { event: string; cluster: string; reason?: string; service: { name: string } }[] =
+    [];
+  const hookPort = freePort();
+  const hook = Deno.serve({ hostname: "127.0.0.1", port: hookPort, onListen: () => {} }, async (
+    request,
+  ) => {
+    alerts.push(await request.json());
+    return new Response("ok");
+  });
   const role = `mc-${Date.now().toString(36)}`;
   const nodes = [`${role}-1`, `${role}-2`];
   const dir = await Deno.makeTempDir({ prefix: "helaseid-multi-src-" });
@@ -190,6 +156,9 @@ Deno.test("multi-cluster: Nodes read in cluster a are published into b; access r
     `clusters:
   - { name: a, kubeconfig: ${a.kubeconfigPath} }
   - { name: b, kubeconfig: ${bAccount} }
+alerts:
+  webhook: { url: "http://127.0.0.1:${hookPort}/hook" }
+  writeFailureThreshold: 1s
 services:
   - name: brokers
     namespace: ${namespace}
@@ -234,7 +203,11 @@ services:
       ]);
     }
     await settle("b publishes the Nodes of a", sliceB.events, { [X]: true, [Z]: true });
-    assert.equal(shown(sliceA.events), undefined, "nothing written into a for this Service");
+    assert.equal(
+      shownSlice(sliceA.events, SLICE),
+      undefined,
+      "nothing written into a for this Service",
+    );
     const slice = sliceB.events.filter((e) => e.object.metadata.name === SLICE).at(-1)!.object;
     assert.deepEqual(slice.endpoints.map((e: { zone?: string }) => e.zone), ["az-1", "az-1"]);
     await settle("the other Service in a", otherA.events, { [X]: true, [Z]: true });
@@ -264,12 +237,19 @@ services:
       l.level === "error" && l.reason === "access-denied" && l.cluster === "b"
     );
     assert.equal(line.service, `${namespace}/brokers`);
+    const alert = await untilValue(
+      "an alert of b's block",
+      () => alerts.find((a) => a.event === "blocked" && a.reason === "access-denied"),
+    );
+    assert.equal(alert.cluster, "b", "the alert names the cluster");
+    assert.equal(alert.service.name, "brokers");
     const ready = await get(base, "/readyz");
     assert.equal(ready.status, 200, "b is not the first cluster: still ready");
     assert.equal(await agent.stop(), 0);
   } finally {
     await agent.stop("SIGKILL");
     await a.kubectl(["delete", "node", ...nodes, "--ignore-not-found"]);
+    await hook.shutdown();
     for (const target of targets) await target.close();
     await Deno.remove(dir, { recursive: true });
   }
@@ -286,25 +266,6 @@ async function leaseHolder(cluster: ClusterAccess, namespace: string): Promise<s
   // The replicas announce themselves with Leases too; the Service's Lease names the Service.
   const lease = leases.find((l) => l.metadata.name.includes("brokers"));
   return lease?.spec?.holderIdentity || undefined;
-}
-
-/** Who wrote the slice in `cluster`, and what it shows. */
-async function writtenBy(cluster: ClusterAccess, namespace: string) {
-  const result = await cluster.kubectl([
-    "get",
-    "endpointslice",
-    SLICE,
-    "-n",
-    namespace,
-    "-o",
-    "json",
-  ]);
-  if (result.code !== 0) return undefined;
-  const object = JSON.parse(result.stdout);
-  return {
-    writer: object.metadata.annotations?.["helaseid.io/writer"] as string | undefined,
-    ready: readiness(object),
-  };
 }
 
 Deno.test("multi-cluster: with leases, each cluster's objects are written by the holder of the Service's Lease in that cluster", async () => {
@@ -351,7 +312,7 @@ services:
       const found = [];
       for (const cluster of [a, b]) {
         const holder = await leaseHolder(cluster, namespace);
-        const slice = await writtenBy(cluster, namespace);
+        const slice = await sliceNow(cluster, namespace, SLICE);
         if (!holder || !slice || slice.writer !== holder) return undefined;
         if (JSON.stringify(slice.ready) !== JSON.stringify(both)) return undefined;
         found.push(holder);
@@ -367,11 +328,11 @@ services:
     assert.equal(await holderB.agent.stop(), 0);
     await targets[0]!.setMode("refuse");
     await untilValue("b: X down, written by the other replica", async () => {
-      const slice = await writtenBy(b, namespace);
+      const slice = await sliceNow(b, namespace, SLICE);
       return slice?.writer === other.id && slice.ready[X] === false ? slice : undefined;
     }, { timeoutMs: 60_000, intervalMs: 200 });
     await untilValue("a: X down, written by the other replica", async () => {
-      const slice = await writtenBy(a, namespace);
+      const slice = await sliceNow(a, namespace, SLICE);
       return slice?.writer === other.id && slice.ready[X] === false ? slice : undefined;
     }, { timeoutMs: 60_000, intervalMs: 200 });
     assert.equal(await leaseHolder(b, namespace), other.id);

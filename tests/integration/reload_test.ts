@@ -19,7 +19,7 @@ import { createService, recordSlices } from "../support/service.ts";
 import { startTargets } from "../support/targets.ts";
 import { TestNetwork } from "../support/testnet.ts";
 import { until, untilValue } from "../support/wait.ts";
-import { fence, MARKER_PREFIX, readiness, type SeenEvent } from "../support/watch.ts";
+import { fence, MARKER_PREFIX, readiness, shownSlice } from "../support/watch.ts";
 
 const A = "192.0.2.211", B = "192.0.2.212", C = "192.0.2.213", D = "192.0.2.214";
 const SLICE = "brokers-helaseid-ipv4";
@@ -61,12 +61,6 @@ function yaml(namespace: string, targets: string[], extra = ""): string {
 ${extra}`;
 }
 
-/** The latest ready map of our slice as a watch client sees it. */
-function shown(events: readonly SeenEvent[]): Record<string, boolean> | undefined {
-  const last = events.filter((e) => e.object.metadata.name === SLICE).at(-1);
-  return last && last.type !== "DELETED" ? readiness(last.object) : undefined;
-}
-
 Deno.test("reload: unchanged writes nothing, invalid keeps running, a change is a diff, SIGHUP reloads", async () => {
   const cluster = await sharedCluster();
   await using net = await TestNetwork.open();
@@ -85,7 +79,7 @@ Deno.test("reload: unchanged writes nothing, invalid keeps running, a change is 
   const status = async () => await (await fetch(`http://127.0.0.1:${port}/status`)).json();
   const settle = (label: string, expected: Record<string, boolean>) =>
     untilValue(label, () => {
-      const now = shown(slices.events);
+      const now = shownSlice(slices.events, SLICE);
       return JSON.stringify(now) === JSON.stringify(expected) ? now : undefined;
     });
   const reloads = () => agent.lines.filter((l) => String(l.msg).startsWith("configuration reload"));
@@ -182,7 +176,7 @@ Deno.test("file source: targets follow the list file; a malformed list keeps the
   });
   const settle = (label: string, expected: Record<string, boolean>) =>
     untilValue(label, () => {
-      const now = shown(slices.events);
+      const now = shownSlice(slices.events, SLICE);
       return JSON.stringify(now) === JSON.stringify(expected) ? now : undefined;
     });
   try {
@@ -214,7 +208,7 @@ Deno.test("file source: targets follow the list file; a malformed list keeps the
     await agent.waitForLog((l) => l.msg === "source recovered");
     // Three of four gone at once is a drastic shrink: held (default 5 minutes), not applied.
     await agent.waitForLog((l) => l.msg === "source shrank suddenly: holding its new set");
-    assert.deepEqual(shown(slices.events), { [A]: true, [C]: true, [D]: true });
+    assert.deepEqual(shownSlice(slices.events, SLICE), { [A]: true, [C]: true, [D]: true });
     assert.equal(await agent.stop(), 0);
   } finally {
     await agent.stop("SIGKILL");
@@ -288,7 +282,7 @@ Deno.test("reload: a Service added in a namespace not watched before is publishe
       yaml(first, [A, B]) + yaml(second, [A]).replace("services:\n", ""),
     );
     await untilValue("the added Service published", () => {
-      const now = shown(later.events);
+      const now = shownSlice(later.events, SLICE);
       return now?.[A] === true ? now : undefined;
     });
     assert.ok(

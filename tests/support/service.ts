@@ -6,7 +6,7 @@
  */
 
 import type { ClusterAccess } from "./cluster.ts";
-import { record, type Recorder } from "./watch.ts";
+import { readiness, record, type Recorder } from "./watch.ts";
 
 /** One port of the Service. */
 export interface ServicePort {
@@ -64,4 +64,28 @@ export function recordSlices(cluster: ClusterAccess, namespace: string): Promise
     cluster.kubeconfigPath,
     `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
   );
+}
+
+/**
+ * An EndpointSlice as the API serves it now: who wrote it (`helaseid.io/writer`) and its
+ * readiness by address; undefined while it does not exist (or the API does not answer).
+ */
+export async function sliceNow(
+  cluster: ClusterAccess,
+  namespace: string,
+  name: string,
+): Promise<{ writer?: string; ready: Record<string, boolean> } | undefined> {
+  const result = await cluster.kubectl([
+    "get",
+    "endpointslice",
+    name,
+    "-n",
+    namespace,
+    "-o",
+    "json",
+  ]);
+  if (result.code !== 0) return undefined;
+  const object = JSON.parse(result.stdout);
+  const writer = object.metadata.annotations?.["helaseid.io/writer"] as string | undefined;
+  return { ...(writer ? { writer } : {}), ready: readiness(object) };
 }

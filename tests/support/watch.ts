@@ -150,3 +150,15 @@ export async function fence(
     !String(event.object?.metadata?.name ?? "").startsWith(MARKER_PREFIX)
   );
 }
+
+/**
+ * The readiness by address of the slice `name` in its latest event of `events` (what a watch
+ * client shows now); undefined before its first event or after its deletion.
+ */
+export function shownSlice(
+  events: readonly SeenEvent[],
+  name: string,
+): Record<string, boolean> | undefined {
+  const last = events.filter((event) => event.object.metadata.name === name).at(-1);
+  return last && last.type !== "DELETED" ? readiness(last.object) : undefined;
+}
