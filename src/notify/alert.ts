@@ -8,10 +8,14 @@
  * configuration file's path> }` (so every receiver still finds a subject to show), and its
  * `config` says what was rejected.
  *
+ * A primary alert (issue 15) concerns the Service with a `primary` block; its `primary` names
+ * the companion Service, the primary before and after, and why it moved.
+ *
  * @module
  */
 
 import type { Millis } from "../config/schema.ts";
+import type { PrimaryChange } from "../publish/primary_tracker.ts";
 import type { BlockedReason } from "../publish/reconciler.ts";
 
 /** How bad an alert is; decides the colour of a card and the `status` of a JSON alert. */
@@ -34,6 +38,8 @@ export const ALERT_EVENTS = [
   "source-hold-ended",
   "config-reload-failed",
   "config-reload-recovered",
+  "primary-changed",
+  "primary-contested",
 ] as const;
 
 /**
@@ -54,7 +60,11 @@ export const ALERT_EVENTS = [
  * - `source-held` / `source-hold-ended`: a source's set shrank suddenly and the change is held
  *   / the hold ended (the shrink applied, or dropped because the source recovered);
  * - `config-reload-failed` / `config-reload-recovered`: a reloaded configuration was rejected
- *   (the running one stays) / the next reload succeeded.
+ *   (the running one stays) / the next reload succeeded;
+ * - `primary-changed`: the Service's primary moved (failover, failback, removed, claimed,
+ *   unclaimed, none, or a primary again after none), not its first choice;
+ * - `primary-contested`: more than one target claims to be primary (observe mode): the current
+ *   one is kept.
  */
 export type AlertEvent = typeof ALERT_EVENTS[number];
 
@@ -105,6 +115,20 @@ export interface AlertConfig {
   readonly issuesOmitted?: number;
 }
 
+/** The primary an alert is about (`primary-*` events, issue 15). */
+export interface AlertPrimary {
+  /** The companion Service that shows the primary (in the Service's namespace). */
+  readonly service: string;
+  /** The primary before (absent: none). */
+  readonly from?: string;
+  /** The primary now (absent: none). */
+  readonly to?: string;
+  /** Why it moved; `contested` for `primary-contested`. */
+  readonly reason: PrimaryChange["reason"];
+  /** `primary-contested`: every target that claims to be primary, sorted. */
+  readonly claimants?: readonly string[];
+}
+
 /** One alert about one Service, or about the configuration. */
 export interface Alert {
   readonly event: AlertEvent;
@@ -137,6 +161,8 @@ export interface Alert {
   readonly source?: AlertSource;
   /** The configuration of a `config-reload-*` alert (its `service` is the file's path). */
   readonly config?: AlertConfig;
+  /** The primary of a `primary-*` alert. */
+  readonly primary?: AlertPrimary;
 }
 
 /** The subject of an alert for people and logs: `namespace/name`, or the configuration file. */
@@ -153,7 +179,8 @@ export function alertStatus(alert: Alert): "firing" | "resolved" {
 
 /**
  * What makes two alerts the same subject: a later alert with the same key supersedes an earlier
- * one (targets and writes of a Service are separate subjects).
+ * one (targets and writes of a Service are separate subjects; its primary is one more, so a
+ * newer primary alert replaces one still waiting).
  */
 export function alertKey(alert: Alert): string {
   const family = alertFamily(alert);
@@ -165,11 +192,18 @@ export function alertKey(alert: Alert): string {
 }
 
 /** What an alert is about; see {@linkcode ALERT_EVENTS}. */
-export type AlertFamily = "targets" | "writes" | "blocked" | "source" | "hold" | "config";
+export type AlertFamily =
+  | "targets"
+  | "writes"
+  | "blocked"
+  | "source"
+  | "hold"
+  | "config"
+  | "primary";
 
 /**
  * The subject an alert is about: the Service's targets, its writes, its being blocked, a
- * source failing, a source's shrink held, or the configuration.
+ * source failing, a source's shrink held, the configuration, or the Service's primary.
  */
 export function alertFamily(alert: Alert): AlertFamily {
   if (alert.event.startsWith("writes-")) return "writes";
@@ -177,6 +211,7 @@ export function alertFamily(alert: Alert): AlertFamily {
   if (alert.event === "source-held" || alert.event === "source-hold-ended") return "hold";
   if (alert.event.startsWith("source-")) return "source";
   if (alert.event.startsWith("config-")) return "config";
+  if (alert.event.startsWith("primary-")) return "primary";
   return "targets";
 }
 
@@ -192,8 +227,22 @@ export function alertFingerprint(alert: Alert): string {
     ...(alert.reason === undefined ? [] : [alert.reason, alert.writer ?? "", alert.error ?? ""]),
     ...(alert.source === undefined ? [] : [alert.source, alert.error ?? ""]),
     ...(alert.config === undefined ? [] : [alert.config.issues ?? [], alert.config.hash]),
+    ...(alert.primary === undefined ? [] : [alert.primary]),
   ]);
 }
+
+/** What each reason of a primary change means, for titles and a card's "Reason" fact. */
+export const PRIMARY_REASON_TEXT: Readonly<Record<AlertPrimary["reason"], string>> = {
+  initial: "a primary again after none",
+  failover: "the primary fell (failover)",
+  failback: "a more preferred target has been healthy for failbackAfter (failback)",
+  removed: "the primary left the targets",
+  kept: "kept",
+  none: "no healthy target to take over",
+  claimed: "its role check says it is primary",
+  unclaimed: "no target claims to be primary (noPrimary: empty)",
+  contested: "more than one target claims to be primary: keeping the current one",
+};
 
 /** A blocked reason in a few words, for titles. */
 export const BLOCKED_REASON_LABEL: Readonly<

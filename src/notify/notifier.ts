@@ -21,6 +21,11 @@
  *   source recovered).
  * - Reloads ({@linkcode Notifier.reload}): a rejected configuration is an alert at once with
  *   its issues (cut to {@linkcode MAX_ALERT_ISSUES}); the next good reload one recovery alert.
+ * - Primaries ({@linkcode Notifier.primaryChanged}, issue 15): every move of a Service's primary
+ *   is an alert at once with from, to and the reason (`primary-changed`, warning), and two
+ *   claimants an alert too (`primary-contested`, critical: the current one is kept). The first
+ *   primary of a Service since the start (`initial`, or a first claim in observe mode) raises
+ *   nothing: the receiver knew of no primary it could have changed from.
  * - Changing targets ({@linkcode Notifier.targetsChanged}): the Service's tracker learns the
  *   new set, so a removed target never raises a "down" alert; a Service gone from the
  *   configuration is forgotten with every pending alert of it.
@@ -31,6 +36,7 @@
  */
 
 import type { AgentListener, TargetsChange, TargetTransition } from "../agent.ts";
+import type { PrimaryChange } from "../publish/primary_tracker.ts";
 import type { Millis, ServiceConfig } from "../config/schema.ts";
 import type { SourceStatus } from "../discovery/mod.ts";
 import type { ReloadResult } from "../reload.ts";
@@ -45,6 +51,7 @@ import {
   BLOCKED_REASON_LABEL,
   BLOCKED_REASON_TEXT,
   formatSpan,
+  PRIMARY_REASON_TEXT,
 } from "./alert.ts";
 import { combineAlerts } from "./combine.ts";
 import type { Delivery, DeliveryQueue, DeliveryStats } from "./queue.ts";
@@ -138,6 +145,8 @@ export class Notifier implements AgentListener {
   readonly #blocked = new Map<string, _Blocked>();
   /** By `namespace/name|source`. */
   readonly #sources = new Map<string, _Source>();
+  /** Services (`namespace/name`) that have had a primary since the start. */
+  readonly #primaries = new Set<string>();
   /** The rejected reload reported, until a reload succeeds. */
   #reloadFailed?: ReloadResult;
   /** The alert each queued delivery renders, to fold it into a newer one. */
@@ -252,6 +261,7 @@ export class Notifier implements AgentListener {
         }
         this.#writes.delete(key);
         this.#blocked.delete(key);
+        this.#primaries.delete(key);
         for (const [name, source] of this.#sources) {
           if (!name.startsWith(`${key}|`)) continue;
           if (source.failing?.timer !== undefined) clock.clearTimeout(source.failing.timer);
@@ -292,6 +302,57 @@ export class Notifier implements AgentListener {
     } catch (error) {
       this.#options.log.error("cannot record the source state for alerts", { error });
     }
+  }
+
+  /**
+   * A Service's primary changed, or more than one target claims it (the agent's
+   * `primaryChanged`): `primary-changed` or `primary-contested` at once, but nothing for the
+   * Service's first primary since the start.
+   */
+  primaryChanged(event: PrimaryChange): void {
+    if (this.#closed) return;
+    try {
+      const key = `${event.service.namespace}/${event.service.name}`;
+      const first = !this.#primaries.has(key);
+      if (event.to !== undefined) this.#primaries.add(key);
+      if (event.reason !== "contested" && first && event.from === undefined) return;
+      this.#emit(this.#primaryAlert(key, event));
+    } catch (error) {
+      this.#options.log.error("cannot record the primary change for alerts", { error });
+    }
+  }
+
+  #primaryAlert(key: string, event: PrimaryChange): Alert {
+    const { base } = this.#serviceAlertBase(key, event.at);
+    const companion = event.service.primary?.service ?? `${event.service.name}-primary`;
+    const primary = {
+      service: companion,
+      ...(event.from === undefined ? {} : { from: event.from }),
+      ...(event.to === undefined ? {} : { to: event.to }),
+      reason: event.reason,
+      ...(event.claimants === undefined ? {} : { claimants: event.claimants }),
+    };
+    if (event.reason === "contested") {
+      const claimants = event.claimants === undefined ? "" : ` (${event.claimants.join(", ")})`;
+      return {
+        ...base,
+        event: "primary-contested",
+        severity: "critical",
+        title: `More than one target of ${key} claims to be primary${claimants}: keeping ${
+          event.from ?? "none"
+        } in ${companion}`,
+        primary,
+      };
+    }
+    return {
+      ...base,
+      event: "primary-changed",
+      severity: "warning",
+      title: `Primary of ${key} moved from ${event.from ?? "none"} to ${event.to ?? "none"}: ${
+        PRIMARY_REASON_TEXT[event.reason]
+      }`,
+      primary,
+    };
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   describeState,
   describeTarget,
   formatSpan,
+  PRIMARY_REASON_TEXT,
   type Severity,
   targetName,
 } from "./alert.ts";
@@ -153,6 +154,7 @@ function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
       });
     }
   }
+  if (alert.primary !== undefined) facts.push(...primaryFacts(alert, alert.primary));
   if (alert.targets.length > 0) {
     const names = alert.targets.slice(0, 5).map(targetName);
     const more = alert.targets.length - names.length;
@@ -183,6 +185,23 @@ function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
       ? since
       : `${since} (${formatSpan(alert.at - alert.since)} ago)`,
   });
+  return facts;
+}
+
+/** The facts of a primary alert: the primary Service, the move (or the claimants), why. */
+function primaryFacts(alert: Alert, primary: NonNullable<Alert["primary"]>): Fact[] {
+  const facts: Fact[] = [
+    { title: "Primary Service", value: `${alert.service.namespace}/${primary.service}` },
+  ];
+  if (primary.reason === "contested") {
+    facts.push({ title: "Kept", value: primary.from ?? "none" });
+    if (primary.claimants !== undefined) {
+      facts.push({ title: "Claimants", value: primary.claimants.join(", ") });
+    }
+  } else {
+    facts.push({ title: "Primary", value: `${primary.from ?? "none"} → ${primary.to ?? "none"}` });
+  }
+  facts.push({ title: "Reason", value: PRIMARY_REASON_TEXT[primary.reason] });
   return facts;
 }
 

@@ -43,6 +43,15 @@
  *             "trigger": "file", "issues": ["services[0].probe.port: ..."] }
  * ```
  *
+ * Primaries (`primary-changed`, `primary-contested`, issue 15) add `primary`: the companion
+ * Service, the primary before and after (absent: none), the reason, and for a contested claim
+ * every claimant (`from` and `to` are then the primary kept):
+ *
+ * ```json
+ * "primary": { "service": "postgres-primary", "from": "10.188.3.1", "to": "10.188.3.2",
+ *              "reason": "failover" }
+ * ```
+ *
  * Fields are only ever added within version 1; optional fields are left out, never null.
  *
  * @module
@@ -130,6 +139,22 @@ export interface WebhookPayload {
     /** Issues left out of `issues`. */
     readonly issuesOmitted?: number;
   };
+  /** The primary of a `primary-*` alert. */
+  readonly primary?: {
+    /** The companion Service showing the primary, in the Service's namespace. */
+    readonly service: string;
+    /** The primary before (absent: none). */
+    readonly from?: string;
+    /** The primary now (absent: none); the one kept for `primary-contested`. */
+    readonly to?: string;
+    /**
+     * `failover`, `failback`, `removed`, `none`, `claimed`, `unclaimed`, `initial` (a primary
+     * again after none) or `contested`.
+     */
+    readonly reason: NonNullable<Alert["primary"]>["reason"];
+    /** `primary-contested`: every target claiming to be primary. */
+    readonly claimants?: readonly string[];
+  };
 }
 
 /** Targets listed at most in a JSON alert. */
@@ -143,6 +168,7 @@ export function webhookPayload(alert: Alert): WebhookPayload {
   if (alert.writer !== undefined) lines.push(`other writer: ${alert.writer}`);
   if (alert.error !== undefined) lines.push(alert.error);
   for (const issue of alert.config?.issues ?? []) lines.push(`• ${issue}`);
+  if (alert.primary?.claimants) lines.push(`claimants: ${alert.primary.claimants.join(", ")}`);
   if (alert.config?.issuesOmitted) lines.push(`• and ${alert.config.issuesOmitted} more`);
   return {
     version: 1,
@@ -199,6 +225,15 @@ export function webhookPayload(alert: Alert): WebhookPayload {
         ...(alert.config.issuesOmitted === undefined
           ? {}
           : { issuesOmitted: alert.config.issuesOmitted }),
+      },
+    }),
+    ...(alert.primary === undefined ? {} : {
+      primary: {
+        service: alert.primary.service,
+        ...(alert.primary.from === undefined ? {} : { from: alert.primary.from }),
+        ...(alert.primary.to === undefined ? {} : { to: alert.primary.to }),
+        reason: alert.primary.reason,
+        ...(alert.primary.claimants === undefined ? {} : { claimants: alert.primary.claimants }),
       },
     }),
   };

@@ -24,6 +24,8 @@ export interface PrimaryChange {
   readonly reason: PrimaryReason | "claimed" | "unclaimed" | "contested";
   /** When (epoch ms). */
   readonly at: number;
+  /** `contested`: every target that claims to be primary, sorted. */
+  readonly claimants?: readonly string[];
 }
 
 /** Options of {@linkcode PrimaryTracker}. */
@@ -126,6 +128,7 @@ export class PrimaryTracker {
           ...(entry.primary === undefined ? {} : { from: entry.primary, to: entry.primary }),
           reason: "contested",
           at: now,
+          claimants: sorted,
         });
       }
       return;
