@@ -251,8 +251,8 @@ export const GLOBAL_OPTIONS = {
   removedServices: option<RemovedServiceMode>({
     parse: (v) => checkChoice(v, REMOVED_SERVICE_MODES, { what: "mode" }),
     default: "keep",
-    doc: "a Service a reload removed: `keep` leaves its objects as last written, `delete` " +
-      "deletes the EndpointSlices and Endpoints HELASEID wrote for it",
+    doc: "a Service or companion a reload removed: `keep` leaves its objects as last written, " +
+      "`delete` deletes the EndpointSlices and Endpoints HELASEID wrote for it",
   }),
   /** The namespace of the replicas' own Leases. */
   leaseNamespace: option<string>({

@@ -10,6 +10,12 @@
  * take a ready endpoint away go first, and the others only once they all succeeded, so no
  * watcher of either collection ever sees two ready endpoints.
  *
+ * A companion no longer configured (renamed, `primary` or `zones.services` dropped, a zone left
+ * without targets, its Service removed) is forgotten; with `removedServices: delete` the
+ * EndpointSlices and Endpoints HELASEID wrote for it are deleted ({@linkcode staleCompanions},
+ * {@linkcode Companions.remove}). The companion Service object itself is never deleted, even
+ * one HELASEID created: a Service is a name clients resolve, so removing it is left to people.
+ *
  * @module
  */
 
@@ -19,11 +25,12 @@ import { checkDns1035Label } from "../config/validate.ts";
 import type { Clock } from "../health/scheduler.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { ObjectStore } from "../kube/store.ts";
-import type {
-  EndpointSliceObject,
-  EndpointsObject,
-  KubeObject,
-  ServiceObject,
+import {
+  type EndpointSliceObject,
+  type EndpointsObject,
+  type KubeObject,
+  resourceOf,
+  type ServiceObject,
 } from "../kube/types.ts";
 import type { Logger } from "../observe/log.ts";
 import { desiredObjects, LABEL_SERVICE_NAME, serviceObject } from "./objects.ts";
@@ -101,6 +108,71 @@ export function companionViews(
     }
   }
   return result;
+}
+
+/**
+ * The names of the companion Services of `config`: the primary's, and with `zones.services`
+ * one per zone of its targets (but zones whose name cannot make a Service name). Pure.
+ */
+export function companionNames(config: ServiceConfig): string[] {
+  const names: string[] = [];
+  if (config.primary) names.push(config.primary.service);
+  if (config.zones?.services) {
+    const zones = new Set(config.targets.flatMap((t) => t.zone === undefined ? [] : [t.zone]));
+    for (const zone of [...zones].sort()) {
+      const name = zoneServiceName(config.name, zone);
+      if (checkDns1035Label(name, { what: "name" }).ok) names.push(name);
+    }
+  }
+  return names;
+}
+
+/** A companion Service no longer configured. */
+export interface StaleCompanion {
+  /** The Service (`namespace/name`) it was a companion of: its Lease decides who deletes. */
+  readonly service: string;
+  readonly namespace: string;
+  /** The companion Service's name. */
+  readonly name: string;
+}
+
+/**
+ * The companion Services the configurations `before` had and `after` has not: renamed, their
+ * `primary` or `zones.services` dropped, a zone left without targets, or their Service
+ * removed. A name `after` uses, as a Service or as a companion, is never stale (its objects
+ * are that Service's now). Pure.
+ */
+export function staleCompanions(
+  before: readonly ServiceConfig[],
+  after: readonly ServiceConfig[],
+): StaleCompanion[] {
+  const used = new Set<string>();
+  for (const config of after) {
+    used.add(`${config.namespace}/${config.name}`);
+    for (const name of companionNames(config)) used.add(`${config.namespace}/${name}`);
+  }
+  const stale = new Map<string, StaleCompanion>();
+  for (const config of before) {
+    for (const name of companionNames(config)) {
+      const key = `${config.namespace}/${name}`;
+      if (used.has(key) || stale.has(key)) continue;
+      stale.set(key, {
+        service: `${config.namespace}/${config.name}`,
+        namespace: config.namespace,
+        name,
+      });
+    }
+  }
+  return [...stale.values()];
+}
+
+/** What {@linkcode Companions.remove} needs from the reconciler. */
+export interface RemoveContext {
+  readonly store: ObjectStore;
+  readonly client: KubeClient;
+  readonly log: Logger;
+  /** Whether this replica may write the Service (its Lease), by `namespace/name`. */
+  readonly mayWrite: (service: string) => boolean;
 }
 
 /** Ready endpoints an object shows (a slice's or an Endpoints object's). */
@@ -269,6 +341,42 @@ export class Companions {
       }
     }
     return ok;
+  }
+
+  /**
+   * Deletes the EndpointSlices and Endpoints we wrote for companions no longer configured
+   * (only ours: the store holds only objects managed by HELASEID, and a slice must carry the
+   * companion's service-name label); the Service object stays. Only the holder of the Lease of
+   * the Service they belonged to deletes. A failed delete is logged and left.
+   */
+  async remove(stale: readonly StaleCompanion[], ctx: RemoveContext): Promise<void> {
+    for (const companion of stale) {
+      const key = `${companion.namespace}/${companion.name}`;
+      for (const what of ["missing", "selector"]) this.#said.delete(`${key}|${what}`);
+      if (!ctx.mayWrite(companion.service)) continue;
+      for (const object of this.#observed(ctx.store, companion.namespace, companion.name)) {
+        const ref = {
+          resource: resourceOf(object),
+          namespace: companion.namespace,
+          name: object.metadata.name,
+        };
+        const fields = {
+          service: companion.service,
+          companion: key,
+          object: `${object.kind}/${object.metadata.name}`,
+        };
+        try {
+          await ctx.client.delete(ref);
+          ctx.store.forget(ref.resource, ref.namespace, ref.name);
+          ctx.log.info("deleted the objects of a companion Service no longer configured", fields);
+        } catch (error) {
+          ctx.log.warn("cannot delete an object of a companion Service no longer configured", {
+            ...fields,
+            error,
+          });
+        }
+      }
+    }
   }
 
   /** Our objects of the companion Service `name` as the store shows them. */

@@ -53,7 +53,7 @@ import {
 import { planChanges } from "./plan.ts";
 import { portInputs, type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
-import { companionOwns, Companions } from "./companions.ts";
+import { companionOwns, Companions, staleCompanions } from "./companions.ts";
 
 /** The label selector of every object we own. */
 const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -245,13 +245,15 @@ export class Reconciler {
    * Service is tracked and published like one configured at start; a changed one is planned
    * again with its new configuration (an unchanged result writes nothing); a Service no longer
    * there is forgotten, and with `removed: "delete"` the objects we wrote for it are deleted
-   * (by the Lease holder only). Resolves once those deletions are done.
+   * (by the Lease holder only), and so are those of companion Services no longer configured
+   * (`staleCompanions`; never a Service object). Resolves once those deletions are done.
    */
   async reconfigure(
     services: readonly ServiceConfig[],
     options: { readonly removed?: "keep" | "delete" } = {},
   ): Promise<void> {
     const next = new Map(services.map((config) => [`${config.namespace}/${config.name}`, config]));
+    const before = [...this.#services.values()].map((entry) => entry.config);
     const gone: ServiceEntry[] = [];
     for (const [key, entry] of this.#services) {
       if (next.has(key)) continue;
@@ -275,6 +277,14 @@ export class Reconciler {
     Reconciler.track(this.#options.store, added);
     if (options.removed !== "delete") return;
     const mayWrite = this.#options.mayWrite ?? (() => true);
+    // A pass in flight may still write a companion of the old configuration: delete after it.
+    await this.#running?.catch(() => {});
+    await this.#companions.remove(staleCompanions(before, services), {
+      store: this.#options.store,
+      client: this.#options.client,
+      log: this.#options.log,
+      mayWrite,
+    });
     for (const entry of gone.filter((entry) => mayWrite(entry.key))) {
       for (const object of this.#observed(entry.config)) {
         const ref = {
