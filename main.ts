@@ -310,7 +310,9 @@ async function run(
   const configWatch = flags.config === undefined || flags.once
     ? undefined
     : config.watchConfig === false
-    ? { stop: (remove = subscribeSighup(() => reload("signal"))) => Promise.resolve(remove()) }
+    ? ((remove) => ({ stop: () => Promise.resolve(remove()) }))(
+      subscribeSighup(() => reload("signal")),
+    )
     : watchConfig(flags.config, {
       clock: systemClock,
       onChange: reload,
