@@ -181,7 +181,7 @@ function summaryFacts(alert: Alert, options: { maxError: number }): Fact[] {
     title: "Since",
     value: alert.lasted !== undefined
       ? `${since} (${formatSpan(alert.lasted)})`
-      : alert.severity === "resolved"
+      : alert.severity === "resolved" || alert.primary !== undefined
       ? since
       : `${since} (${formatSpan(alert.at - alert.since)} ago)`,
   });

@@ -131,6 +131,7 @@ export function companionNames(config: ServiceConfig): string[] {
 export interface StaleCompanion {
   /** The Service (`namespace/name`) it was a companion of: its Lease decides who deletes. */
   readonly service: string;
+  /** The namespace of both. */
   readonly namespace: string;
   /** The companion Service's name. */
   readonly name: string;
@@ -168,8 +169,11 @@ export function staleCompanions(
 
 /** What {@linkcode Companions.remove} needs from the reconciler. */
 export interface RemoveContext {
+  /** The reconciler's view of our objects (only objects managed by HELASEID). */
   readonly store: ObjectStore;
+  /** Deletes them. */
   readonly client: KubeClient;
+  /** Receives a line per deletion, or per failed one. */
   readonly log: Logger;
   /** Whether this replica may write the Service (its Lease), by `namespace/name`. */
   readonly mayWrite: (service: string) => boolean;

@@ -134,6 +134,7 @@ Deno.test("alerts: the first primary raises nothing; a failover is one warning w
   assert.equal(facts["Primary Service"], "datastream/brokers-primary");
   assert.equal(facts["Primary"], `${A} → ${B}`);
   assert.equal(facts["Reason"], "the primary fell (failover)");
+  assert.equal(facts["Since"], new Date(at).toISOString(), "a moment, not a condition");
   assert.ok(lines.some((line) => line.includes('"event":"primary-changed"')));
   await close();
 });
