@@ -51,6 +51,8 @@ export interface SoakSample {
 export interface SoakReport {
   readonly minutes: number;
   readonly targets: number;
+  /** Seconds between two faults. */
+  readonly faultEverySeconds: number;
   readonly samples: readonly SoakSample[];
   /** Least-squares slope of RSS over the samples after the first minute, MiB per hour. */
   readonly rssSlopeMiBPerHour: number;
@@ -198,6 +200,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   return {
     minutes: options.minutes,
     targets: targets.length,
+    faultEverySeconds: faultEvery / 1000,
     samples,
     rssSlopeMiBPerHour: leastSquaresSlope(fit),
     cpuCores: (lastSample.cpuSeconds - firstSample.cpuSeconds) /
@@ -245,7 +248,7 @@ export function soakTable(report: SoakReport): string[] {
   const faults = [...report.faults].map(([kind, n]) => `${kind} ${n}`).join(", ");
   const total = [...report.faults.values()].reduce((a, b) => a + b, 0);
   return [
-    `| soak: ${report.targets} targets at 1 s, ${report.minutes} min, a fault every 30 s | value |`,
+    `| soak: ${report.targets} targets at 1 s, ${report.minutes} min, a fault every ${report.faultEverySeconds} s | value |`,
     "| --- | --- |",
     `| RSS start → end (MiB) | ${first.rssMiB.toFixed(1)} → ${last.rssMiB.toFixed(1)} (max ${
       maxRss.toFixed(1)
