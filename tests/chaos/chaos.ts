@@ -38,19 +38,20 @@ import { observe, type Observer } from "./observer.ts";
 import {
   type Action,
   chaosSchedule,
-  FAULT_KINDS,
   type FaultKind,
   type Schedule,
   type Step,
 } from "./schedule.ts";
-import { busiestWindow, percentile } from "./stats.ts";
+import { busiestWindow } from "./stats.ts";
+import { partition, signalApiServer } from "./api_faults.ts";
+import { agentsSay, leasesSay } from "./diagnose.ts";
 import { type ChaosWebhook, startChaosWebhook } from "./webhook.ts";
 
 /** Probe timing of the run. */
 export const PROBE = { intervalMs: 300, timeoutMs: 200, rise: 2, fall: 3 } as const;
 /** Lease timing of the replicas (short, in the defaults' proportions). */
 export const LEASE = { durationMs: 6000, renewDeadlineMs: 4000, retryPeriodMs: 1000 } as const;
-/** Slack on top of interval × fall for a dead target to leave the ready addresses (loaded machine). */
+/** Slack on top of interval × fall for a dead target to leave the ready addresses (busy cores). */
 export const MARGIN_MS = 4000;
 /** Catch-up allowed after the API server is back: the agent's longest retry backoff (10 s). */
 export const API_CATCH_UP_MS = 12_000;
@@ -635,41 +636,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 /**
- * What each running replica's /status says of Service `name`: its Lease, its publish state and
- * its targets' health, for the detail of a failed recovery.
- */
-async function agentsSay(replicas: readonly Replica[], name: string): Promise<string> {
-  const parts = await Promise.all(replicas.map(async (replica) => {
-    if (!replica.agent || replica.stopping) return `${replica.id}: not running`;
-    try {
-      const response = await fetch(`http://127.0.0.1:${replica.port}/status`, {
-        signal: AbortSignal.timeout(3000),
-      });
-      const status = await response.json();
-      // deno-lint-ignore no-explicit-any
-      const service = status.services?.find((s: any) => s.name === name);
-      const targets = (service?.targets ?? [])
-        // deno-lint-ignore no-explicit-any
-        .map((t: any) => `${t.address}=${t.status}`).join(" ");
-      const { writes: _, ...publish } = service?.publish ?? {};
-      const recent = replica.agent.lines
-        .filter((l) => l.level === "warn" || l.level === "error" || /lease/i.test(l.msg))
-        .slice(-4)
-        .map((l) =>
-          `${String(l.time).slice(11, 23)} ${l.level} ${l.msg}${l.error ? `: ${l.error}` : ""}`
-        )
-        .join(" | ");
-      return `${replica.id}: lease ${JSON.stringify(service?.lease)}, publish ${
-        JSON.stringify(publish)
-      }, targets ${targets}; last lease/warn lines: ${recent}`;
-    } catch (error) {
-      return `${replica.id}: /status failed: ${error}`;
-    }
-  }));
-  return parts.join(" / ");
-}
-
-/**
  * The replicas of `replicas` whose /status shows no successful reload at or after `since`
  * (epoch ms) within `limitMs`.
  */
@@ -696,24 +662,6 @@ async function reloadsApplied(
     if (done.size < replicas.length) await sleep(200);
   }
   return replicas.filter((replica) => !done.has(replica));
-}
-
-/** Every Lease of the namespace: holder and how long ago it was renewed, as the API shows it. */
-async function leasesSay(cluster: Cluster, namespace: string): Promise<string> {
-  try {
-    const list = JSON.parse(
-      await cluster.kubectlOk(["get", "leases", "-n", namespace, "-o", "json"]),
-    );
-    // deno-lint-ignore no-explicit-any
-    return "Leases: " + list.items.map((lease: any) => {
-      const age = (Date.now() - Date.parse(lease.spec.renewTime)) / 1000;
-      return `${lease.metadata.name} held by ${lease.spec.holderIdentity || "nobody"}, renewed ${
-        age.toFixed(1)
-      } s ago`;
-    }).join(", ");
-  } catch (error) {
-    return `Leases: cannot read: ${error}`;
-  }
 }
 
 function detectOf(intervalMs: number): number {
@@ -779,136 +727,6 @@ async function serviceAccount(cluster: Cluster, namespace: string): Promise<stri
   return await cluster.serviceAccountKubeconfig(namespace, "helaseid");
 }
 
-/** Sends SIGSTOP or SIGCONT to this cluster's kube-apiserver (found by its port). */
-async function signalApiServer(cluster: Cluster, signal: "STOP" | "CONT"): Promise<void> {
-  const port = new URL(cluster.server).port;
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const args = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0");
-      if (args[0]?.endsWith("/kube-apiserver") && args.includes(`--secure-port=${port}`)) {
-        Deno.kill(Number(entry.name), signal === "STOP" ? "SIGSTOP" : "SIGCONT");
-        return;
-      }
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  throw new Error(`Cannot find the kube-apiserver on port ${port}`);
-}
-
-/** nftables table of the API partition (its own, beside the test network's). */
-const PARTITION_TABLE = "helaseid_chaos";
-
-/**
- * Cuts (`on`) or mends the API server off: every TCP packet to or from its port is dropped on
- * input, so requests and answers vanish and connections time out, as across a broken network.
- */
-async function partition(cluster: Cluster, on: boolean): Promise<void> {
-  const port = new URL(cluster.server).port;
-  const nft = async (...args: string[]) => {
-    const out = await new Deno.Command("nft", { args, stdout: "null", stderr: "piped" }).output();
-    if (!out.success) {
-      throw new Error(`nft ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-    }
-  };
-  if (!on) {
-    await nft("delete", "table", "inet", PARTITION_TABLE);
-    return;
-  }
-  await nft("add", "table", "inet", PARTITION_TABLE);
-  await nft(
-    "add",
-    "chain",
-    "inet",
-    PARTITION_TABLE,
-    "input",
-    "{ type filter hook input priority 0; policy accept; }",
-  );
-  for (const direction of ["dport", "sport"]) {
-    await nft(
-      "add",
-      "rule",
-      "inet",
-      PARTITION_TABLE,
-      "input",
-      "ip",
-      "daddr",
-      "127.0.0.1",
-      "tcp",
-      direction,
-      port,
-      "drop",
-    );
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** The report as Markdown tables (faults, violations, recoveries, totals). */
-export function chaosTable(report: ChaosReport): string[] {
-  const lines: string[] = [];
-  const s = (ms: number) => Number.isFinite(ms) ? (ms / 1000).toFixed(2) : "–";
-  lines.push(
-    `seed ${report.seed}, ${report.minutes} min: ${report.episodesRun} of ${report.schedule.episodes} planned episodes in ${
-      (report.elapsedMs / 60_000).toFixed(1)
-    } min; reload faults ${report.reload ? "on" : "off"}; episodes skipped: ${
-      report.skipped.size === 0
-        ? "none"
-        : [...report.skipped].map(([kind, n]) => `${kind} ${n}`).join(", ")
-    }`,
-    "",
-    "| fault | injected |",
-    "| --- | --- |",
-  );
-  for (const kind of FAULT_KINDS) {
-    const count = report.faults.get(kind) ?? 0;
-    if (count > 0) lines.push(`| ${kind} | ${count} |`);
-  }
-  lines.push(`| total | ${[...report.faults.values()].reduce((a, b) => a + b, 0)} |`, "");
-  lines.push(`invariant violations: ${report.violations.length}`);
-  if (report.violations.length > 0) {
-    lines.push("", "| at (s) | invariant | detail |", "| --- | --- | --- |");
-    for (const v of report.violations) {
-      lines.push(`| ${v.at} | ${v.invariant} | ${v.detail.replaceAll("|", "/")} |`);
-    }
-  }
-  lines.push(
-    "",
-    "| recovery: fault end → view correct | count | p50 (s) | p99 (s) | max (s) |",
-    "| --- | --- | --- | --- | --- |",
-  );
-  const groups = new Map<string, number[]>();
-  for (const r of report.recoveries) {
-    const key = `${r.fault}: ${r.what}`;
-    groups.set(key, [...groups.get(key) ?? [], r.ms]);
-  }
-  const row = (name: string, values: number[]) =>
-    `| ${name} | ${values.length} | ${s(percentile(values, 0.5))} | ${
-      s(percentile(values, 0.99))
-    } | ${s(Math.max(...values))} |`;
-  for (const [key, values] of [...groups].sort()) lines.push(row(key, values));
-  lines.push(row("all", report.recoveries.map((r) => r.ms)));
-  const detected = report.detections.map((d) => d.ms);
-  lines.push(
-    "",
-    "| detection: target dead → not ready on the watch | count | p50 (s) | p99 (s) | max (s) |",
-    "| --- | --- | --- | --- | --- |",
-    row("all deaths seen", detected),
-    row(
-      "outside API/agent faults",
-      report.detections.filter((d) => !/^(api|agent)-/.test(d.fault)).map((d) => d.ms),
-    ),
-  );
-  lines.push(
-    "",
-    `writes seen: ${report.writes} (busiest minute ${report.busiestMinute}, bound ${WRITES_PER_MINUTE_BOUND}); ` +
-      `agent RSS max ${report.rssMaxMiB.toFixed(1)} MiB (bound ${RSS_BOUND_MIB}); ` +
-      `agent processes started: ${report.agentStarts}; webhook answers: ${
-        Object.entries(report.webhook).map(([k, v]) => `${k} ${v}`).join(", ")
-      }`,
-  );
-  return lines;
 }

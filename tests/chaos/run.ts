@@ -1,8 +1,8 @@
 /**
- * `deno task chaos [--seed N] [--minutes M] [--skip KINDS] [--reload|--no-reload]`: the chaos run of
- * tests/chaos/chaos.ts, inside the test network (`tests/netns.sh tests/chaos/run.ts`). Prints the
- * seed first (a run is repeated by passing it again), progress on stderr, then the report's
- * tables; exits 1 when an invariant was violated.
+ * `deno task chaos [--seed N] [--minutes M] [--skip KINDS] [--reload|--no-reload]`: the
+ * chaos run of tests/chaos/chaos.ts, inside the test network (`tests/netns.sh
+ * tests/chaos/run.ts`). Prints the seed first (a run is repeated by passing it again), progress
+ * on stderr, then the report's tables; exits 1 when an invariant was violated.
  *
  * Reload faults are on when main.ts handles SIGHUP (the agent reloads its configuration then),
  * unless `--no-reload`. `--sabotage fall|allDown` misconfigures the agents behind the checker's
@@ -14,7 +14,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { agentReloads, chaosTable, runChaos } from "./chaos.ts";
+import { agentReloads, runChaos } from "./chaos.ts";
+import { chaosTable } from "./report.ts";
 import { FAULT_KINDS, type FaultKind } from "./schedule.ts";
 
 const { values } = parseArgs({

@@ -113,7 +113,7 @@ export interface Schedule {
   readonly episodes: number;
   /** The fault of each episode. */
   readonly faults: readonly FaultKind[];
-  /** Planned length: the sum of the waits (recoveries come on top; the runner stops at the duration). */
+  /** Planned length: the sum of the waits (recoveries add to it; the run stops at the duration). */
   readonly plannedMs: number;
 }
 

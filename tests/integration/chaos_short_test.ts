@@ -9,7 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { agentReloads, chaosTable, runChaos } from "../chaos/chaos.ts";
+import { agentReloads, runChaos } from "../chaos/chaos.ts";
+import { chaosTable } from "../chaos/report.ts";
 
 const SEED = 533;
 /**
