@@ -135,11 +135,7 @@ export class Reloader {
     }
     const next = loaded.config;
     for (const warning of loaded.warnings) log.warn(warning);
-    const hash = configFingerprint(next);
-    const changes = describeChanges(previous, next);
-    const restartNeeded = START_ONLY.filter((name) =>
-      JSON.stringify(describeGlobal(previous, name)) !== JSON.stringify(describeGlobal(next, name))
-    );
+    const { hash, changes, restartNeeded } = compareConfigs(previous, next);
     try {
       await this.#options.apply(next, previous);
     } catch (error) {
@@ -194,8 +190,14 @@ export function configFingerprint(config: Config): string {
   return fnv1a64(JSON.stringify(describeConfig(config)));
 }
 
-/** What changed between two configurations, Service by Service. Pure. */
-export function describeChanges(previous: Config, next: Config): string[] {
+/**
+ * What changed between two configurations, Service by Service, which of the changed settings
+ * are read only at start, and the new configuration's fingerprint: each described once. Pure.
+ */
+export function compareConfigs(
+  previous: Config,
+  next: Config,
+): { hash: string; changes: string[]; restartNeeded: string[] } {
   const key = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name}`;
   const before = new Map(previous.services.map((s) => [key(s), JSON.stringify(s)]));
   const after = new Map(next.services.map((s) => [key(s), JSON.stringify(s)]));
@@ -206,14 +208,14 @@ export function describeChanges(previous: Config, next: Config): string[] {
     else if (old !== text) changes.push(`changed ${name}`);
   }
   for (const name of before.keys()) if (!after.has(name)) changes.push(`removed ${name}`);
+  const described = describeConfig(next) as Record<string, unknown>;
   const { services: _a, ...globalsBefore } = describeConfig(previous) as Record<string, unknown>;
-  const { services: _b, ...globalsAfter } = describeConfig(next) as Record<string, unknown>;
+  const { services: _b, ...globalsAfter } = described;
   if (JSON.stringify(globalsBefore) !== JSON.stringify(globalsAfter)) {
     changes.push("global settings");
   }
-  return changes;
-}
-
-function describeGlobal(config: Config, name: typeof START_ONLY[number]): unknown {
-  return (describeConfig(config) as Record<string, unknown>)[name];
+  const restartNeeded = START_ONLY.filter((name) =>
+    JSON.stringify(globalsBefore[name]) !== JSON.stringify(globalsAfter[name])
+  );
+  return { hash: fnv1a64(JSON.stringify(described)), changes, restartNeeded };
 }
