@@ -251,8 +251,7 @@ export class Discovery {
   #stopSource(source: RunningSource): Promise<void> {
     if (source.holdTimer !== undefined) this.#options.clock.clearTimeout(source.holdTimer);
     source.holdTimer = undefined;
-    const index = source.service.sources.indexOf(source);
-    if (index >= 0) source.service.sources = source.service.sources.filter((s) => s !== source);
+    source.service.sources = source.service.sources.filter((s) => s !== source);
     return source.source.stop().catch((error) =>
       this.#options.log.warn("source did not stop cleanly", { source: source.source.name, error })
     );
