@@ -14,7 +14,7 @@ import { checkAll, formatCheckTable } from "./src/check_command.ts";
 import { BUILD_INFO } from "./src/build_info.ts";
 import { EXIT, type Flags, HELP, parseCommandLine, parseListen } from "./src/cli.ts";
 import { ConfigError, describeConfig, loadConfig } from "./src/config/mod.ts";
-import type { Config, SourceConfig } from "./src/config/schema.ts";
+import type { Config } from "./src/config/schema.ts";
 import { GLOBAL_OPTIONS } from "./src/config/options.ts";
 import { systemClock } from "./src/health/scheduler.ts";
 import { createKubeClient, inClusterNamespace, type KubeClient } from "./src/kube/client.ts";
@@ -177,10 +177,8 @@ async function run(
   const events = clusters.length === 1 ? recorders.get(clusters[0]!.name)! : new ClusterEvents({
     recorders,
     clustersOf: (service) => agent.clustersOf(service),
-    clustersOfKey: (key) => {
-      const service = agent.status().find((s) => `${s.namespace}/${s.name}` === key);
-      return service?.clusters?.map((c) => c.name) ?? [clusters[0]!.name];
-    },
+    // By the agent's own map: building its whole status per Event would cost O(targets).
+    clustersOfKey: (key) => agent.clustersOf(key),
   });
   const notifier = createNotifier(config, {
     ...(flags.config === undefined ? {} : { configPath: flags.config }),
@@ -383,6 +381,27 @@ async function once(
   return agent.published ? EXIT.ok : EXIT.failure;
 }
 
+/** The client of cluster `name` (default the first) for Kubernetes sources; see `discoveryFor`. */
+function connectSourceClient(
+  config: Config,
+  flags: Flags,
+  name: string | undefined,
+  options: { readonly signal: AbortSignal; readonly clusters?: readonly Connected[] },
+): KubeClient | string {
+  const connected = options.clusters ?? [];
+  if (name !== undefined && connected.length > 0 && !connected.some((c) => c.name === name)) {
+    return `unknown cluster '${name}'`;
+  }
+  const client = (connected.find((c) => c.name === name) ?? connected[0])?.client ??
+    new MemoryKube();
+  const cluster = config.clusters?.find((c) => c.name === (name ?? config.clusters?.[0]?.name));
+  return sourceClient(client, flags, {
+    signal: options.signal,
+    ...(cluster?.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}),
+    ...(cluster?.context ? { context: cluster.context } : {}),
+  });
+}
+
 /**
  * The discovery of the target sources: each Kubernetes source reads the cluster it names (the
  * first by default), under `--dry-run` or for `check` the configured cluster when one answers.
@@ -397,26 +416,22 @@ function discoveryFor(
     readonly onStatus?: (status: SourceStatus) => void;
   },
 ): Discovery {
-  const clientFor = (source: SourceConfig): KubeClient | string => {
-    const connected = options.clusters ?? [];
-    const name = "cluster" in source ? source.cluster : undefined;
-    if (name !== undefined && connected.length > 0 && !connected.some((c) => c.name === name)) {
-      return `unknown cluster '${name}'`;
+  // One client per cluster, made when a Kubernetes source first asks (reading a kubeconfig is
+  // I/O: not once per source, nor for DNS and file sources).
+  const clients = new Map<string | undefined, KubeClient | string>();
+  const clientOf = (name: string | undefined): KubeClient | string => {
+    let client = clients.get(name);
+    if (client === undefined) {
+      client = connectSourceClient(config, flags, name, options);
+      clients.set(name, client);
     }
-    const client = (connected.find((c) => c.name === name) ?? connected[0])?.client ??
-      new MemoryKube();
-    const cluster = config.clusters?.find((c) => c.name === (name ?? config.clusters?.[0]?.name));
-    return sourceClient(client, flags, {
-      signal: options.signal,
-      ...(cluster?.kubeconfig ? { kubeconfig: cluster.kubeconfig } : {}),
-      ...(cluster?.context ? { context: cluster.context } : {}),
-    });
+    return client;
   };
   return new Discovery({
     clock: systemClock,
     log: log.with({ component: "discovery" }),
     create: (source, service) =>
-      createSource(source, service, { clock: systemClock, log, client: clientFor(source) }),
+      createSource(source, service, { clock: systemClock, log, clientOf }),
     ...(options.onStatus ? { onStatus: options.onStatus } : {}),
   });
 }

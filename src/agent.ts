@@ -523,9 +523,11 @@ export class Agent {
     return this.#clusters.map((cluster) => cluster.name);
   }
 
-  /** The clusters a Service is published into, by name. */
-  clustersOf(service: ServiceConfig): string[] {
-    return this.#clusters.filter((cluster) => cluster.has(service)).map((c) => c.name);
+  /** The clusters a Service (its configuration, or `namespace/name`) is published into. */
+  clustersOf(service: ServiceConfig | string): string[] {
+    const config = typeof service === "string" ? this.#services.get(service)?.config : service;
+    if (config === undefined) return [this.#clusters[0]!.name];
+    return this.#clusters.filter((cluster) => cluster.has(config)).map((c) => c.name);
   }
 
   /** True when every Service has been published in every cluster and nothing is failing. */

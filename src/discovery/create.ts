@@ -18,10 +18,11 @@ export interface SourceDependencies {
   readonly clock: SourceClock;
   readonly log: Logger;
   /**
-   * The cluster Kubernetes sources read (under `--dry-run`, the real cluster when one is
-   * configured); a string says why there is none, and such sources fail with it.
+   * The client of the cluster a Kubernetes source reads (its `cluster`, else the first; under
+   * `--dry-run`, the real cluster when one is configured); a string says why there is none, and
+   * such a source fails with it. Asked only for Kubernetes sources.
    */
-  readonly client: KubeClient | string;
+  readonly clientOf: (cluster: string | undefined) => KubeClient | string;
 }
 
 /** The running source of `source`, a source of `service`. */
@@ -43,9 +44,10 @@ export function createSource(
     case "pods":
     case "endpointslices":
     case "configmap": {
-      if (typeof deps.client === "string") return failingSource(source.type, deps.client);
+      const client = deps.clientOf(source.cluster);
+      if (typeof client === "string") return failingSource(source.type, client);
       return createKubernetesSource(source, {
-        client: deps.client,
+        client,
         clock: deps.clock,
         log,
         defaultNamespace: service.namespace,
