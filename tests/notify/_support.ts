@@ -7,7 +7,17 @@
  */
 
 import type { TargetTransition } from "../../src/agent.ts";
-import type { ServiceConfig } from "../../src/config/schema.ts";
+import { equal as assertEquals } from "node:assert/strict";
+import type { AlertSettings, Config, ServiceConfig } from "../../src/config/schema.ts";
+import {
+  type ChannelName,
+  createNotifier,
+  type CreateNotifierOptions,
+  type DeliveryResult,
+  type DropReason,
+} from "../../src/notify/mod.ts";
+import type { WebhookPayload } from "../../src/notify/webhook.ts";
+import { FakeClock } from "../support/fakes.ts";
 import type { Clock } from "../../src/health/scheduler.ts";
 import type { HealthStatus } from "../../src/health/state.ts";
 import { Logger } from "../../src/observe/log.ts";
@@ -282,4 +292,53 @@ export function headerOf(card: Record<string, unknown>): {
     style: container!.style,
     color: container!.items[0]!.color,
   };
+}
+
+/** A Teams Workflows URL of the notifier beds (never to be logged). */
+export const BED_TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
+/** A JSON webhook URL of the notifier beds (never to be logged). */
+export const BED_HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
+
+/**
+ * A notifier on a fake clock with scripted webhooks, for one Service and the alert settings
+ * given (their channels use {@linkcode BED_TEAMS_URL} and {@linkcode BED_HOOK_URL}): what it
+ * sent, as Teams cards and JSON payloads, and `close`, which also checks that no timer is left
+ * and no URL was logged.
+ */
+export function notifierBed(
+  service: ServiceConfig,
+  alerts: AlertSettings,
+  options: Partial<CreateNotifierOptions> = {},
+) {
+  const clock = new FakeClock();
+  const fake = new ScriptedFetch(clock);
+  const { log, lines } = captureLog();
+  const config: Config = { format: "structured", services: [service], alerts };
+  const results: ([ChannelName, DeliveryResult] | [ChannelName, DeliveryResult, DropReason])[] = [];
+  const notifier = createNotifier(config, {
+    log,
+    cluster: "prod-eu",
+    fetch: fake.fetch,
+    clock,
+    random: () => 0.5,
+    onResult: (channel, result, reason) =>
+      results.push(reason === undefined ? [channel, result] : [channel, result, reason]),
+    ...options,
+  });
+  if (!notifier) throw new Error("the bed's alert settings configure no channel");
+  const json = () =>
+    fake.requests.filter((r) => r.path.startsWith("/services")).map((r) =>
+      r.json as WebhookPayload
+    );
+  const cards = () =>
+    fake.requests.filter((r) => r.path.startsWith("/workflows")).map((r) => cardOf(r.json));
+  const close = async () => {
+    const closing = notifier.close(1000);
+    await clock.advance(1000);
+    await closing;
+    assertEquals(clock.pending, 0, "no timer left");
+    assertNoSecretLogged(lines, BED_TEAMS_URL);
+    assertNoSecretLogged(lines, BED_HOOK_URL);
+  };
+  return { clock, fake, notifier, json, cards, results, lines, close };
 }

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { Agent } from "../../src/agent.ts";
 import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
-import {
-  type ChannelName,
-  createNotifier,
-  type DeliveryResult,
-  type DropReason,
-} from "../../src/notify/mod.ts";
+import { createNotifier } from "../../src/notify/mod.ts";
 import type { WebhookPayload } from "../../src/notify/webhook.ts";
 import { MemoryKube } from "../../src/kube/memory.ts";
 import { serviceObject } from "../../src/publish/objects.ts";
@@ -15,11 +10,14 @@ import type { WriteResult } from "../../src/publish/writer.ts";
 import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
+  BED_HOOK_URL,
+  BED_TEAMS_URL,
   captureLog,
   cardOf,
   factsOf,
   headerOf,
   HealthSim,
+  notifierBed,
   ScriptedFetch,
   WORKFLOW_PATH,
 } from "./_support.ts";
@@ -27,45 +25,17 @@ import {
 const A = "192.0.2.1";
 const B = "192.0.2.2";
 const C = "192.0.2.3";
-const TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
-const HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
+const TEAMS_URL = BED_TEAMS_URL;
+const HOOK_URL = BED_HOOK_URL;
 
 function setup(alerts: Partial<AlertSettings> = {}) {
-  const clock = new FakeClock();
-  const fake = new ScriptedFetch(clock);
-  const { log, lines } = captureLog();
   const service = serviceConfig([A, B, C]);
-  const config: Config = {
-    format: "structured",
-    services: [service],
-    alerts: { teams: { url: new Secret(TEAMS_URL) }, ...alerts },
-  };
-  const results: ([ChannelName, DeliveryResult] | [ChannelName, DeliveryResult, DropReason])[] = [];
-  const notifier = createNotifier(config, {
-    log,
-    cluster: "prod-eu",
-    fetch: fake.fetch,
-    clock,
-    random: () => 0.5,
-    onResult: (channel, result, reason) =>
-      results.push(reason === undefined ? [channel, result] : [channel, result, reason]),
-  });
-  assert.ok(notifier);
-  const sim = new HealthSim(service, clock);
+  const bed = notifierBed(service, { teams: { url: new Secret(TEAMS_URL) }, ...alerts });
+  const sim = new HealthSim(service, bed.clock);
   const apply = (...events: ReturnType<HealthSim["set"]>[]) => {
-    for (const event of events) if (event) notifier.transition(event);
+    for (const event of events) if (event) bed.notifier.transition(event);
   };
-  const cards = () =>
-    fake.requests.filter((r) => r.path.startsWith("/workflows")).map((r) => cardOf(r.json));
-  const close = async () => {
-    const closing = notifier.close(1000);
-    await clock.advance(1000);
-    await closing;
-    assert.equal(clock.pending, 0, "no timer left");
-    assertNoSecretLogged(lines, TEAMS_URL);
-    assertNoSecretLogged(lines, HOOK_URL);
-  };
-  return { clock, fake, notifier, sim, apply, cards, results, lines, close };
+  return { ...bed, sim, apply };
 }
 
 function failingState(since: number, failures: number, at: number): PublishState {

@@ -13,30 +13,26 @@ import {
   type PrimarySettings,
   Secret,
 } from "../../src/config/schema.ts";
-import {
-  type ChannelName,
-  createNotifier,
-  type DeliveryResult,
-  type DropReason,
-} from "../../src/notify/mod.ts";
+import { createNotifier } from "../../src/notify/mod.ts";
 import type { WebhookPayload } from "../../src/notify/webhook.ts";
 import type { PrimaryChange } from "../../src/publish/primary_tracker.ts";
 import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
 import {
   assertNoSecretLogged,
+  BED_HOOK_URL,
+  BED_TEAMS_URL,
   captureLog,
-  cardOf,
   factsOf,
   headerOf,
+  notifierBed,
   ScriptedFetch,
-  WORKFLOW_PATH,
 } from "./_support.ts";
 
 const A = "192.0.2.1";
 const B = "192.0.2.2";
 const C = "192.0.2.3";
-const TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
-const HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
+const TEAMS_URL = BED_TEAMS_URL;
+const HOOK_URL = BED_HOOK_URL;
 
 const DESIGNATE: PrimarySettings = {
   mode: "designate",
@@ -47,51 +43,19 @@ const DESIGNATE: PrimarySettings = {
 };
 
 function setup(alerts: Partial<AlertSettings> = {}) {
-  const clock = new FakeClock();
-  const fake = new ScriptedFetch(clock);
-  const { log, lines } = captureLog();
   const service = serviceConfig([A, B, C], { primary: DESIGNATE });
-  const config: Config = {
-    format: "structured",
-    services: [service],
-    alerts: {
-      webhook: { url: new Secret(HOOK_URL) },
-      teams: { url: new Secret(TEAMS_URL) },
-      coalesce: 0,
-      ...alerts,
-    },
-  };
-  const results: ([ChannelName, DeliveryResult] | [ChannelName, DeliveryResult, DropReason])[] = [];
-  const notifier = createNotifier(config, {
-    log,
-    cluster: "prod-eu",
-    fetch: fake.fetch,
-    clock,
-    random: () => 0.5,
-    onResult: (channel, result, reason) =>
-      results.push(reason === undefined ? [channel, result] : [channel, result, reason]),
+  const bed = notifierBed(service, {
+    webhook: { url: new Secret(HOOK_URL) },
+    teams: { url: new Secret(TEAMS_URL) },
+    coalesce: 0,
+    ...alerts,
   });
-  assert.ok(notifier);
   const change = (overrides: Omit<PrimaryChange, "service" | "at">): PrimaryChange => ({
     service,
-    at: clock.now(),
+    at: bed.clock.now(),
     ...overrides,
   });
-  const json = () =>
-    fake.requests.filter((r) => r.path.startsWith("/services")).map((r) =>
-      r.json as WebhookPayload
-    );
-  const cards = () =>
-    fake.requests.filter((r) => r.path.startsWith("/workflows")).map((r) => cardOf(r.json));
-  const close = async () => {
-    const closing = notifier.close(1000);
-    await clock.advance(1000);
-    await closing;
-    assert.equal(clock.pending, 0, "no timer left");
-    assertNoSecretLogged(lines, HOOK_URL);
-    assertNoSecretLogged(lines, TEAMS_URL);
-  };
-  return { clock, fake, notifier, service, change, json, cards, results, lines, close };
+  return { ...bed, service, change };
 }
 
 Deno.test("alerts: the first primary raises nothing; a failover is one warning with from, to and the reason", async () => {

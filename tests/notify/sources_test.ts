@@ -5,77 +5,43 @@
 
 import assert from "node:assert/strict";
 import type { TargetsChange } from "../../src/agent.ts";
-import { type AlertSettings, type Config, Secret } from "../../src/config/schema.ts";
+import { type AlertSettings, Secret } from "../../src/config/schema.ts";
 import type { SourceStatus } from "../../src/discovery/mod.ts";
-import { createNotifier, MAX_ALERT_ISSUES } from "../../src/notify/mod.ts";
-import type { WebhookPayload } from "../../src/notify/webhook.ts";
+import { MAX_ALERT_ISSUES } from "../../src/notify/mod.ts";
 import type { ReloadResult } from "../../src/reload.ts";
-import { FakeClock, serviceConfig } from "../support/fakes.ts";
+import { serviceConfig } from "../support/fakes.ts";
 import {
-  assertNoSecretLogged,
-  captureLog,
-  cardOf,
+  BED_HOOK_URL,
+  BED_TEAMS_URL,
   factsOf,
   headerOf,
   HealthSim,
-  ScriptedFetch,
-  WORKFLOW_PATH,
+  notifierBed,
 } from "./_support.ts";
 
 const A = "192.0.2.1";
 const B = "192.0.2.2";
 const C = "192.0.2.3";
-const TEAMS_URL = `https://prod-42.westeurope.logic.azure.com${WORKFLOW_PATH}`;
-const HOOK_URL = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken";
+const TEAMS_URL = BED_TEAMS_URL;
+const HOOK_URL = BED_HOOK_URL;
 const PATH = "/etc/helaseid/config.yaml";
 
 function setup(
   alerts: Partial<AlertSettings> = {},
   sources?: () => readonly SourceStatus[],
 ) {
-  const clock = new FakeClock();
-  const fake = new ScriptedFetch(clock);
-  const { log, lines } = captureLog();
   const service = serviceConfig([A, B, C]);
-  const config: Config = {
-    format: "structured",
-    services: [service],
-    alerts: {
-      webhook: { url: new Secret(HOOK_URL) },
-      writeFailureThreshold: 30_000,
-      coalesce: 0,
-      ...alerts,
-    },
-  };
-  const notifier = createNotifier(config, {
-    log,
-    cluster: "prod-eu",
-    fetch: fake.fetch,
-    clock,
-    random: () => 0.5,
-    configPath: PATH,
-    ...(sources ? { sources } : {}),
-  });
-  assert.ok(notifier);
-  const sim = new HealthSim(service, clock);
+  const bed = notifierBed(service, {
+    webhook: { url: new Secret(HOOK_URL) },
+    writeFailureThreshold: 30_000,
+    coalesce: 0,
+    ...alerts,
+  }, { configPath: PATH, ...(sources ? { sources } : {}) });
+  const sim = new HealthSim(service, bed.clock);
   const apply = (...events: ReturnType<HealthSim["set"]>[]) => {
-    for (const event of events) if (event) notifier.transition(event);
+    for (const event of events) if (event) bed.notifier.transition(event);
   };
-  const json = () =>
-    fake.requests.filter((r) => r.path.startsWith("/services")).map((r) =>
-      r.json as WebhookPayload
-    );
-  const cards = () =>
-    fake.requests.filter((r) => r.path.startsWith("/workflows")).map((r) => cardOf(r.json));
-  const close = async () => {
-    const closing = notifier.close(1000);
-    await clock.advance(1000);
-    await closing;
-    assert.equal(clock.pending, 0, "no timer left");
-    assertNoSecretLogged(lines, HOOK_URL);
-    assertNoSecretLogged(lines, TEAMS_URL);
-  };
-  return { clock, fake, notifier, service, sim, apply, json, cards, close };
+  return { ...bed, service, sim, apply };
 }
 
 function dns(overrides: Partial<SourceStatus> = {}): SourceStatus {
