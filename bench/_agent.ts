@@ -1,7 +1,9 @@
 /**
  * Starts the agent the way every benchmark runs it: one config file, the test cluster's
- * kubeconfig, metrics on a loopback port, warnings only, and `BENCH_V8_FLAGS` (when set) as the
- * process's V8 flags.
+ * kubeconfig, metrics on a loopback port, warnings only, `BENCH_V8_FLAGS` (when set) as the
+ * process's V8 flags, and `BENCH_DENO_FLAGS` (when set, split on spaces) as extra `deno run`
+ * flags: `BENCH_DENO_FLAGS=--inspect=127.0.0.1:9229` opens the inspector for heap snapshots
+ * (`bench/heap_snapshot.ts`).
  *
  * @module
  */
@@ -20,10 +22,19 @@ export interface BenchAgentOptions {
   readonly env?: Record<string, string>;
 }
 
-/** The environment every benchmark agent gets: `DENO_V8_FLAGS` from `BENCH_V8_FLAGS` when set. */
+/**
+ * The environment every benchmark agent gets: `DENO_V8_FLAGS` from `BENCH_V8_FLAGS` when set,
+ * and the C library's allocator settings (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`) when set.
+ */
 export function benchEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
   const flags = Deno.env.get("BENCH_V8_FLAGS");
-  return flags ? { DENO_V8_FLAGS: flags } : {};
+  if (flags) env.DENO_V8_FLAGS = flags;
+  for (const name of ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]) {
+    const value = Deno.env.get(name);
+    if (value) env[name] = value;
+  }
+  return env;
 }
 
 /** Starts one agent for a benchmark (`run --config … --kubeconfig … --listen 127.0.0.1:port`). */
@@ -41,5 +52,6 @@ export function startBenchAgent(options: BenchAgentOptions): Promise<AgentProces
       "warn",
     ],
     env: { ...benchEnv(), ...options.env },
+    denoFlags: (Deno.env.get("BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean),
   });
 }

@@ -6,17 +6,19 @@
  * (`tests/netns.sh bench/soak.ts`) against its own API server.
  *
  * Every 10 s, just before a fault or half-way between two, it samples the agent's RSS, CPU
- * seconds and open file descriptors (/proc/<pid>/fd). Reports: RSS at start and end and its
- * least-squares slope in MiB per hour (samples after the first minute), CPU in cores, writes
- * seen on a watch of the EndpointSlices and Endpoints, descriptors at start and end, and whether
- * the agent ever exited on its own.
+ * seconds, open file descriptors (/proc/<pid>/fd), threads, and its V8 heap in use (from its own
+ * `/metrics`). Reports: RSS at start and end and its least-squares slope in MiB per hour (samples
+ * after the first minute); the same slope through the medians of twelve equal windows, which
+ * faults' spikes do not move; the JS heap's window medians, first and last (a leak in JavaScript
+ * grows them); CPU in cores; writes seen on a watch of the EndpointSlices and Endpoints;
+ * descriptors at start and end; and whether the agent ever exited on its own.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { startBenchAgent } from "./_agent.ts";
-import { cpuSeconds, rssMiB, sleep } from "./measure.ts";
+import { cpuSeconds, median, rssMiB, scrape, sleep } from "./measure.ts";
 import { startCluster } from "../tests/support/cluster.ts";
 import { type SimulatedTarget, startTargets, type TargetMode } from "../tests/support/targets.ts";
 import { TestNetwork } from "../tests/support/testnet.ts";
@@ -45,6 +47,17 @@ export interface SoakSample {
   readonly rssMiB: number;
   readonly cpuSeconds: number;
   readonly fds: number;
+  readonly threads: number;
+  /** V8 heap in use (`deno_heap_size_used_bytes`), MiB; NaN when the scrape failed. */
+  readonly heapMiB: number;
+}
+
+/** Medians of one window of samples. */
+export interface SoakWindow {
+  /** Mid-point of the window, seconds since the agent started. */
+  readonly t: number;
+  readonly rssMiB: number;
+  readonly heapMiB: number;
 }
 
 /** What a soak found. */
@@ -56,6 +69,10 @@ export interface SoakReport {
   readonly samples: readonly SoakSample[];
   /** Least-squares slope of RSS over the samples after the first minute, MiB per hour. */
   readonly rssSlopeMiBPerHour: number;
+  /** Medians of twelve equal windows after the first minute (fewer when samples are few). */
+  readonly windows: readonly SoakWindow[];
+  /** Least-squares slope of the windows' RSS medians, MiB per hour. */
+  readonly rssWindowSlopeMiBPerHour: number;
   /** Agent CPU over the run (after start-up), cores. */
   readonly cpuCores: number;
   /** Writes seen on the watch after start-up, and of them per fault. */
@@ -119,11 +136,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   const observer = await observe({ kubeconfigPath: cluster.kubeconfigPath, namespace, now });
-  const agent = await startBenchAgent({
-    config,
-    kubeconfig: cluster.kubeconfigPath,
-    port: freePort(),
-  });
+  const port = freePort();
+  const agent = await startBenchAgent({ config, kubeconfig: cluster.kubeconfigPath, port });
   let crashed: number | undefined;
   let stopping = false;
   agent.exited.then((code) => {
@@ -132,12 +146,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const faults = new Map<SoakFault, number>();
   const running: Promise<void>[] = [];
   const samples: SoakSample[] = [];
-  const sample = () => {
+  const sample = async () => {
+    const heap = await scrape(`http://127.0.0.1:${port}/metrics`)
+      .then((page) => (page.get("deno_heap_size_used_bytes") ?? NaN) / 2 ** 20, () => NaN);
+    const status = Deno.readTextFileSync(`/proc/${agent.pid}/status`);
     const s = {
       t: now() / 1000,
       rssMiB: rssMiB(agent.pid),
       cpuSeconds: cpuSeconds(agent.pid),
       fds: [...Deno.readDirSync(`/proc/${agent.pid}/fd`)].length,
+      threads: Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? NaN),
+      heapMiB: heap,
     };
     samples.push(s);
     return s;
@@ -152,8 +171,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     await sleep(10_000);
     writesAtStart = observer.writes.length;
-    const first = sample();
-    log(`start: ${first.rssMiB.toFixed(1)} MiB, ${first.fds} fds`);
+    const first = await sample();
+    log(
+      `start: ${first.rssMiB.toFixed(1)} MiB, heap ${
+        first.heapMiB.toFixed(1)
+      } MiB, ${first.fds} fds`,
+    );
     const end = now() + options.minutes * 60_000;
     let nextFault = now() + faultEvery / 2;
     let nextSample = now() + sampleEvery;
@@ -163,9 +186,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (wait > 0) await sleep(wait);
       if (crashed !== undefined) break;
       if (now() >= nextSample) {
-        const s = sample();
+        const s = await sample();
         nextSample += sampleEvery;
-        log(`${(s.t / 60).toFixed(1)} min: ${s.rssMiB.toFixed(1)} MiB, ${s.fds} fds`);
+        log(
+          `${(s.t / 60).toFixed(1)} min: ${s.rssMiB.toFixed(1)} MiB, heap ${
+            s.heapMiB.toFixed(1)
+          } MiB, ${s.fds} fds, ${s.threads} threads`,
+        );
       }
       if (now() >= nextFault && now() < end - 15_000) {
         const plan = soakFault(round++, byService.length);
@@ -180,7 +207,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     await Promise.all(running);
     await sleep(5000); // the last fault's recovery
-    sample();
+    await sample();
     stopping = true;
     exitCode = await agent.stop("SIGTERM");
   } finally {
@@ -197,12 +224,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     value: s.rssMiB,
   }));
   const firstSample = samples[0]!, lastSample = samples.at(-1)!;
+  const windows = soakWindows(late.length >= 12 ? late : samples, 12);
   return {
     minutes: options.minutes,
     targets: targets.length,
     faultEverySeconds: faultEvery / 1000,
     samples,
     rssSlopeMiBPerHour: leastSquaresSlope(fit),
+    windows,
+    rssWindowSlopeMiBPerHour: windows.length >= 2
+      ? leastSquaresSlope(windows.map((w) => ({ t: w.t / 3600, value: w.rssMiB })))
+      : NaN,
     cpuCores: (lastSample.cpuSeconds - firstSample.cpuSeconds) /
       Math.max(1, lastSample.t - firstSample.t),
     writes: observer.writes.length - writesAtStart,
@@ -210,6 +242,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     crashed,
     exitCode,
   };
+}
+
+/** Medians of RSS and heap over `count` consecutive windows of equally many samples. */
+export function soakWindows(samples: readonly SoakSample[], count: number): SoakWindow[] {
+  const size = Math.floor(samples.length / count);
+  if (size < 1) return [];
+  return Array.from({ length: count }, (_, w) => {
+    const part = samples.slice(w * size, (w + 1) * size);
+    return {
+      t: median(part.map((s) => s.t)),
+      rssMiB: median(part.map((s) => s.rssMiB)),
+      heapMiB: median(part.map((s) => s.heapMiB)),
+    };
+  });
 }
 
 /** Plays one fault: switch its targets (or the API server) and back after its duration. */
@@ -256,6 +302,13 @@ export function soakTable(report: SoakReport): string[] {
     `| RSS slope, least squares after the first minute (MiB/hour) | ${
       report.rssSlopeMiBPerHour.toFixed(1)
     } |`,
+    `| RSS medians of ${report.windows.length} windows, first → last (MiB); their slope (MiB/hour) | ${
+      windowSpan(report.windows, "rssMiB")
+    }; ${report.rssWindowSlopeMiBPerHour.toFixed(1)} |`,
+    `| V8 heap in use, window medians first → last (MiB) | ${
+      windowSpan(report.windows, "heapMiB")
+    } |`,
+    `| threads start → end | ${first.threads} → ${last.threads} |`,
     `| agent CPU (cores) | ${report.cpuCores.toFixed(3)} |`,
     `| open descriptors start → end (max) | ${first.fds} → ${last.fds} (${maxFds}) |`,
     `| writes seen on the watch (per fault) | ${report.writes} (${
@@ -267,6 +320,11 @@ export function soakTable(report: SoakReport): string[] {
       Math.round((last.t - first.t) / Math.max(1, report.samples.length - 1))
     } s) |`,
   ];
+}
+
+function windowSpan(windows: readonly SoakWindow[], key: "rssMiB" | "heapMiB"): string {
+  if (windows.length === 0) return "n/a";
+  return `${windows[0]![key].toFixed(1)} → ${windows.at(-1)![key].toFixed(1)}`;
 }
 
 if (import.meta.main) {

@@ -36,6 +36,8 @@ export interface AgentProcessOptions {
   readonly env?: Record<string, string>;
   /** Print the agent's output as it comes (debugging). */
   readonly echo?: boolean;
+  /** Extra `deno run` flags before the entry point (e.g. `--inspect=127.0.0.1:9229`). */
+  readonly denoFlags?: readonly string[];
 }
 
 /** A running agent process. */
@@ -64,6 +66,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
       "--no-prompt",
       ...(bundle ? ["--no-config"] : [`--config=${ROOT}deno.json`]),
       ...(await agentFlags()),
+      ...(options.denoFlags ?? []),
       entry,
       ...options.args,
     ],
