@@ -162,6 +162,7 @@ async function run(
     status: () => agent.status(),
     sources: () => discovery.statuses(),
     config: () => reloader.status(),
+    clusters: clusters.map((cluster) => cluster.name),
   });
   // Events go to each cluster a Service is published into (issue 14).
   const recorders = new Map(clusters.map((cluster) => [
@@ -171,7 +172,7 @@ async function run(
       log: log.with({ component: "events", cluster: cluster.name }),
       instance: reportingInstance(Deno.env.toObject()),
       uid: (namespace, name) => agent.serviceUid(namespace, name, cluster.name),
-      onWrite: (outcome) => metrics.kubeWrite(outcome),
+      onWrite: (outcome) => metrics.kubeWrite({ ...outcome, cluster: cluster.name }),
     }),
   ]));
   const events = clusters.length === 1 ? recorders.get(clusters[0]!.name)! : new ClusterEvents({

@@ -155,6 +155,8 @@ export interface KubeWriteOutcome {
   readonly status?: number;
   /** How long the call took, ms. */
   readonly duration: number;
+  /** The cluster written to: a `cluster` label when the agent publishes into several. */
+  readonly cluster?: string;
 }
 
 /** Options of {@linkcode Metrics}. */
@@ -173,6 +175,11 @@ export interface MetricsOptions {
   readonly sources?: () => readonly SourceStatus[];
   /** The configuration in force and the last reload, read at each scrape (default: none). */
   readonly config?: () => ConfigStatus;
+  /**
+   * The clusters the agent publishes into (default: one). With several, API write series get
+   * a `cluster` label, as the per-cluster gauges do.
+   */
+  readonly clusters?: readonly string[];
 }
 
 /** One probe type's series of a Service. */
@@ -280,7 +287,11 @@ export class Metrics implements AgentListener {
 
   /** Counts any API write (the publisher's, the event recorder's). */
   kubeWrite(outcome: KubeWriteOutcome): void {
-    const resource = labelPairs({ resource: outcome.resource });
+    const cluster = (this.#options.clusters?.length ?? 1) > 1 ? outcome.cluster : undefined;
+    const resource = labelPairs({
+      ...(cluster === undefined ? {} : { cluster }),
+      resource: outcome.resource,
+    });
     const key = `${resource},${labelPairs({ result: writeResultLabel(outcome) })}`;
     this.#writes.set(key, (this.#writes.get(key) ?? 0) + 1);
     let durations = this.#writeDurations.get(resource);

@@ -348,6 +348,42 @@ Deno.test("metrics: API writes by resource and bounded result, durations and pub
   assert.equal(writeResultLabel({ ok: false }), "error");
 });
 
+Deno.test("metrics: with several clusters, API writes are counted per cluster; with one, not labelled", () => {
+  const several = new Metrics({
+    version: "1.2.3",
+    services: [SERVICE],
+    process: PROCESS,
+    clusters: ["east", "west"],
+  });
+  several.write({ ...write(), cluster: "east" } as WriteResult);
+  several.write({ ...write(), cluster: "west" } as WriteResult);
+  several.write({ ...write({ ok: false, status: 503 }), cluster: "west" } as WriteResult);
+  several.kubeWrite({ resource: "events", ok: true, duration: 2, cluster: "west" });
+  const exposition = parsePrometheus(several.render());
+  const writes = (cluster: string, resource: string, result: string) =>
+    valueOf(exposition, "helaseid_kube_writes_total", { cluster, resource, result });
+  assert.equal(writes("east", "endpointslices", "ok"), 1);
+  assert.equal(writes("west", "endpointslices", "ok"), 1);
+  assert.equal(writes("west", "endpointslices", "server_error"), 1);
+  assert.equal(writes("west", "events", "ok"), 1);
+  assert.equal(writes("east", "events", "ok"), undefined);
+  assert.equal(
+    valueOf(exposition, "helaseid_kube_write_duration_seconds_count", {
+      cluster: "west",
+      resource: "endpointslices",
+    }),
+    2,
+  );
+  // One cluster: the series keep their labels of before (dashboards and alert rules match them).
+  const { metrics, scrape } = setup();
+  metrics.kubeWrite({ resource: "events", ok: true, duration: 2, cluster: "default" });
+  assert.ok(!metrics.render().includes('cluster="default"'), "no cluster label with one cluster");
+  assert.equal(
+    valueOf(scrape(), "helaseid_kube_writes_total", { resource: "events", result: "ok" }),
+    1,
+  );
+});
+
 Deno.test("metrics: label values are escaped as the text format requires", () => {
   const { metrics, scrape } = setup();
   const channel = 'te"am\\s\nline';
