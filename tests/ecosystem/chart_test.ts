@@ -114,8 +114,14 @@ Deno.test("chart: helm lint passes with the defaults and with every option on", 
     "webhook.create=true,webhook.url=https://example.invalid/hook,rbac.createService=true",
     "--set",
     "rbac.extraNamespaces={other}",
+    "--set",
+    "rbac.sources.nodes=true,rbac.sources.pods=true,rbac.sources.endpointSlices=true",
+    "--set",
+    "rbac.sources.configMaps={targets}",
   ]);
   assert.match(everything, /0 chart\(s\) failed/);
+  const source = await tool("helm", ["lint", CHART, "--set", "rbac.sources.node=true"]);
+  assert.match(source.stdout + source.stderr, /additional properties 'node' not allowed/);
   // The lint can fail: values.schema.json refuses a misspelt or mistyped value.
   const typo = await tool("helm", ["lint", CHART, "--set", "replica=2"]);
   assert.notEqual(typo.code, 0);
@@ -143,15 +149,41 @@ Deno.test("chart: the defaults render the objects of manifests/ (no drift)", asy
 Deno.test("chart: the optional objects render as manifests/optional/ has them", async () => {
   const optional = await objectsIn(`${MANIFESTS}optional/`);
   const rendered = (await render({
-    rbac: { createService: true },
+    rbac: {
+      createService: true,
+      sources: {
+        nodes: true,
+        pods: true,
+        endpointSlices: true,
+        configMaps: ["datastream-helaseid-dev-targets"],
+      },
+    },
     serviceMonitor: { enabled: true },
     prometheusRule: { enabled: true },
     grafanaDashboard: { enabled: true },
   })).map(withoutHelm);
-  for (const name of ["datastream-helaseid-dev-create-service"]) {
+  // The Roles of rbac.createService and rbac.sources are the optional manifests' (which
+  // tests/integration/kube_source_test.ts proves enough for each source on the API server).
+  for (
+    const name of [
+      "datastream-helaseid-dev-create-service",
+      "datastream-helaseid-dev-source-pods",
+      "datastream-helaseid-dev-source-endpointslices",
+      "datastream-helaseid-dev-source-configmap",
+    ]
+  ) {
     assert.deepEqual(one(rendered, "Role", name), one(optional, "Role", name));
     assert.deepEqual(one(rendered, "RoleBinding", name), one(optional, "RoleBinding", name));
   }
+  const nodes = "datastream-helaseid-dev-source-nodes";
+  assert.deepEqual(one(rendered, "ClusterRole", nodes), one(optional, "ClusterRole", nodes));
+  assert.deepEqual(
+    one(rendered, "ClusterRoleBinding", nodes),
+    one(optional, "ClusterRoleBinding", nodes),
+  );
+  // Off by default: no source may read anything the agent's Role does not.
+  const defaults = await render({});
+  assert.deepEqual(defaults.filter((o) => /-source-/.test(o.metadata.name)).map(key), []);
   assert.deepEqual(
     one(rendered, "PrometheusRule").spec,
     one(optional, "PrometheusRule").spec,
@@ -184,7 +216,7 @@ Deno.test("chart: value sets render what they say", async () => {
       },
     },
     webhook: { create: true, url: "https://example.invalid/hook", secretName: "teams" },
-    rbac: { extraNamespaces: ["shop"] },
+    rbac: { extraNamespaces: ["shop"], sources: { pods: true } },
     brokersService: { create: false },
     metrics: { port: 9100 },
   }, { release: "edge", namespace: "ops" });
@@ -218,7 +250,18 @@ Deno.test("chart: value sets render what they say", async () => {
   );
   // A Role and RoleBinding in each namespace, all bound to the one ServiceAccount in `ops`.
   const roles = objects.filter((o) => o.kind === "RoleBinding");
-  assert.deepEqual(roles.map((o) => o.metadata.namespace).sort(), ["ops", "shop"]);
+  const inNamespaces = (name: string) =>
+    roles.filter((o) => o.metadata.name === name).map((o) => o.metadata.namespace).sort();
+  assert.deepEqual(inNamespaces("edge"), ["ops", "shop"]);
+  // A `pods` source may read Pods in each of those namespaces, and nothing more.
+  assert.deepEqual(inNamespaces("edge-source-pods"), ["ops", "shop"]);
+  assert.deepEqual(
+    one(objects.filter((o) => o.metadata.namespace === "shop"), "Role", "edge-source-pods").rules,
+    [
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
+    ],
+  );
+  assert.equal(roles.length, 4);
   for (const binding of roles) {
     assert.deepEqual(binding.subjects, [{
       kind: "ServiceAccount",
@@ -460,7 +503,11 @@ Deno.test("chart: the API server accepts what each value set renders (server-sid
         },
       },
       webhook: { create: true, url: "https://example.invalid/hook" },
-      rbac: { extraNamespaces: [other], createService: true },
+      rbac: {
+        extraNamespaces: [other],
+        createService: true,
+        sources: { nodes: true, pods: true, endpointSlices: true, configMaps: ["targets"] },
+      },
       metrics: { port: 9100 },
       resources: { limits: { cpu: null } },
       grafanaDashboard: { enabled: true },
