@@ -47,6 +47,11 @@ export interface SourceStatus {
   };
   /** When its last answer or failure came (epoch ms). */
   readonly updatedAt?: number;
+  /**
+   * When it was started (epoch ms): the grace for its first answer counts from here, so a
+   * reload that changed something else gives a source silent since before it no new grace.
+   */
+  readonly startedAt?: number;
 }
 
 /** What the discovery drives: the agent. */
@@ -87,6 +92,7 @@ interface RunningSource {
   error?: string;
   failingSince?: number;
   updatedAt?: number;
+  startedAt?: number;
   skipped: readonly SkippedTarget[];
   /** What the last status said, to call `onStatus` only on a change. */
   said?: string;
@@ -231,6 +237,7 @@ export class Discovery {
   }
 
   #startSource(source: RunningSource): void {
+    source.startedAt = this.#options.clock.now();
     this.#options.log.info("source starting", {
       service: source.service.key,
       source: source.source.name,
@@ -420,6 +427,7 @@ function statusOf(source: RunningSource): SourceStatus {
       }
       : {}),
     ...(source.updatedAt !== undefined ? { updatedAt: source.updatedAt } : {}),
+    ...(source.startedAt !== undefined ? { startedAt: source.startedAt } : {}),
   };
 }
 

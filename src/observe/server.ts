@@ -226,9 +226,10 @@ function sourceReasons(options: ReadinessOptions): string[] {
   if (sources.length === 0) return [];
   const now = options.now ?? Date.now();
   const grace = options.sourceGrace ?? SOURCE_FIRST_ANSWER_GRACE;
-  const waitingSince = options.config?.().loadedAt;
+  const loadedAt = options.config?.().loadedAt;
   const reasons: string[] = [];
   for (const source of sources) {
+    const waitingSince = source.startedAt ?? loadedAt;
     if (source.error !== undefined) {
       const since = source.failingSince === undefined ? "" : ` since ${iso(source.failingSince)}`;
       reasons.push(

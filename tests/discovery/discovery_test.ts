@@ -140,16 +140,23 @@ Deno.test("discovery: a source that recovers within its hold never shrinks the S
 
 Deno.test("discovery: a reload keeps unchanged sources and their sets, replaces changed ones", async () => {
   const h = harness(service([DNS, FILE]));
+  const started = h.clock.now();
   const dns = h.sources.get("dns")!;
   const file = h.sources.get("file")!;
   dns.set("192.0.2.2");
   file.set("192.0.2.3");
+  await h.clock.advance(5000);
   const same = h.discovery.configure([service([DNS, FILE])]);
   assert.deepEqual(same[0]!.targets.map((t) => t.address), ["192.0.2.2", "192.0.2.3"]);
   assert.ok(!dns.stopped && !file.stopped);
   const next = h.discovery.configure([service([DNS, { ...FILE, path: "/u.txt" }])]);
   assert.ok(file.stopped, "the changed source stopped");
   assert.ok(!dns.stopped, "the unchanged source runs on");
+  // Readiness' grace for a first answer counts from each source's own start.
+  assert.deepEqual(h.discovery.statuses().map((s) => [s.type, s.startedAt]), [
+    ["dns", started],
+    ["file", started + 5000],
+  ]);
   // The new file source stands on the old one's set until it answers.
   assert.deepEqual(next[0]!.targets.map((t) => t.address), ["192.0.2.2", "192.0.2.3"]);
   assert.equal(h.waiting.at(-1), undefined);

@@ -185,6 +185,20 @@ Deno.test("readyz: a silent source is given its grace after the configuration lo
     "datastream/brokers: waiting for the first answer of source dns kafka.test since " +
     "2026-12-03T10:00:00.000Z: nothing is published for the Service until it answers",
   ]);
+  // The grace counts from the source's start when it is known: a reload that changed something
+  // else (a later loadedAt) gives a source silent since before it no new grace...
+  const since = (startedAt: number, loadedAt: number, now: number) =>
+    agentReadiness(READY_AGENT, {
+      dryRun: true,
+      sources: () => [{ ...silent, startedAt }],
+      config: () => ({ ...CONFIG, loadedAt }),
+      now,
+    });
+  const reloaded = since(T0, T0 + SOURCE_FIRST_ANSWER_GRACE, T0 + SOURCE_FIRST_ANSWER_GRACE + 1);
+  assert.match(reloaded.reasons[0] ?? "", /since 2026-12-03T10:00:00\.000Z/);
+  // ...and a source a reload added gets its whole grace from when it started.
+  assert.equal(since(T0 + 60_000, T0, T0 + 60_000 + SOURCE_FIRST_ANSWER_GRACE - 1).ready, true);
+  assert.equal(since(T0 + 60_000, T0, T0 + 60_000 + SOURCE_FIRST_ANSWER_GRACE).ready, false);
   // The grace is configurable.
   assert.equal(
     agentReadiness(READY_AGENT, {
