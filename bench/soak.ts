@@ -1,8 +1,9 @@
 /**
- * `deno task soak [--minutes M] [--targets N]`: the agent for a long time (default 30 min) with
- * 1,000 targets (10 Services of 100, 1 s interval) and a fault every 30 s, in rotation: 10
- * targets refused, 5 black-holed, one flapping, the API server stopped for 5 s, every target of
- * one Service refused (panic guard), 10 targets hanging. Runs inside the test network
+ * `deno task soak [--minutes M] [--targets N] [--fault-every S]`: the agent for a long time
+ * (default 30 min) with 1,000 targets (10 Services of 100, 1 s interval) and a fault every 30 s
+ * (`0`: none, the steady state alone), in rotation: 10 targets refused, 5 black-holed, one
+ * flapping, the API server stopped for 5 s, every target of one Service refused (panic guard),
+ * 10 targets hanging. Runs inside the test network
  * (`tests/netns.sh bench/soak.ts`) against its own API server.
  *
  * Every 10 s, just before a fault or half-way between two, it samples the agent's RSS, CPU
@@ -32,7 +33,7 @@ export interface SoakOptions {
   readonly minutes: number;
   /** Targets in all (Services of 100); default 1000. */
   readonly targets?: number;
-  /** Seconds between two faults; default 30. */
+  /** Seconds between two faults; default 30; 0: no faults (the steady state alone). */
   readonly faultEverySeconds?: number;
   /** Seconds between two samples; default 10. */
   readonly sampleEverySeconds?: number;
@@ -178,7 +179,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       } MiB, ${first.fds} fds`,
     );
     const end = now() + options.minutes * 60_000;
-    let nextFault = now() + faultEvery / 2;
+    let nextFault = faultEvery > 0 ? now() + faultEvery / 2 : Infinity;
     let nextSample = now() + sampleEvery;
     let round = 0;
     while (now() < end && crashed === undefined) {
@@ -294,7 +295,9 @@ export function soakTable(report: SoakReport): string[] {
   const faults = [...report.faults].map(([kind, n]) => `${kind} ${n}`).join(", ");
   const total = [...report.faults.values()].reduce((a, b) => a + b, 0);
   return [
-    `| soak: ${report.targets} targets at 1 s, ${report.minutes} min, a fault every ${report.faultEverySeconds} s | value |`,
+    `| soak: ${report.targets} targets at 1 s, ${report.minutes} min, ${
+      report.faultEverySeconds > 0 ? `a fault every ${report.faultEverySeconds} s` : "no faults"
+    } | value |`,
     "| --- | --- |",
     `| RSS start → end (MiB) | ${first.rssMiB.toFixed(1)} → ${last.rssMiB.toFixed(1)} (max ${
       maxRss.toFixed(1)
@@ -333,20 +336,32 @@ if (import.meta.main) {
     options: {
       minutes: { type: "string", default: "30" },
       targets: { type: "string", default: "1000" },
+      "fault-every": { type: "string", default: "30" },
     },
   });
   const minutes = Number(values.minutes);
   const count = Number(values.targets);
-  if (!(minutes > 0) || !Number.isInteger(count) || count < 1) {
+  const faultEvery = Number(values["fault-every"]);
+  if (
+    !(minutes > 0) || !Number.isInteger(count) || count < 1 ||
+    !(faultEvery === 0 || faultEvery >= 1)
+  ) {
     console.error(
-      `Cannot soak as '--minutes' must be positive and '--targets' a positive integer: current values are '${values.minutes}' and '${values.targets}'`,
+      `Cannot soak as '--minutes' must be positive, '--targets' a positive integer and '--fault-every' 0 (no faults) or at least 1 second: current values are '${values.minutes}', '${values.targets}' and '${
+        values["fault-every"]
+      }'`,
     );
     Deno.exit(2);
   }
-  console.log(`soak: ${count} targets for ${minutes} min (faults: ${SOAK_FAULTS.join(", ")})`);
+  console.log(
+    `soak: ${count} targets for ${minutes} min (${
+      faultEvery > 0 ? `a fault every ${faultEvery} s: ${SOAK_FAULTS.join(", ")}` : "no faults"
+    })`,
+  );
   const report = await runSoak({
     minutes,
     targets: count,
+    faultEverySeconds: faultEvery,
     log: (line) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`),
   });
   console.log(soakTable(report).join("\n"));
