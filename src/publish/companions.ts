@@ -147,11 +147,7 @@ export function staleCompanions(
   before: readonly ServiceConfig[],
   after: readonly ServiceConfig[],
 ): StaleCompanion[] {
-  const used = new Set<string>();
-  for (const config of after) {
-    used.add(`${config.namespace}/${config.name}`);
-    for (const name of companionNames(config)) used.add(`${config.namespace}/${name}`);
-  }
+  const used = namesInUse(after);
   const stale = new Map<string, StaleCompanion>();
   for (const config of before) {
     for (const name of companionNames(config)) {
@@ -165,6 +161,37 @@ export function staleCompanions(
     }
   }
   return [...stale.values()];
+}
+
+/**
+ * Of stale companions found earlier (and not deleted: this replica did not hold their
+ * Service's Lease), those still to delete under `after`: their Service is still configured
+ * (only its Lease holder deletes, and a replica campaigns only for configured Services), and
+ * no Service or companion of `after` uses their name. Each once. Pure.
+ */
+export function stillStale(
+  pending: readonly StaleCompanion[],
+  after: readonly ServiceConfig[],
+): StaleCompanion[] {
+  const used = namesInUse(after);
+  const services = new Set(after.map((config) => `${config.namespace}/${config.name}`));
+  const kept = new Map<string, StaleCompanion>();
+  for (const companion of pending) {
+    const key = `${companion.namespace}/${companion.name}`;
+    if (used.has(key) || !services.has(companion.service)) continue;
+    kept.set(key, companion);
+  }
+  return [...kept.values()];
+}
+
+/** Every `namespace/name` the Services of `configs` and their companions use. */
+function namesInUse(configs: readonly ServiceConfig[]): Set<string> {
+  const used = new Set<string>();
+  for (const config of configs) {
+    used.add(`${config.namespace}/${config.name}`);
+    for (const name of companionNames(config)) used.add(`${config.namespace}/${name}`);
+  }
+  return used;
 }
 
 /** What {@linkcode Companions.remove} needs from the reconciler. */

@@ -53,7 +53,14 @@ import {
 import { planChanges } from "./plan.ts";
 import { portInputs, type ServiceView, serviceView, type ViewStatus } from "./views.ts";
 import { executePlan, type WriteResult } from "./writer.ts";
-import { companionOwns, Companions, staleCompanions } from "./companions.ts";
+import {
+  companionOwns,
+  Companions,
+  type RemoveContext,
+  type StaleCompanion,
+  staleCompanions,
+  stillStale,
+} from "./companions.ts";
 
 /** The label selector of every object we own. */
 const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGER}`;
@@ -216,6 +223,12 @@ export class Reconciler {
   #storeBlocked?: () => void;
   /** The companion Services (primary, per zone) of the Services, written after their own. */
   readonly #companions = new Companions();
+  /**
+   * Companions a reload with `removed: "delete"` dropped while this replica did not hold their
+   * Service's Lease: deleted once it does (the holder of the time may have been down), unless
+   * a later configuration uses the name again or drops the Service. Not kept across restarts.
+   */
+  #unremoved: StaleCompanion[] = [];
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -275,16 +288,16 @@ export class Reconciler {
       }
     }
     Reconciler.track(this.#options.store, added);
-    if (options.removed !== "delete") return;
     const mayWrite = this.#options.mayWrite ?? (() => true);
+    const stale = options.removed === "delete" ? staleCompanions(before, services) : [];
+    this.#unremoved = stillStale(
+      [...this.#unremoved, ...stale.filter((companion) => !mayWrite(companion.service))],
+      services,
+    );
+    if (options.removed !== "delete") return;
     // A pass in flight may still write a companion of the old configuration: delete after it.
     await this.#running?.catch(() => {});
-    await this.#companions.remove(staleCompanions(before, services), {
-      store: this.#options.store,
-      client: this.#options.client,
-      log: this.#options.log,
-      mayWrite,
-    });
+    await this.#companions.remove(stale, this.#removeContext(mayWrite));
     for (const entry of gone.filter((entry) => mayWrite(entry.key))) {
       for (const object of this.#observed(entry.config)) {
         const ref = {
@@ -472,10 +485,21 @@ export class Reconciler {
     }));
   }
 
+  #removeContext(mayWrite: (service: string) => boolean): RemoveContext {
+    const { store, client, log } = this.#options;
+    return { store, client, log, mayWrite };
+  }
+
   /** The Service's companion Services (issue 15), after its own objects, from the same view. */
   async #reconcileCompanions(entry: ServiceEntry): Promise<void> {
     const { view, blocked } = entry.state;
     if (!view || blocked || entry.storeBlocked || this.#stopped) return;
+    const mayWrite = (this.#options.mayWrite ?? (() => true))(entry.key);
+    const unremoved = this.#unremoved.filter((companion) => companion.service === entry.key);
+    if (mayWrite && unremoved.length > 0) {
+      this.#unremoved = this.#unremoved.filter((companion) => companion.service !== entry.key);
+      await this.#companions.remove(unremoved, this.#removeContext(() => true));
+    }
     const primary = this.#options.health.primary?.(entry.config);
     const ok = await this.#companions.reconcile(entry.config, view, {
       store: this.#options.store,
@@ -483,7 +507,7 @@ export class Reconciler {
       clock: this.#options.clock,
       log: this.#options.log,
       writer: { id: this.#writer, configHash: entry.hash },
-      mayWrite: (this.#options.mayWrite ?? (() => true))(entry.key),
+      mayWrite,
       ...(primary === undefined ? {} : { primary }),
       adopt: (shown) => this.#options.health.adoptPrimary?.(entry.config, shown) ?? primary,
       ...(entry.trigger === undefined ? {} : { trigger: entry.trigger }),

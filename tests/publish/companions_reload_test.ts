@@ -13,7 +13,7 @@ import type { MemoryKube } from "../../src/kube/memory.ts";
 import { ObjectStore } from "../../src/kube/store.ts";
 import type { KubeObject } from "../../src/kube/types.ts";
 import { silentLogger } from "../../src/observe/log.ts";
-import { staleCompanions } from "../../src/publish/companions.ts";
+import { staleCompanions, stillStale } from "../../src/publish/companions.ts";
 import { LABEL_MANAGED_BY, LABEL_SERVICE_NAME, serviceObject } from "../../src/publish/objects.ts";
 import { Reconciler } from "../../src/publish/reconciler.ts";
 import { FakeClock, kubeWithService, ScriptedProber, serviceConfig } from "../support/fakes.ts";
@@ -129,6 +129,24 @@ Deno.test("staleCompanions: renamed, dropped, a zone without targets, the Servic
   );
 });
 
+Deno.test("stillStale: kept while the Service is configured and the name unused, each once", () => {
+  const before = topology();
+  const stale = staleCompanions([before], [topology({ zones: undefined })]);
+  assert.deepEqual(stale.map((c) => c.name), ["brokers-a", "brokers-b"]);
+  const { primary: _primary, ...plain } = topology({ zones: undefined });
+  assert.deepEqual(stillStale([...stale, ...stale], [plain]).map((c) => c.name), [
+    "brokers-a",
+    "brokers-b",
+  ]);
+  assert.deepEqual(stillStale(stale, []), [], "the Service removed: its Lease never comes");
+  assert.deepEqual(
+    stillStale(stale, [plain, serviceConfig([A], { name: "brokers-a" })]).map((c) => c.name),
+    ["brokers-b"],
+    "brokers-a is a configured Service now",
+  );
+  assert.deepEqual(stillStale(stale, [before]), [], "both zones are companions again");
+});
+
 Deno.test("reload: a renamed primary and a dead zone leave their objects with keep; delete removes ours only", async () => {
   const clock = new FakeClock();
   const service = topology();
@@ -201,7 +219,7 @@ Deno.test("reload: a renamed primary and a dead zone leave their objects with ke
   await stop(agent, clock);
 });
 
-Deno.test("reload: a standby deletes no companion object; the Lease holder does", async () => {
+Deno.test("reload: a standby deletes no companion object; the Lease holder does, and so does a standby once it holds the Lease", async () => {
   const service = topology({ zones: undefined });
   const kube = kubeWithService(service);
   kube.seed(serviceObject({ ...service, name: "brokers-primary" }, { uid: "p-uid" }));
@@ -232,11 +250,35 @@ Deno.test("reload: a standby deletes no companion object; the Lease holder does"
   holds.value = false;
   await reconciler.reconfigure([plain], { removed: "delete" });
   assert.equal((await objectsOf(kube, "brokers-primary")).length, 2, "a standby deletes nothing");
+  await clock.advance(100);
+  assert.equal((await objectsOf(kube, "brokers-primary")).length, 2, "nor later as a standby");
   // The holder of a later reload that drops it again (renamed back and dropped) deletes.
   holds.value = true;
   await reconciler.reconfigure([service], { removed: "delete" });
   await reconciler.reconfigure([plain], { removed: "delete" });
   assert.deepEqual(await objectsOf(kube, "brokers-primary"), []);
+
+  // The standby of a reload takes the Lease later (the holder of the time was down): it
+  // deletes what that reload dropped...
+  await reconciler.reconfigure([service], { removed: "delete" });
+  await clock.advance(100);
+  assert.equal((await objectsOf(kube, "brokers-primary")).length, 2, "written again");
+  holds.value = false;
+  await reconciler.reconfigure([plain], { removed: "delete" });
+  holds.value = true;
+  reconciler.ownershipChanged(`${NS}/brokers`);
+  await clock.advance(100);
+  assert.deepEqual(await objectsOf(kube, "brokers-primary"), [], "deleted by the new holder");
+  // ...unless a configuration in between uses the name again: then it is that Service's.
+  await reconciler.reconfigure([service], { removed: "delete" });
+  await clock.advance(100);
+  holds.value = false;
+  await reconciler.reconfigure([plain], { removed: "delete" });
+  await reconciler.reconfigure([service], { removed: "keep" });
+  holds.value = true;
+  reconciler.ownershipChanged(`${NS}/brokers`);
+  await clock.advance(100);
+  assert.equal((await objectsOf(kube, "brokers-primary")).length, 2, "in use again: kept");
   const stopping = Promise.all([reconciler.stop(), store.stop()]);
   await clock.advance(1);
   await stopping;
