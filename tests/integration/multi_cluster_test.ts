@@ -233,6 +233,16 @@ services:
     const metrics = parsePrometheus((await get(base, "/metrics")).body);
     const labels = { namespace, service: "brokers", reason: "access-denied" };
     assert.equal(valueOf(metrics, "helaseid_service_blocked", { ...labels, cluster: "b" }), 1);
+    // Writes are counted per cluster: b's refusal is b's, a's writes go on as a's.
+    const writes = (cluster: string, result: string) =>
+      valueOf(metrics, "helaseid_kube_writes_total", {
+        cluster,
+        resource: "endpointslices",
+        result,
+      }) ?? 0;
+    assert.ok(writes("b", "forbidden") >= 1, "b's refused write");
+    assert.equal(writes("a", "forbidden"), 0);
+    assert.ok(writes("a", "ok") >= 1 && writes("b", "ok") >= 1);
     const line = await agent.waitForLog((l) =>
       l.level === "error" && l.reason === "access-denied" && l.cluster === "b"
     );
