@@ -119,3 +119,45 @@ Deno.test("http1: a chunked body arrives whole, across chunk and read boundaries
     listener.close();
   }
 });
+
+Deno.test("http1: refused TLS connects leave nothing behind (Deno's node:tls kept ~9 KiB each)", async () => {
+  // In a process of its own, with gc() exposed: 2,000 requests to a closed port over https, the
+  // V8 heap after a full collection before and after. Wrapping the socket in TLS before TCP
+  // connected kept about 9,500 bytes per refused connect (19 MB here); now only noise is left.
+  const script = `
+    import { Http1Client } from ${
+    JSON.stringify(new URL("../../src/kube/http1.ts", import.meta.url).href)
+  };
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = closed.addr.port;
+    closed.close();
+    const client = new Http1Client({ server: "https://127.0.0.1:" + port });
+    const errors = new Set();
+    const refused = async () => {
+      try {
+        await client.request({ method: "GET", path: "/" });
+      } catch (error) {
+        errors.add(error.code ?? error.name);
+        return;
+      }
+      throw new Error("a closed port answered");
+    };
+    for (let i = 0; i < 100; i++) await refused();
+    const heap = () => (gc(), gc(), Deno.memoryUsage().heapUsed);
+    const before = heap();
+    for (let i = 0; i < 2000; i++) await refused();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    console.log(JSON.stringify({ perConnect: (heap() - before) / 2000, errors: [...errors] }));
+    client.close();
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.ok(output.success, stderr);
+  const { perConnect, errors } = JSON.parse(new TextDecoder().decode(output.stdout));
+  assert.deepEqual(errors, ["ECONNREFUSED"], "each connect refused, as the caller sees it");
+  assert.ok(perConnect < 1000, `${perConnect.toFixed(0)} bytes of heap kept per refused connect`);
+});
