@@ -13,6 +13,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
+import { connectSocket } from "../net/connect.ts";
 
 /** TLS material of the connections (PEM). */
 export interface Http1Tls {
@@ -287,11 +288,8 @@ async function connectTcp(hostname: string, port: number, signal?: AbortSignal) 
  * than Deno.startTls: startTls cannot present a client certificate (kubeconfigs often use
  * one), and Deno.connectTls, which can, offers no way to turn Nagle off (measured: 48 ms per
  * request on a fresh connection). node:tls is loaded by client-node's modules already.
- *
- * TLS wraps the socket only once TCP is connected: Deno's node:tls (2.9.6) keeps every TLS
- * socket whose TCP connect failed, about 9 KiB each, for good, while a plain node:net socket
- * that fails is freed. An API server down for minutes means a refused connect per retry and
- * watch: the soak grew 4 MiB of heap an hour until this (tests/kube/http1_test.ts counts it).
+ * TLS wraps the socket once TCP is connected (`connectSocket`: Deno's node:tls keeps every TLS
+ * socket whose TCP connect failed).
  */
 async function connectTls(
   hostname: string,
@@ -299,7 +297,10 @@ async function connectTls(
   options: Http1Tls,
   signal?: AbortSignal,
 ): Promise<ByteStream> {
-  const socket = await connectSocket(hostname, port, signal);
+  const socket = await connectSocket(hostname, port, signal).catch((error) => {
+    throw signal?.aborted ? new Http1Error("The connection was closed") : error;
+  });
+  socket.setKeepAlive(true);
   const stream = tls.connect({
     socket,
     host: hostname,
@@ -322,40 +323,6 @@ async function connectTls(
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
-}
-
-/**
- * A connected node:net socket, Nagle off; destroyed when the connect fails or is aborted. Its
- * first 'error' listener stays, idle once connected, so that no 'error' finds none before the
- * caller adds its own (an 'error' without a listener would end the process).
- */
-function connectSocket(host: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
-  signal?.throwIfAborted();
-  const socket = net.connect({ host, port });
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true);
-  const { promise, resolve, reject } = Promise.withResolvers<net.Socket>();
-  let settled = false;
-  const settle = () => {
-    settled = true;
-    socket.off("connect", onConnect);
-    signal?.removeEventListener("abort", onAbort);
-  };
-  const onConnect = () => {
-    settle();
-    resolve(socket);
-  };
-  const onError = (error: Error) => {
-    if (settled) return;
-    settle();
-    socket.destroy();
-    reject(error);
-  };
-  const onAbort = () => onError(new Http1Error("The connection was closed"));
-  socket.once("connect", onConnect);
-  socket.on("error", onError);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  return promise;
 }
 
 /** A node:tls socket read and written like a Deno.Conn. */

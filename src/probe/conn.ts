@@ -18,6 +18,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import tls from "node:tls";
 import type { Millis } from "../config/schema.ts";
+import { connectSocket } from "../net/connect.ts";
 import { networkReason, ProbeFailure } from "./reason.ts";
 import type { CertificateInfo, ProbeResult } from "./types.ts";
 
@@ -275,17 +276,24 @@ export interface NodeTlsConnection {
  * Opens a fresh TLS connection with `node:tls`: the way to accept any certificate
  * (`insecureSkipVerify`) and to read the peer certificate's expiry.
  */
-export function openNodeTls(
+export async function openNodeTls(
   endpoint: Endpoint,
   settings: TlsSettings & { readonly caCerts?: string[] },
   deadline: Deadline,
   now: () => number = Date.now,
 ): Promise<NodeTlsConnection> {
+  // TCP first, TLS over it once connected: see src/net/connect.ts (a refused TLS connect of
+  // node:tls is never freed, and a dead TLS target fails its connect on every check).
+  const tcp = await connectSocket(endpoint.address, endpoint.port, deadline.signal).catch(
+    (error) => {
+      throw new ProbeFailure(deadline.signal.aborted ? "timeout" : tlsReason(error));
+    },
+  );
   return new Promise((resolve, reject) => {
     const name = settings.serverName ?? endpoint.address;
     const socket = tls.connect({
+      socket: tcp,
       host: endpoint.address,
-      port: endpoint.port,
       // RFC 6066 forbids an IP address as SNI: verified against the IP itself then.
       ...(isIP(name) === 0 ? { servername: name } : {}),
       ...(settings.caCerts === undefined ? {} : { ca: settings.caCerts }),
@@ -294,10 +302,12 @@ export function openNodeTls(
     });
     const stream = new _NodeSocketStream(socket);
     deadline.track(stream);
+    deadline.track({ close: () => tcp.destroy() });
     deadline.signal.addEventListener("abort", () => reject(new ProbeFailure("timeout")), {
       once: true,
     });
     socket.once("error", (error: Error) => reject(new ProbeFailure(tlsReason(error))));
+    tcp.once("error", (error: Error) => reject(new ProbeFailure(tlsReason(error))));
     socket.once("secureConnect", () => {
       const peer = socket.getPeerCertificate();
       const notAfter = peer?.valid_to ? Date.parse(peer.valid_to) : NaN;
