@@ -87,9 +87,10 @@ Deno.test("startup: live targets whose first checks timed out are published read
     const port = 19500 + Math.floor(Math.random() * 400);
     await using agent = await startAgent({
       args: ["run", "--kubeconfig", cluster.kubeconfigPath, "--listen", `127.0.0.1:${port}`],
-      // Ten failures (1 s) before a verdict: time enough, on a busy machine, to see the first
-      // checks fail and switch the three targets to accept before any of them falls.
-      env: env(namespace, { MAX_RETRY: "10" }),
+      // Forty failures before a verdict (4 s at 100 ms, less with the fast interval): time
+      // enough, on a busy machine, to see the first checks fail and switch the three targets
+      // to accept before any of them falls (ten were not, under a parallel test run).
+      env: env(namespace, { MAX_RETRY: "40" }),
     });
     await until("every target's first check to fail", async () => {
       const response = await fetch(`http://127.0.0.1:${port}/status`);
