@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { growth, summarise, takeSnapshot } from "../../bench/heap_snapshot.ts";
 import { freePort } from "../support/agent_http.ts";
+import { untilValue } from "../support/wait.ts";
 
 const CHILD = `
 class Retained { constructor(i) { this.i = i; this.pad = new Array(8).fill(i); } }
@@ -30,7 +31,10 @@ Deno.test("heap snapshot: counts a live process's objects by constructor and ran
   const writer = child.stdin.getWriter();
   try {
     assert.match((await lines.read()).value ?? "", /ready/);
-    const before = summarise(await takeSnapshotWhenUp(`127.0.0.1:${port}`));
+    // The inspector's HTTP side may answer a moment after the script's first line.
+    const before = summarise(
+      await untilValue("the inspector to answer", () => takeSnapshot(`127.0.0.1:${port}`)),
+    );
     assert.equal(before["object:Retained"]?.count, 3000);
     await writer.write(new TextEncoder().encode("\n"));
     assert.match((await lines.read()).value ?? "", /more/);
@@ -49,15 +53,3 @@ Deno.test("heap snapshot: counts a live process's objects by constructor and ran
     await lines.cancel().catch(() => {});
   }
 });
-
-/** The inspector's HTTP side may answer a moment after the script's first line. */
-async function takeSnapshotWhenUp(inspector: string): Promise<string> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await takeSnapshot(inspector);
-    } catch (error) {
-      if (attempt >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
