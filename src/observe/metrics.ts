@@ -204,6 +204,8 @@ interface ServiceSeries {
 /** The agent's metrics; {@linkcode render} writes them in the text format. */
 export class Metrics implements AgentListener {
   readonly #options: MetricsOptions;
+  /** Whether API write series carry a `cluster` label (several clusters). */
+  readonly #clusterLabel: boolean;
   readonly #process: ProcessStats;
   readonly #probeBuckets: readonly number[];
   readonly #services = new Map<string, ServiceSeries>();
@@ -220,6 +222,7 @@ export class Metrics implements AgentListener {
   /** Makes the registry, with every configured Service's probe series at zero. */
   constructor(options: MetricsOptions) {
     this.#options = options;
+    this.#clusterLabel = (options.clusters?.length ?? 1) > 1;
     this.#process = options.process ?? processStats();
     const timeouts = options.services.map((service) => service.probe.timeout);
     this.#probeBuckets = probeBuckets(timeouts.length > 0 ? Math.max(...timeouts) : 1000);
@@ -287,7 +290,7 @@ export class Metrics implements AgentListener {
 
   /** Counts any API write (the publisher's, the event recorder's). */
   kubeWrite(outcome: KubeWriteOutcome): void {
-    const cluster = (this.#options.clusters?.length ?? 1) > 1 ? outcome.cluster : undefined;
+    const cluster = this.#clusterLabel ? outcome.cluster : undefined;
     const resource = labelPairs({
       ...(cluster === undefined ? {} : { cluster }),
       resource: outcome.resource,

@@ -490,16 +490,20 @@ export class Reconciler {
     return { store, client, log, mayWrite };
   }
 
+  /** Deletes the companions of `service` a delete reload dropped while this replica was standby. */
+  async #removeUnremoved(service: string): Promise<void> {
+    const due = this.#unremoved.filter((companion) => companion.service === service);
+    if (due.length === 0) return;
+    this.#unremoved = this.#unremoved.filter((companion) => companion.service !== service);
+    await this.#companions.remove(due, this.#removeContext(() => true));
+  }
+
   /** The Service's companion Services (issue 15), after its own objects, from the same view. */
   async #reconcileCompanions(entry: ServiceEntry): Promise<void> {
     const { view, blocked } = entry.state;
     if (!view || blocked || entry.storeBlocked || this.#stopped) return;
     const mayWrite = (this.#options.mayWrite ?? (() => true))(entry.key);
-    const unremoved = this.#unremoved.filter((companion) => companion.service === entry.key);
-    if (mayWrite && unremoved.length > 0) {
-      this.#unremoved = this.#unremoved.filter((companion) => companion.service !== entry.key);
-      await this.#companions.remove(unremoved, this.#removeContext(() => true));
-    }
+    if (mayWrite && this.#unremoved.length > 0) await this.#removeUnremoved(entry.key);
     const primary = this.#options.health.primary?.(entry.config);
     const ok = await this.#companions.reconcile(entry.config, view, {
       store: this.#options.store,
